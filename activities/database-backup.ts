@@ -1,0 +1,306 @@
+// Activities of the database-backup runbook: dump (pg_dump custom format through a compressor into
+// a temp file, renamed once complete), verify (checksum and a read of every block), retention.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import {
+  backupFileName,
+  manifestFileName,
+  MANIFEST_FORMAT,
+  type BackupManifest,
+  type Compression,
+} from '../common/backup-manifest';
+import { parseBackupKey } from '../common/durations';
+import { Failure } from '../common/failures';
+import type { RetentionResult } from '../common/runbooks';
+import { CommandError } from '../worker/adapters/process';
+import { runPipeline } from '../worker/adapters/pipeline';
+import { countRows, listTables } from '../worker/adapters/postgres';
+import { fsyncDir, listBackups, readManifest, removeStaleTemps, writeManifest } from './backup-files';
+import type { ActivityDeps } from './deps';
+import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
+
+export interface DatabaseTargetInfo {
+  database: string;
+  host: string;
+  port: number;
+  user: string;
+  production: boolean;
+  backupDirectory: string;
+  retentionDays: number;
+  compression: Compression;
+  applicationStop: boolean;
+  applicationStart: boolean;
+}
+
+export interface DumpResult {
+  path: string;
+  manifest: BackupManifest;
+  reused: boolean;
+}
+
+export interface VerifyResult {
+  path: string;
+  bytes: number;
+  sha256: string;
+  durationMs: number;
+}
+
+export function compressorCommand(deps: ActivityDeps, compression: Compression, direction: 'compress' | 'decompress'): string[] | undefined {
+  const { level, threads } = deps.config.backup;
+  if (compression === 'zstd') {
+    const zstd = deps.programs?.zstd ?? 'zstd';
+    return direction === 'compress' ? [zstd, '-q', `-${level}`, `-T${threads}`, '-c'] : [zstd, '-q', '-d', '-c'];
+  }
+  if (compression === 'gzip') {
+    const gzip = deps.programs?.gzip ?? 'gzip';
+    return direction === 'compress' ? [gzip, `-${Math.min(level, 9)}`, '-c'] : [gzip, '-d', '-c'];
+  }
+  return undefined;
+}
+
+export function createDatabaseBackupActivities(deps: ActivityDeps) {
+  const pg = deps.postgres;
+  const dir = deps.config.backupDirectory;
+  const now = deps.now ?? (() => new Date());
+
+  async function describeDatabaseTarget(): Promise<DatabaseTargetInfo> {
+    return {
+      database: pg.target.database,
+      host: pg.target.host,
+      port: pg.target.port,
+      user: pg.target.user,
+      production: deps.config.database.production,
+      backupDirectory: dir,
+      retentionDays: deps.config.backup.retentionDays,
+      compression: deps.config.backup.compression,
+      applicationStop: deps.config.application.stop !== undefined,
+      applicationStart: deps.config.application.start !== undefined,
+    };
+  }
+
+  /** Idempotent per key: a complete backup for the key is returned as it is; leftovers of an
+   * interrupted attempt are removed and the dump is made again. */
+  async function dumpDatabase(input: { key: string }): Promise<DumpResult> {
+    const compression = deps.config.backup.compression;
+    const file = backupFileName(pg.target.database, input.key, compression);
+    const finalPath = path.join(dir, file);
+    const manifestPath = path.join(dir, manifestFileName(file));
+    await mkdir(dir, { recursive: true });
+
+    const existing = await readManifest(manifestPath);
+    if (existing) {
+      try {
+        const st = await stat(finalPath);
+        if (st.size === existing.bytes) return { path: finalPath, manifest: existing, reused: true };
+      } catch {
+        // manifest without its dump: an attempt died between the two renames; make it again
+      }
+    }
+    await removeStaleTemps(dir, file);
+
+    const progress = progressReporter();
+    const tmpPath = `${finalPath}.tmp-${currentAttempt()}-${process.pid}`;
+    const manifestTmp = `${manifestPath}.tmp-${currentAttempt()}-${process.pid}`;
+    const startedAt = now();
+    const snapshotClient = await pg.connect();
+    let bytes = 0;
+    const hash = createHash('sha256');
+    try {
+      // One snapshot for the dump and the row counts, so the manifest describes exactly the dump.
+      await snapshotClient.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const snapshot = (await snapshotClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
+      const serverVersion = (await snapshotClient.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
+      const pgDumpVersion = await pg.toolVersion('pg_dump');
+
+      const dump = [pg.tool('pg_dump'), '-Fc', '-Z0', `--snapshot=${snapshot}`, ...pg.toolArgs()];
+      const compressor = compressorCommand(deps, compression, 'compress');
+      const out = createWriteStream(tmpPath, { flags: 'wx' });
+      const dumping = runPipeline(compressor ? [dump, compressor] : [dump], {
+        env: pg.toolEnv(),
+        output: out,
+        signal: progress.signal,
+        onOutput: (chunk) => {
+          bytes += chunk.length;
+          hash.update(chunk);
+          progress.report({ phase: 'dump', bytes });
+        },
+      });
+      const counting = (async () => countRows(snapshotClient, await listTables(snapshotClient)))();
+      const [tables] = await Promise.all([counting, dumping]);
+      await snapshotClient.query('COMMIT');
+
+      const handle = await open(tmpPath, 'r+');
+      await handle.sync();
+      await handle.close();
+      const finishedAt = now();
+      const manifest: BackupManifest = {
+        format: MANIFEST_FORMAT,
+        key: input.key,
+        database: pg.target.database,
+        file,
+        compression,
+        bytes,
+        sha256: hash.digest('hex'),
+        serverVersion,
+        pgDumpVersion,
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationMs: finishedAt.getTime() - startedAt.getTime(),
+        tables,
+        workflowId: currentWorkflowId(),
+      };
+      // Manifest first, dump second: a crash in between leaves a manifest without its dump,
+      // which the next attempt redoes, never a dump that nobody claims.
+      await writeManifest(manifestTmp, manifest);
+      await rename(manifestTmp, manifestPath);
+      await rename(tmpPath, finalPath);
+      await fsyncDir(dir);
+      progress.report({ phase: 'dump', bytes, detail: 'complete' }, true);
+      return { path: finalPath, manifest, reused: false };
+    } catch (e) {
+      await rm(tmpPath, { force: true });
+      await rm(manifestTmp, { force: true });
+      if (e instanceof CommandError) {
+        throw ApplicationFailure.create({ type: Failure.CommandFailed, message: e.message, cause: e });
+      }
+      throw e;
+    } finally {
+      await snapshotClient.end().catch(() => undefined);
+    }
+  }
+
+  /** Re-reads the file end to end: SHA-256 against the manifest, and every block through the
+   * decompressor and pg_restore (`pg_restore -l` reads only the table of contents). */
+  async function verifyBackup(input: { path: string; markVerified?: boolean }): Promise<VerifyResult> {
+    const started = Date.now();
+    const manifestPath = manifestFileName(input.path);
+    const manifest = await readManifest(manifestPath);
+    let size: number;
+    try {
+      size = (await stat(input.path)).size;
+    } catch {
+      throw ApplicationFailure.create({
+        type: Failure.BackupMissing,
+        message: `backup ${input.path} does not exist`,
+        nonRetryable: true,
+      });
+    }
+    if (!manifest) {
+      throw ApplicationFailure.create({
+        type: Failure.BackupMissing,
+        message: `backup ${input.path} has no manifest (expected ${manifestPath}); it was not written by this tool and is not trusted`,
+        nonRetryable: true,
+      });
+    }
+    const damaged = (message: string): ApplicationFailure =>
+      ApplicationFailure.create({ type: Failure.BackupDamaged, message: `backup ${input.path} is damaged: ${message}`, nonRetryable: true });
+    if (size !== manifest.bytes) {
+      throw damaged(`it is ${size} bytes, its manifest says ${manifest.bytes}${size < manifest.bytes ? ' (truncated)' : ''}`);
+    }
+    const progress = progressReporter();
+    const hash = createHash('sha256');
+    let read = 0;
+    const decompress = compressorCommand(deps, manifest.compression, 'decompress');
+    const readAll = [pg.tool('pg_restore'), '-f', '/dev/null'];
+    try {
+      await runPipeline(decompress ? [decompress, readAll] : [readAll], {
+        input: createReadStream(input.path),
+        signal: progress.signal,
+        onInput: (chunk) => {
+          read += chunk.length;
+          hash.update(chunk);
+          progress.report({ phase: 'verify', bytes: read, totalBytes: size });
+        },
+      });
+    } catch (e) {
+      if (e instanceof CommandError) throw damaged(`reading it back failed: ${e.message}`);
+      throw e;
+    }
+    const sha256 = hash.digest('hex');
+    if (sha256 !== manifest.sha256) throw damaged(`SHA-256 is ${sha256}, its manifest says ${manifest.sha256}`);
+    const durationMs = Date.now() - started;
+    if (input.markVerified && !manifest.verified) {
+      // Keep the file's time as it was: retention reads backup age from it.
+      const st = await stat(manifestPath);
+      await writeManifest(manifestPath, {
+        ...manifest,
+        verified: { at: now().toISOString(), method: 'sha256 + full read by pg_restore', durationMs },
+      });
+      await utimes(manifestPath, st.atime, st.mtime);
+    }
+    progress.report({ phase: 'verify', bytes: read, totalBytes: size, detail: 'verified' }, true);
+    return { path: input.path, bytes: size, sha256, durationMs };
+  }
+
+  /** Deletes backups older than the retention, but never the newest verified one, never a file
+   * without our manifest, and nothing at all unless the backup of `currentKey` is verified. */
+  async function applyBackupRetention(input: { currentKey: string; retentionDays?: number; dryRun?: boolean }): Promise<RetentionResult> {
+    const days = input.retentionDays ?? deps.config.backup.retentionDays;
+    const { backups, foreign } = await listBackups(dir);
+    const current = backups.find((b) => b.manifest.key === input.currentKey && b.manifest.database === pg.target.database);
+    if (!current || !current.present || !current.manifest.verified) {
+      throw ApplicationFailure.create({
+        type: Failure.PreconditionFailed,
+        message: `retention deletes nothing: the backup for ${input.currentKey} is ${!current || !current.present ? 'missing' : 'not verified'}`,
+        nonRetryable: true,
+      });
+    }
+    const ours = backups.filter((b) => b.manifest.database === pg.target.database);
+    const newestVerified = ours.find((b) => b.present && b.manifest.verified);
+    const cutoff = now().getTime() - days * 86_400_000;
+    const kept: string[] = [];
+    const deleted: string[] = [];
+    for (const b of ours) {
+      const old = b.mtimeMs < cutoff;
+      if (!old || b === newestVerified || b === current) {
+        if (b.present) kept.push(b.file);
+        continue;
+      }
+      deleted.push(b.file);
+      if (!input.dryRun) {
+        // Dump first, then its manifest: an interruption leaves a manifest, never an unowned dump.
+        await rm(b.path, { force: true });
+        await rm(b.manifestPath, { force: true });
+      }
+    }
+    if (!input.dryRun && deleted.length > 0) await fsyncDir(dir);
+    const otherDatabases = backups.filter((b) => b.manifest.database !== pg.target.database).map((b) => b.file);
+    return { kept, deleted, ignored: [...foreign, ...otherDatabases], dryRun: input.dryRun === true };
+  }
+
+  /** The newest verified backup of the target database, or the one at `file`. */
+  async function resolveBackup(input: { backup?: string }): Promise<{ path: string; manifest: BackupManifest }> {
+    if (input.backup && input.backup !== 'latest') {
+      const p = path.resolve(dir, input.backup);
+      const manifest = await readManifest(manifestFileName(p));
+      if (!manifest) {
+        throw ApplicationFailure.create({
+          type: Failure.BackupMissing,
+          message: `backup ${p} has no manifest of ours (expected ${manifestFileName(p)})`,
+          nonRetryable: true,
+        });
+      }
+      return { path: p, manifest };
+    }
+    const { backups } = await listBackups(dir);
+    const latest = backups.find((b) => b.present && b.manifest.verified && b.manifest.database === pg.target.database);
+    if (!latest) {
+      throw ApplicationFailure.create({
+        type: Failure.BackupMissing,
+        message: `no verified backup of ${pg.target.database} in ${dir}`,
+        nonRetryable: true,
+      });
+    }
+    return { path: latest.path, manifest: latest.manifest };
+  }
+
+  return { describeDatabaseTarget, dumpDatabase, verifyBackup, applyBackupRetention, resolveBackup };
+}
+
+/** Age of a backup from its key, for reports. */
+export function backupAgeMs(key: string, at: Date): number {
+  return at.getTime() - parseBackupKey(key).getTime();
+}

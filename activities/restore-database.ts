@@ -1,0 +1,191 @@
+// Activities of the restore-database runbook. Nothing here writes to the live database: a restore
+// goes into a scratch database, and the live one is only ever renamed, so it can be swapped back.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { BackupManifest } from '../common/backup-manifest';
+import { Failure } from '../common/failures';
+import { CommandError, runCommand } from '../worker/adapters/process';
+import { runPipeline } from '../worker/adapters/pipeline';
+import { countRows, listTables, quoteIdent } from '../worker/adapters/postgres';
+import { compressorCommand } from './database-backup';
+import type { ActivityDeps } from './deps';
+import { progressReporter } from './progress';
+
+export interface TableCheck {
+  matches: boolean;
+  tables: Record<string, number>;
+  differences: string[];
+}
+
+export function createRestoreDatabaseActivities(deps: ActivityDeps) {
+  const pg = deps.postgres;
+
+  async function databaseExists(input: { name: string }): Promise<boolean> {
+    return pg.databaseExists(input.name);
+  }
+
+  /** Creates `scratch` (dropping a leftover of an earlier attempt: the name is this run's own) and
+   * restores the backup into it, in parallel from a decompressed temp copy. */
+  async function restoreIntoScratch(input: { path: string; scratch: string; compression: BackupManifest['compression'] }): Promise<{ durationMs: number }> {
+    const started = Date.now();
+    const progress = progressReporter();
+    await pg.withClient('postgres', async (c) => {
+      await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.scratch)} WITH (FORCE)`);
+      await c.query(`CREATE DATABASE ${quoteIdent(input.scratch)} OWNER ${quoteIdent(pg.target.user)} TEMPLATE template0`);
+    });
+    // pg_restore -j needs a seekable file, so a compressed backup is first expanded beside it.
+    const decompress = compressorCommand(deps, input.compression, 'decompress');
+    const plain = decompress ? path.join(path.dirname(input.path), `.restore-${input.scratch}.dump`) : input.path;
+    try {
+      if (decompress) {
+        let bytes = 0;
+        progress.report({ phase: 'expand', bytes: 0 }, true);
+        await runPipeline([decompress], {
+          input: createReadStream(input.path),
+          output: createWriteStream(plain),
+          signal: progress.signal,
+          onOutput: (chunk) => {
+            bytes += chunk.length;
+            progress.report({ phase: 'expand', bytes });
+          },
+        });
+      }
+      progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }, true);
+      const ticker = setInterval(() => progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }), 2000);
+      try {
+        // -e: stop at the first error instead of leaving a partial database behind.
+        await runCommand([pg.tool('pg_restore'), '-e', '-j', String(deps.config.backup.threads), ...pg.toolArgs(input.scratch), plain], {
+          env: pg.toolEnv(),
+          signal: progress.signal,
+        });
+      } finally {
+        clearInterval(ticker);
+      }
+    } catch (e) {
+      if (e instanceof CommandError) throw ApplicationFailure.create({ type: Failure.CommandFailed, message: e.message });
+      throw e;
+    } finally {
+      if (decompress) await rm(plain, { force: true });
+    }
+    return { durationMs: Date.now() - started };
+  }
+
+  /** Row counts of every table against the manifest, and no table missing or extra. */
+  async function checkAgainstManifest(input: { database: string; tables: Record<string, number> }): Promise<TableCheck> {
+    return pg.withClient(input.database, async (c) => {
+      const names = await listTables(c);
+      const tables = await countRows(c, names);
+      const differences: string[] = [];
+      for (const [t, n] of Object.entries(input.tables)) {
+        if (!(t in tables)) differences.push(`${t}: missing (backup has ${n} rows)`);
+        else if (tables[t] !== n) differences.push(`${t}: ${tables[t]} rows, backup has ${n}`);
+      }
+      for (const t of names) if (!(t in input.tables)) differences.push(`${t}: not in the backup`);
+      return { matches: differences.length === 0, tables, differences };
+    });
+  }
+
+  async function requireMatch(input: { database: string; tables: Record<string, number>; what: string }): Promise<TableCheck> {
+    const check = await checkAgainstManifest(input);
+    if (!check.matches) {
+      throw ApplicationFailure.create({
+        type: Failure.RestoreMismatch,
+        message: `${input.what} ${input.database} does not match the backup's manifest: ${check.differences.join('; ')}`,
+        nonRetryable: true,
+      });
+    }
+    return check;
+  }
+
+  /** target -> previous, scratch -> target, in one transaction. Idempotent: an already completed
+   * swap is recognised and reported as done. */
+  async function swapDatabases(input: { target: string; scratch: string; previous: string }): Promise<{ swapped: boolean; terminated: number }> {
+    return pg.withClient('postgres', async (c) => {
+      const exists = async (n: string): Promise<boolean> => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [n])).rowCount === 1;
+      if ((await exists(input.previous)) && (await exists(input.target)) && !(await exists(input.scratch))) {
+        return { swapped: true, terminated: 0 };
+      }
+      if (!(await exists(input.scratch))) {
+        throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `scratch database ${input.scratch} does not exist`, nonRetryable: true });
+      }
+      if (await exists(input.previous)) {
+        throw ApplicationFailure.create({
+          type: Failure.PreconditionFailed,
+          message: `${input.previous} already exists; refusing to overwrite a kept database`,
+          nonRetryable: true,
+        });
+      }
+      const targetExists = await exists(input.target);
+      let terminated = 0;
+      if (targetExists) {
+        // Close the door, then clear the room: new sessions are refused while old ones end.
+        await c.query(`ALTER DATABASE ${quoteIdent(input.target)} ALLOW_CONNECTIONS false`);
+      }
+      try {
+        for (let attempt = 0; ; attempt++) {
+          if (targetExists) {
+            const r = await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [input.target]);
+            terminated += r.rowCount ?? 0;
+          }
+          try {
+            await c.query('BEGIN');
+            if (targetExists) await c.query(`ALTER DATABASE ${quoteIdent(input.target)} RENAME TO ${quoteIdent(input.previous)}`);
+            await c.query(`ALTER DATABASE ${quoteIdent(input.scratch)} RENAME TO ${quoteIdent(input.target)}`);
+            await c.query('COMMIT');
+            break;
+          } catch (e) {
+            await c.query('ROLLBACK').catch(() => undefined);
+            // 55006: object in use (a terminated session has not exited yet).
+            if ((e as { code?: string }).code !== '55006' || attempt >= 50) throw e;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      } finally {
+        if (targetExists) {
+          const name = (await exists(input.previous)) ? input.previous : input.target;
+          await c.query(`ALTER DATABASE ${quoteIdent(name)} ALLOW_CONNECTIONS true`);
+        }
+      }
+      return { swapped: true, terminated };
+    });
+  }
+
+  /** Puts the kept database back under the target's name; the failed restore keeps `failedName`. */
+  async function swapBack(input: { target: string; previous: string; failedName: string }): Promise<void> {
+    await pg.withClient('postgres', async (c) => {
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [input.target]);
+      await c.query('BEGIN');
+      await c.query(`ALTER DATABASE ${quoteIdent(input.target)} RENAME TO ${quoteIdent(input.failedName)}`);
+      await c.query(`ALTER DATABASE ${quoteIdent(input.previous)} RENAME TO ${quoteIdent(input.target)}`);
+      await c.query('COMMIT');
+    });
+  }
+
+  async function dropDatabase(input: { name: string; protect: string }): Promise<{ dropped: boolean }> {
+    // The live database is never dropped by a runbook, whatever name a bug might pass here.
+    if (input.name === input.protect || input.name === pg.target.database) {
+      throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `refusing to drop ${input.name}: it is the live database`, nonRetryable: true });
+    }
+    return pg.withClient('postgres', async (c) => {
+      const r = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [input.name]);
+      if (r.rowCount !== 1) return { dropped: false };
+      await c.query(`DROP DATABASE ${quoteIdent(input.name)} WITH (FORCE)`);
+      return { dropped: true };
+    });
+  }
+
+  async function runApplicationCommand(input: { action: 'stop' | 'start' }): Promise<{ ran: boolean; command?: string[] }> {
+    const command = deps.config.application[input.action];
+    if (!command) return { ran: false };
+    try {
+      await runCommand(command, { timeoutMs: 120_000 });
+    } catch (e) {
+      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `application ${input.action}: ${(e as Error).message}` });
+    }
+    return { ran: true, command };
+  }
+
+  return { databaseExists, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
+}

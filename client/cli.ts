@@ -1,0 +1,209 @@
+// The `runbook` command line: run runbooks, list executed ones, approve or reject, manage the
+// schedules and the sandbox stack.
+import { Command, CommanderError, Option } from 'commander';
+import { WorkflowFailedError } from '@temporalio/client';
+import { approvalUpdate } from '../workflows/approval';
+import { loadConfig, type LoadedConfig } from '../worker/config';
+import { runWorker } from '../worker/main';
+import { isKnownError, UsageError } from './errors';
+import { startRunbook } from './run';
+import { formatRuns, listRuns } from './runs';
+import { applySchedules, listSchedules } from './schedules';
+import { formatStatus, stackDown, stackStatus, stackUp } from './stack';
+import { connectClient } from './temporal';
+
+function config(program: Command): LoadedConfig {
+  return loadConfig({ file: program.opts<{ config?: string }>().config });
+}
+
+function print(json: boolean | undefined, value: unknown, text: () => string): void {
+  console.log(json ? JSON.stringify(value, null, 2) : text());
+}
+
+export function buildProgram(): Command {
+  const program = new Command('runbook')
+    .description('The Zero-TrustML Credits operations runbook as durable Temporal workflows')
+    .option('-c, --config <file>', 'configuration file (default: ./runbooks.yaml, or RUNBOOK_CONFIG)')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('start a runbook')
+    .argument('<runbook>', 'database-backup | restore-database')
+    .option('-i, --input <json>', 'the runbook input as a JSON object')
+    .option('-w, --wait', 'wait for the result')
+    .option('--json', 'print JSON')
+    .option('--dry-run', 'walk the same path, change nothing, print the plan')
+    .action(async (runbook: string, o: { input?: string; wait?: boolean; json?: boolean; dryRun?: boolean }) => {
+      const cfg = config(program);
+      const { client, close } = await connectClient(cfg);
+      try {
+        const handle = await startRunbook(client, cfg, runbook, o);
+        if (!o.wait) {
+          print(o.json, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, () => `started ${runbook}: ${handle.workflowId}`);
+          return;
+        }
+        if (!o.json) console.error(`started ${runbook}: ${handle.workflowId}; waiting for the result…`);
+        try {
+          const result: unknown = await handle.result();
+          print(o.json, result, () => JSON.stringify(result, null, 2));
+        } catch (e) {
+          if (e instanceof WorkflowFailedError) {
+            const cause = e.cause as { message?: string; cause?: { message?: string } } | undefined;
+            const reason = cause?.cause?.message ?? cause?.message ?? e.message;
+            if (o.json) console.log(JSON.stringify({ workflowId: handle.workflowId, outcome: 'failed', error: reason }, null, 2));
+            throw Object.assign(new Error(`${runbook} failed (${handle.workflowId}): ${reason}`), { name: 'WorkflowFailedError' });
+          }
+          throw e;
+        }
+      } finally {
+        await close();
+      }
+    });
+
+  program
+    .command('runs')
+    .description('executed runbooks, newest first, from Temporal visibility')
+    .option('-r, --runbook <name>', 'only this runbook')
+    .option('-n, --limit <n>', 'at most this many', '50')
+    .option('--json', 'print JSON')
+    .action(async (o: { runbook?: string; limit: string; json?: boolean }) => {
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, found "${o.limit}"`);
+      const { client, close } = await connectClient(config(program));
+      try {
+        const rows = await listRuns(client, { runbook: o.runbook, limit });
+        print(o.json, rows, () => formatRuns(rows));
+      } finally {
+        await close();
+      }
+    });
+
+  for (const verb of ['approve', 'reject'] as const) {
+    program
+      .command(verb)
+      .description(`${verb} the destructive step a run is waiting on`)
+      .argument('<workflowId>')
+      .requiredOption('--by <name>', 'who decides (recorded in the run history)')
+      .option('--reason <text>', 'why')
+      .action(async (workflowId: string, o: { by: string; reason?: string }) => {
+        if (!o.by.trim()) throw new UsageError('--by: expected the name of who decides, found an empty string');
+        const { client, close } = await connectClient(config(program));
+        try {
+          const approval = await client.workflow
+            .getHandle(workflowId)
+            .executeUpdate(approvalUpdate, { args: [{ approved: verb === 'approve', by: o.by, reason: o.reason }] });
+          console.log(`${approval.approved ? 'approved' : 'rejected'} by ${approval.by} at ${approval.at}: ${workflowId}`);
+        } finally {
+          await close();
+        }
+      });
+  }
+
+  const schedules = program.command('schedules').description('the maintenance calendar as Temporal Schedules');
+  schedules
+    .command('apply')
+    .description('create or update every schedule; unchanged ones are left alone')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const { client, close } = await connectClient(config(program));
+      try {
+        const results = await applySchedules(client, config(program));
+        print(o.json, results, () => results.map((r) => `${r.outcome.padEnd(9)} ${r.scheduleId}  ${r.description}`).join('\n'));
+      } finally {
+        await close();
+      }
+    });
+  schedules
+    .command('list')
+    .description('schedules with their next run times')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const { client, close } = await connectClient(config(program));
+      try {
+        const rows = await listSchedules(client);
+        print(o.json, rows, () =>
+          rows.length === 0
+            ? 'no schedules (run: runbook schedules apply)'
+            : rows.map((r) => `${r.scheduleId}${r.paused ? ' (paused)' : ''}\n  next: ${r.nextRuns.join(', ')}\n  last: ${r.lastRun ?? 'never'}`).join('\n'),
+        );
+      } finally {
+        await close();
+      }
+    });
+
+  const stack = program.command('stack').description('the local sandbox: Temporal dev server, PostgreSQL, worker');
+  stack
+    .command('up')
+    .description('start everything (foreground until Ctrl-C, or --detach)')
+    .option('-d, --detach', 'start and return')
+    .addOption(new Option('--seed-credits <n>', 'credits generated into a new database').default('20000'))
+    .action(async (o: { detach?: boolean; seedCredits: string }) => {
+      const cfg = config(program);
+      const seed = Number(o.seedCredits);
+      if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed-credits: expected a whole number, found "${o.seedCredits}"`);
+      const status = await stackUp(cfg, { seedCredits: seed });
+      console.log('\n' + formatStatus(status));
+      console.log(`
+Temporal UI:   ${status.temporal.uiUrl}
+Try:           npx runbook run database-backup --wait
+               npx runbook run restore-database --dry-run --wait
+               npx runbook runs
+Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=RunbookName%3D%22database-backup%22`);
+      if (o.detach) return;
+      console.log('\nRunning. Ctrl-C stops everything (data is kept in ' + cfg.dataDir + ').');
+      await new Promise<void>((resolve) => {
+        const stop = (): void => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      console.log('\nstopping…');
+      await stackDown(cfg);
+    });
+  stack
+    .command('down')
+    .description('stop everything the stack started (data is kept)')
+    .action(async () => stackDown(config(program)));
+  stack
+    .command('status')
+    .description('what runs')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const status = await stackStatus(config(program));
+      print(o.json, status, () => formatStatus(status));
+    });
+
+  program
+    .command('worker')
+    .description('run a worker in the foreground')
+    .action(async () => {
+      await runWorker();
+    });
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander already printed the message (and help where it helps).
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (e instanceof UsageError) {
+      console.error(`runbook: ${e.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(isKnownError(e) ? `runbook: ${(e as Error).message}` : e);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv);
+}

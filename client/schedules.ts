@@ -1,0 +1,126 @@
+// `runbook schedules apply|list`: the runbook's maintenance calendar as Temporal Schedules.
+// apply is idempotent: each schedule carries a hash of its definition in its note, and a schedule
+// whose hash matches is left alone.
+import { createHash } from 'node:crypto';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
+import { parseClock } from '../common/durations';
+import { RunbookName, Target, Trigger } from '../common/search-attributes';
+import { databaseTarget, type LoadedConfig } from '../worker/config';
+
+export interface ScheduleDefinition {
+  scheduleId: string;
+  runbook: string;
+  workflowType: string;
+  description: string;
+  hour: number;
+  minute: number;
+  args: unknown[];
+}
+
+export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
+  const backupAt = parseClock(config.backup.schedule);
+  return [
+    {
+      scheduleId: 'runbook-database-backup',
+      runbook: 'database-backup',
+      workflowType: 'databaseBackup',
+      description: `daily database backup at ${config.backup.schedule} ${config.timezone}, ${config.backup.retentionDays}-day retention`,
+      ...backupAt,
+      args: [{ trigger: 'schedule' }],
+    },
+  ];
+}
+
+function definitionHash(d: ScheduleDefinition, config: LoadedConfig): string {
+  const material = JSON.stringify({ d, tz: config.timezone, tq: config.temporal.taskQueue, target: databaseTarget(config).name });
+  return createHash('sha256').update(material).digest('hex').slice(0, 16);
+}
+
+function scheduleOptions(d: ScheduleDefinition, config: LoadedConfig): ScheduleOptions {
+  const hash = definitionHash(d, config);
+  return {
+    scheduleId: d.scheduleId,
+    spec: { calendars: [{ hour: d.hour, minute: d.minute, comment: d.description }], timezone: config.timezone },
+    action: {
+      type: 'startWorkflow',
+      workflowType: d.workflowType,
+      workflowId: d.runbook,
+      taskQueue: config.temporal.taskQueue,
+      args: d.args,
+      typedSearchAttributes: [
+        { key: RunbookName, value: d.runbook },
+        { key: Trigger, value: 'schedule' },
+        { key: Target, value: databaseTarget(config).name },
+      ],
+      staticSummary: `${d.runbook} (scheduled)`,
+    },
+    policies: {
+      // A backup still running at the next slot means something is wrong: do not pile up.
+      overlap: ScheduleOverlapPolicy.SKIP,
+      // A server that was down at 02:00 still takes the night's backup when it comes back.
+      catchupWindow: '6 hours',
+      pauseOnFailure: false,
+    },
+    state: { note: `managed by runbook schedules apply; definition ${hash}` },
+  };
+}
+
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
+
+export async function applySchedules(client: Client, config: LoadedConfig): Promise<Array<{ scheduleId: string; outcome: ApplyOutcome; description: string }>> {
+  const results: Array<{ scheduleId: string; outcome: ApplyOutcome; description: string }> = [];
+  for (const d of desiredSchedules(config)) {
+    const options = scheduleOptions(d, config);
+    const handle = client.schedule.getHandle(d.scheduleId);
+    let note: string | undefined;
+    let exists = true;
+    try {
+      note = (await handle.describe()).state.note;
+    } catch (e) {
+      if (!(e instanceof ScheduleNotFoundError)) throw e;
+      exists = false;
+    }
+    if (!exists) {
+      await client.schedule.create(options);
+      results.push({ scheduleId: d.scheduleId, outcome: 'created', description: d.description });
+    } else if (note === options.state?.note) {
+      results.push({ scheduleId: d.scheduleId, outcome: 'unchanged', description: d.description });
+    } else {
+      await handle.update((prev) => ({
+        ...prev,
+        spec: options.spec,
+        action: options.action,
+        policies: { ...prev.policies, ...options.policies },
+        state: { ...prev.state, note: options.state?.note },
+      }));
+      results.push({ scheduleId: d.scheduleId, outcome: 'updated', description: d.description });
+    }
+  }
+  return results;
+}
+
+export interface ScheduleRow {
+  scheduleId: string;
+  runbook: string;
+  paused: boolean;
+  nextRuns: string[];
+  lastRun?: string;
+  note?: string;
+}
+
+export async function listSchedules(client: Client): Promise<ScheduleRow[]> {
+  const rows: ScheduleRow[] = [];
+  for await (const s of client.schedule.list()) {
+    if (!s.scheduleId.startsWith('runbook-')) continue;
+    const d = await client.schedule.getHandle(s.scheduleId).describe();
+    rows.push({
+      scheduleId: s.scheduleId,
+      runbook: s.scheduleId.slice('runbook-'.length),
+      paused: d.state.paused,
+      nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()),
+      lastRun: d.info.recentActions.at(-1)?.takenAt.toISOString(),
+      note: d.state.note,
+    });
+  }
+  return rows.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
+}

@@ -1,0 +1,120 @@
+// `runbook stack up|down|status` and `npm start`: the sandbox a new user gets with one command:
+// the Temporal dev server with its UI, a PostgreSQL cluster with a credits database, the worker,
+// and the schedules.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Client as PgClient } from 'pg';
+import { createSchema, hasSchema, seedCredits } from '../sandbox/credits-data';
+import { isRunning as pgIsRunning, startCluster, stopCluster } from '../sandbox/postgres-cluster';
+import { isAlive, readPid, startBackground, stopManaged } from '../sandbox/processes';
+import { isServing, splitAddress, startTemporalServer } from '../sandbox/temporal-server';
+import { databaseTarget, type LoadedConfig } from '../worker/config';
+import { applySchedules } from './schedules';
+import { connectClient } from './temporal';
+
+const projectRoot = path.resolve(__dirname, '..');
+
+export function clusterDir(config: LoadedConfig): string {
+  return path.join(config.dataDir, 'postgres');
+}
+
+export interface StackStatus {
+  temporal: { address: string; serving: boolean; uiUrl: string };
+  postgres: { managed: boolean; url: string; running: boolean; dir?: string };
+  worker: { pid?: number; running: boolean; log: string };
+}
+
+export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
+  const [host] = splitAddress(config.temporal.address);
+  const workerPid = readPid(config.dataDir, 'worker');
+  const target = databaseTarget(config);
+  return {
+    temporal: { address: config.temporal.address, serving: await isServing(config.temporal.address, config.temporal.namespace), uiUrl: `http://${host}:${config.temporal.uiPort}` },
+    postgres: config.database.managed
+      ? { managed: true, url: config.database.url, running: await pgIsRunning({ dir: clusterDir(config), binDir: config.database.binDir }), dir: clusterDir(config) }
+      : { managed: false, url: config.database.url, running: await canConnect(target.url.toString()) },
+    worker: { pid: workerPid, running: workerPid !== undefined && isAlive(workerPid), log: path.join(config.dataDir, 'run', 'worker.log') },
+  };
+}
+
+async function canConnect(url: string): Promise<boolean> {
+  const c = new PgClient({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; log?: (l: string) => void } = {}): Promise<StackStatus> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const target = databaseTarget(config);
+
+  if (config.database.managed) {
+    log(`postgres: starting the project's cluster in ${clusterDir(config)} on port ${target.port}`);
+    await startCluster({ dir: clusterDir(config), port: target.port, binDir: config.database.binDir, role: target.user, database: target.name });
+  } else {
+    log(`postgres: using the existing server at ${target.host}:${target.port} (DATABASE_URL / database.managed=false)`);
+  }
+  const pg = new PgClient({ connectionString: config.database.url, connectionTimeoutMillis: 10_000 });
+  await pg.connect();
+  try {
+    if (config.database.managed && !(await hasSchema(pg))) {
+      const n = o.seedCredits ?? 20_000;
+      log(`postgres: creating the credits schema and ${n} generated credits`);
+      await createSchema(pg);
+      await seedCredits(pg, { credits: n });
+    }
+  } finally {
+    await pg.end();
+  }
+
+  log(`temporal: starting the dev server on ${config.temporal.address} (UI port ${config.temporal.uiPort})`);
+  const temporal = await startTemporalServer({
+    dataDir: config.dataDir,
+    address: config.temporal.address,
+    uiPort: config.temporal.uiPort,
+    namespace: config.temporal.namespace,
+    cli: config.temporal.cli,
+    log,
+  });
+  if (temporal.reused) log('temporal: already running, reused');
+
+  if (readPid(config.dataDir, 'worker') === undefined) {
+    log('worker: starting');
+    const env = { ...process.env };
+    if (config.source) env.RUNBOOK_CONFIG = config.source;
+    startBackground(config.dataDir, 'worker', [process.execPath, '--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')], { env, cwd: projectRoot });
+  } else {
+    log('worker: already running, reused');
+  }
+
+  const { client, close } = await connectClient(config);
+  try {
+    for (const r of await applySchedules(client, config)) log(`schedule ${r.scheduleId}: ${r.outcome} (${r.description})`);
+  } finally {
+    await close();
+  }
+  return stackStatus(config);
+}
+
+export async function stackDown(config: LoadedConfig, log: (l: string) => void = (l) => console.log(l)): Promise<void> {
+  if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
+  if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
+  if (config.database.managed && existsSync(clusterDir(config))) {
+    await stopCluster({ dir: clusterDir(config), binDir: config.database.binDir });
+    log('postgres: stopped');
+  }
+}
+
+export function formatStatus(s: StackStatus): string {
+  const mark = (ok: boolean): string => (ok ? 'up  ' : 'down');
+  return [
+    `${mark(s.temporal.serving)}  temporal  ${s.temporal.address}  UI ${s.temporal.uiUrl}`,
+    `${mark(s.postgres.running)}  postgres  ${s.postgres.url}${s.postgres.managed ? `  (cluster ${s.postgres.dir})` : '  (existing server)'}`,
+    `${mark(s.worker.running)}  worker    ${s.worker.pid ? `pid ${s.worker.pid}` : 'not running'}  log ${s.worker.log}`,
+  ].join('\n');
+}

@@ -1,0 +1,91 @@
+// The configuration's shape and defaults. Defaults are the runbook's: database "credits" owned by
+// "zerotrustml", backups at 02:00 daily kept 30 days. Loading (file + environment) is in
+// worker/config.ts; this module stays pure so anything can import it.
+import { z } from 'zod';
+
+const clock = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):([0-5]\d)$/, { message: 'expected a time of day as HH:MM (00:00 to 23:59)' });
+
+const port = z.number({ message: 'expected a TCP port number' }).int().min(1).max(65535);
+
+const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an IANA time zone such as UTC or Europe/Berlin' },
+);
+
+const postgresUrl = z
+  .string()
+  .refine((u) => /^postgres(ql)?:\/\/[^/]+\/[A-Za-z_][A-Za-z0-9_]*(\?.*)?$/.test(u), {
+    message: 'expected a URL like postgres://user@host:port/database',
+  });
+
+const command = z.array(z.string().min(1)).min(1, { message: 'expected a command as an argument array' });
+
+export const configSchema = z
+  .object({
+    /** Where the sandbox keeps its state (Temporal db, PostgreSQL cluster, backups, pid files). */
+    dataDir: z.string().min(1).default('.data'),
+    timezone: timeZone.default('UTC'),
+    temporal: z
+      .object({
+        address: z.string().regex(/^[^:\s]+:\d+$/, { message: 'expected host:port' }).default('127.0.0.1:17233'),
+        namespace: z.string().min(1).default('default'),
+        taskQueue: z.string().min(1).default('zerotrustml-runbooks'),
+        uiPort: port.default(18233),
+        /** Path of the `temporal` CLI; else found or built (sandbox/temporal-cli.ts). */
+        cli: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    database: z
+      .object({
+        url: postgresUrl.default('postgres://zerotrustml@127.0.0.1:55432/credits'),
+        /** A production target: destructive steps wait for an approval Update. */
+        production: z.boolean().default(false),
+        /** Start and own a PostgreSQL cluster under dataDir (the sandbox); false for an existing server. */
+        managed: z.boolean().default(true),
+        /** PostgreSQL binaries directory; else found from pg_config or /usr/lib/postgresql. */
+        binDir: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    backup: z
+      .object({
+        /** Default: <dataDir>/backups/postgres. */
+        directory: z.string().min(1).optional(),
+        retentionDays: z.number({ message: 'expected a whole number of days' }).int().min(1).max(3650).default(30),
+        schedule: clock.default('02:00'),
+        compression: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
+        /** zstd level 1 and two threads measured fastest at equal size (docs/benchmarks.md). */
+        level: z.number().int().min(1).max(19).default(1),
+        threads: z.number().int().min(1).max(64).default(2),
+      })
+      .strict()
+      .prefault({}),
+    application: z
+      .object({
+        /** Stops the credits application before a restore swaps databases; none in the sandbox yet. */
+        stop: command.optional(),
+        start: command.optional(),
+      })
+      .strict()
+      .prefault({}),
+    worker: z
+      .object({
+        /** Prometheus metrics of the worker (0 turns them off). */
+        metricsPort: z.number().int().min(0).max(65535).default(19464),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;

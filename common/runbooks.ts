@@ -1,0 +1,84 @@
+// Names, inputs and results of the runbooks. Pure: imported by workflows and the client alike.
+import type { BackupManifest } from './backup-manifest';
+import type { TriggerKind } from './search-attributes';
+
+/** Runbook name (as users type it and as the RunbookName search attribute shows it) -> workflow type. */
+export const runbookWorkflows = {
+  'database-backup': 'databaseBackup',
+  'restore-database': 'restoreDatabase',
+} as const;
+
+export type RunbookName = keyof typeof runbookWorkflows;
+
+export function isRunbookName(name: string): name is RunbookName {
+  return Object.prototype.hasOwnProperty.call(runbookWorkflows, name);
+}
+
+/** Fields every runbook input accepts. */
+export interface CommonInput {
+  /** Walk the same path, change nothing, return the plan. */
+  dryRun?: boolean;
+  /** Who or what started the run; set by the client, the schedule or the alert receiver. */
+  trigger?: TriggerKind;
+}
+
+export interface DatabaseBackupInput extends CommonInput {
+  /** Slot key (20251001_020000). Scheduled runs derive it from their scheduled time. */
+  key?: string;
+  /** Override the configured retention for this run (days). */
+  retentionDays?: number;
+  /** Heartbeat timeout of the dump step, in seconds: how fast a dead worker is noticed. */
+  heartbeatTimeoutSeconds?: number;
+}
+
+export interface RetentionResult {
+  kept: string[];
+  deleted: string[];
+  /** Files in the directory without a manifest of ours: never touched. */
+  ignored: string[];
+  dryRun: boolean;
+}
+
+export interface DatabaseBackupResult {
+  runbook: 'database-backup';
+  outcome: 'succeeded' | 'dry-run';
+  key: string;
+  path: string;
+  bytes: number;
+  sha256: string;
+  durationMs: number;
+  /** True when a verified backup for this slot already existed and was reused. */
+  reused: boolean;
+  manifest?: BackupManifest;
+  retention?: RetentionResult;
+  plan?: string[];
+}
+
+export interface RestoreDatabaseInput extends CommonInput {
+  /** Backup file path, or "latest" (the newest verified backup). */
+  backup?: string;
+  /** Keep the pre-restore database (renamed) after the final verification passes. */
+  keepPrevious?: boolean;
+  /** How long to wait for an approval on a production target, in seconds. */
+  approvalTimeoutSeconds?: number;
+}
+
+export interface Approval {
+  approved: boolean;
+  by: string;
+  reason?: string;
+  at: string;
+}
+
+export interface RestoreDatabaseResult {
+  runbook: 'restore-database';
+  outcome: 'succeeded' | 'dry-run' | 'rejected' | 'approval-timeout';
+  database: string;
+  backup: string;
+  previousDatabase?: string;
+  previousKept: boolean;
+  approval?: Approval;
+  tables?: Record<string, number>;
+  durationMs: number;
+  plan?: string[];
+}

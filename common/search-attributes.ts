@@ -1,0 +1,23 @@
+// The search attributes every run carries, so the Temporal UI and `runbook runs` can filter the
+// audit trail by runbook, trigger, target, severity and outcome. Pure: imported by workflows too.
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const RunbookName = defineSearchAttributeKey('RunbookName', SearchAttributeType.KEYWORD);
+export const Trigger = defineSearchAttributeKey('Trigger', SearchAttributeType.KEYWORD);
+export const Target = defineSearchAttributeKey('Target', SearchAttributeType.KEYWORD);
+export const Severity = defineSearchAttributeKey('Severity', SearchAttributeType.KEYWORD);
+export const Outcome = defineSearchAttributeKey('Outcome', SearchAttributeType.KEYWORD);
+export const IncidentId = defineSearchAttributeKey('IncidentId', SearchAttributeType.KEYWORD);
+
+/** Names and types the dev server must register (`--search-attribute Name=Keyword`). */
+export const searchAttributeRegistrations: ReadonlyArray<readonly [string, 'Keyword']> = [
+  ['RunbookName', 'Keyword'],
+  ['Trigger', 'Keyword'],
+  ['Target', 'Keyword'],
+  ['Severity', 'Keyword'],
+  ['Outcome', 'Keyword'],
+  ['IncidentId', 'Keyword'],
+];
+
+export type Outcome = 'running' | 'succeeded' | 'failed' | 'rejected' | 'dry-run' | 'skipped';
+export type TriggerKind = 'manual' | 'schedule' | 'alert' | 'health-check' | 'parent';

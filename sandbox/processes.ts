@@ -1,0 +1,89 @@
+// Background processes of the sandbox: started detached with their output in a log file and a pid
+// file, so `runbook stack down` (or a second `npm start`) finds and stops them.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface ManagedProcess {
+  name: string;
+  pid: number;
+  logFile: string;
+}
+
+export function runDir(dataDir: string): string {
+  return path.join(dataDir, 'run');
+}
+
+export function pidFile(dataDir: string, name: string): string {
+  return path.join(runDir(dataDir), `${name}.pid`);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function readPid(dataDir: string, name: string): number | undefined {
+  const file = pidFile(dataDir, name);
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+export function startBackground(
+  dataDir: string,
+  name: string,
+  command: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; detached?: boolean } = {},
+): ManagedProcess {
+  const [file, ...args] = command;
+  if (!file) throw new TypeError('startBackground: empty command');
+  mkdirSync(runDir(dataDir), { recursive: true });
+  const logFile = path.join(runDir(dataDir), `${name}.log`);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(file, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', fd, fd],
+    // Detached children get their own process group: Ctrl-C in the terminal does not reach them
+    // directly, and stack down stops them in order instead.
+    detached: options.detached ?? true,
+  });
+  closeSync(fd);
+  if (!child.pid) throw new Error(`could not start ${name}: ${command.join(' ')}`);
+  if (options.detached ?? true) child.unref();
+  writeFileSync(pidFile(dataDir, name), String(child.pid));
+  return { name, pid: child.pid, logFile };
+}
+
+/** SIGTERM (or the given signal), wait, then SIGKILL. Resolves once the process is gone. */
+export async function stopProcess(pid: number, options: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, options.signal ?? 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + (options.graceMs ?? 10_000);
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+export async function stopManaged(dataDir: string, name: string, options: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<boolean> {
+  const pid = readPid(dataDir, name);
+  rmSync(pidFile(dataDir, name), { force: true });
+  if (pid === undefined) return false;
+  await stopProcess(pid, options);
+  return true;
+}

@@ -1,0 +1,87 @@
+// Starts the Temporal dev server (SQLite on disk, Web UI, the project's search attributes) and
+// waits until its frontend answers. Our own launcher instead of TestWorkflowEnvironment.createLocal,
+// which gives up after about 5 s: a cold start on a busy 2-core machine can take longer.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { searchAttributeRegistrations } from '../common/search-attributes';
+import { findTemporalCli } from './temporal-cli';
+import { readPid, startBackground, type ManagedProcess } from './processes';
+
+export interface TemporalServerOptions {
+  dataDir: string;
+  address: string;
+  uiPort: number;
+  namespace: string;
+  cli?: string;
+  headless?: boolean;
+  log?: (line: string) => void;
+  processName?: string;
+}
+
+export function devServerArgs(o: TemporalServerOptions): string[] {
+  const [host, port] = splitAddress(o.address);
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--db-filename',
+    path.join(o.dataDir, 'temporal', 'temporal.sqlite'),
+    '--namespace',
+    o.namespace,
+    '--log-level',
+    'warn',
+  ];
+  if (o.headless) args.push('--headless');
+  else args.push('--ui-port', String(o.uiPort), '--ui-ip', host);
+  for (const [name, type] of searchAttributeRegistrations) args.push('--search-attribute', `${name}=${type}`);
+  return args;
+}
+
+export function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  return [address.slice(0, i), Number(address.slice(i + 1))];
+}
+
+/** Starts the server unless one of ours already runs; resolves once the frontend answers. */
+export async function startTemporalServer(o: TemporalServerOptions): Promise<{ process?: ManagedProcess; reused: boolean; uiUrl: string }> {
+  const name = o.processName ?? 'temporal';
+  const [host] = splitAddress(o.address);
+  const uiUrl = `http://${host}:${o.uiPort}`;
+  if (await isServing(o.address, o.namespace)) return { reused: true, uiUrl };
+  const existing = readPid(o.dataDir, name);
+  if (existing === undefined) {
+    const cli = await findTemporalCli({ configured: o.cli, log: o.log });
+    mkdirSync(path.join(o.dataDir, 'temporal'), { recursive: true });
+    const proc = startBackground(o.dataDir, name, [cli.path, ...devServerArgs(o)]);
+    await waitForTemporal(o.address, o.namespace, 90_000, proc.logFile);
+    return { process: proc, reused: false, uiUrl };
+  }
+  await waitForTemporal(o.address, o.namespace, 90_000);
+  return { reused: true, uiUrl };
+}
+
+export async function isServing(address: string, namespace: string): Promise<boolean> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: 1000 });
+    await connection.workflowService.describeNamespace({ namespace });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
+}
+
+export async function waitForTemporal(address: string, namespace: string, timeoutMs: number, logFile?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await isServing(address, namespace)) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`the Temporal server at ${address} did not answer within ${timeoutMs / 1000} s${logFile ? ` (its log: ${logFile})` : ''}`);
+}

@@ -1,0 +1,111 @@
+// PostgreSQL as the activities see it: SQL through node-postgres, and the server's own tools
+// (pg_dump, pg_restore) from the same installation, since pg_dump refuses servers newer than itself.
+import path from 'node:path';
+import { Client } from 'pg';
+import { runCommand } from './process';
+
+export interface PostgresTarget {
+  host: string;
+  port: number;
+  user: string;
+  /** The database the runbooks back up and restore. */
+  database: string;
+  password?: string;
+}
+
+export class Postgres {
+  constructor(
+    readonly target: PostgresTarget,
+    readonly binDir: string,
+  ) {}
+
+  static fromUrl(url: string, binDir: string): Postgres {
+    const u = new URL(url);
+    return new Postgres(
+      {
+        host: u.hostname,
+        port: Number(u.port || 5432),
+        user: decodeURIComponent(u.username) || 'postgres',
+        database: decodeURIComponent(u.pathname.slice(1)),
+        password: u.password ? decodeURIComponent(u.password) : undefined,
+      },
+      binDir,
+    );
+  }
+
+  tool(name: 'pg_dump' | 'pg_restore' | 'psql'): string {
+    return path.join(this.binDir, name);
+  }
+
+  /** Connection arguments for the command-line tools (the password goes through PGPASSWORD). */
+  toolArgs(database = this.target.database): string[] {
+    return ['-h', this.target.host, '-p', String(this.target.port), '-U', this.target.user, '-d', database];
+  }
+
+  toolEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, PGCONNECT_TIMEOUT: '10' };
+    if (this.target.password) env.PGPASSWORD = this.target.password;
+    return env;
+  }
+
+  /** A connected client; the caller ends it. `database` defaults to the target. */
+  async connect(database = this.target.database): Promise<Client> {
+    const client = new Client({
+      host: this.target.host,
+      port: this.target.port,
+      user: this.target.user,
+      password: this.target.password,
+      database,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'zerotrustml-runbooks',
+    });
+    // A server going away mid-query emits 'error' on the client; the pending query rejects anyway.
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
+  async withClient<T>(database: string | undefined, fn: (c: Client) => Promise<T>): Promise<T> {
+    const client = await this.connect(database);
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async databaseExists(name: string): Promise<boolean> {
+    return this.withClient('postgres', async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1);
+  }
+
+  async toolVersion(name: 'pg_dump' | 'pg_restore'): Promise<string> {
+    const { stdout } = await runCommand([this.tool(name), '--version']);
+    return stdout.trim();
+  }
+}
+
+/** User tables of a database ("schema.table"), in a stable order. */
+export async function listTables(client: Client): Promise<string[]> {
+  const r = await client.query<{ name: string }>(
+    `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+      ORDER BY 1`,
+  );
+  return r.rows.map((row) => row.name);
+}
+
+export async function countRows(client: Client, tables: string[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of tables) {
+    // Names come from quote_ident above, so they are safe to splice.
+    const r = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
+    counts[table] = Number(r.rows[0]?.n ?? 0);
+  }
+  return counts;
+}
+
+export function quoteIdent(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"';
+}

@@ -1,0 +1,156 @@
+// Loads the one configuration file plus environment overrides and validates it before anything
+// starts. A bad value names its key, where it came from, what was expected and what was found.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml, parseDocument } from 'yaml';
+import { configSchema, type Config } from '../common/config-schema';
+
+/** Thrown by loadConfig when the file or an override is not valid; the CLI prints only its message. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    readonly problems: string[],
+  ) {
+    super(message);
+  }
+}
+
+export interface LoadedConfig extends Config {
+  /** The file it came from, if any. */
+  source: string | undefined;
+  /** Absolute directory that relative paths were resolved against. */
+  baseDir: string;
+  backupDirectory: string;
+}
+
+/** Environment variables that set one key each. DATABASE_URL also means "an existing server". */
+const envKeys: Record<string, string> = {
+  DATABASE_URL: 'database.url',
+  TEMPORAL_ADDRESS: 'temporal.address',
+  TEMPORAL_NAMESPACE: 'temporal.namespace',
+  TEMPORAL_CLI: 'temporal.cli',
+  RUNBOOK_TASK_QUEUE: 'temporal.taskQueue',
+  RUNBOOK_DATA_DIR: 'dataDir',
+  RUNBOOK_BACKUP_DIR: 'backup.directory',
+  RUNBOOK_TIMEZONE: 'timezone',
+};
+/** Any key: RUNBOOK_SET_backup__retentionDays=7 (the value is read as a YAML scalar). */
+const genericPrefix = 'RUNBOOK_SET_';
+
+export function defaultConfigPath(cwd = process.cwd()): string {
+  return path.join(cwd, 'runbooks.yaml');
+}
+
+export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const explicit = options.file ?? env.RUNBOOK_CONFIG;
+  const file = explicit ? path.resolve(cwd, explicit) : defaultConfigPath(cwd);
+  const sources = new Map<string, string>();
+  let raw: Record<string, unknown> = {};
+
+  if (existsSync(file)) {
+    const text = readFileSync(file, 'utf8');
+    const doc = parseDocument(text);
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0]!;
+      throw new ConfigError(`${file}: not valid YAML: ${e.message}`, [e.message]);
+    }
+    const value: unknown = doc.toJS();
+    if (value !== null && value !== undefined) {
+      if (typeof value !== 'object' || Array.isArray(value)) {
+        throw new ConfigError(`${file}: expected a mapping of settings at the top level, found ${describe(value)}`, []);
+      }
+      raw = value as Record<string, unknown>;
+    }
+  } else if (explicit) {
+    throw new ConfigError(`config file ${file} does not exist (given by ${options.file ? '--config' : 'RUNBOOK_CONFIG'})`, []);
+  }
+
+  for (const [name, key] of Object.entries(envKeys)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') {
+      setPath(raw, key, v);
+      sources.set(key, `environment variable ${name}`);
+    }
+  }
+  if (env.DATABASE_URL && !Object.keys(env).some((k) => k === `${genericPrefix}database__managed`)) {
+    setPath(raw, 'database.managed', false);
+    sources.set('database.managed', 'environment variable DATABASE_URL');
+  }
+  for (const [name, v] of Object.entries(env)) {
+    if (!name.startsWith(genericPrefix) || v === undefined) continue;
+    const key = name.slice(genericPrefix.length).split('__').join('.');
+    setPath(raw, key, v === '' ? '' : (parseYaml(v) as unknown));
+    sources.set(key, `environment variable ${name}`);
+  }
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      const from = sources.get(key) ?? (existsSync(file) ? file : 'defaults');
+      if (issue.code === 'unrecognized_keys') {
+        const where = key ? `${key}.` : '';
+        return issue.keys
+          .map((k) => `${where + k}: not a known setting (from ${sources.get(where + k) ?? from})`)
+          .join('\n  ');
+      }
+      const found = describe(getPath(raw, issue.path.map(String)));
+      return `${key || '(top level)'}: ${issue.message.replace(/^Invalid input: /, '')}, found ${found} (from ${from})`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`, problems);
+  }
+  const config = parsed.data;
+  const baseDir = existsSync(file) ? path.dirname(file) : cwd;
+  const dataDir = path.resolve(baseDir, config.dataDir);
+  return {
+    ...config,
+    dataDir,
+    source: existsSync(file) ? file : undefined,
+    baseDir,
+    backupDirectory: path.resolve(baseDir, config.backup.directory ?? path.join(dataDir, 'backups', 'postgres')),
+  };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return `a list ${JSON.stringify(value)}`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${String(value)}`;
+}
+
+function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function getPath(target: unknown, parts: string[]): unknown {
+  let node = target;
+  for (const part of parts) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+/** Database name and connection parts of the configured URL. */
+export function databaseTarget(config: Config): { url: URL; name: string; user: string; host: string; port: number } {
+  const url = new URL(config.database.url);
+  return {
+    url,
+    name: decodeURIComponent(url.pathname.slice(1)),
+    user: decodeURIComponent(url.username) || 'postgres',
+    host: url.hostname,
+    port: Number(url.port || 5432),
+  };
+}

@@ -1,0 +1,29 @@
+// Builds the worker from the configuration: real adapters, every activity, every workflow.
+import { existsSync } from 'node:fs';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { Postgres } from './adapters/postgres';
+import type { LoadedConfig } from './config';
+import { postgresBinDir } from '../sandbox/postgres-cluster';
+
+export async function createWorker(config: LoadedConfig, options: { identity?: string } = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const postgres = Postgres.fromUrl(config.database.url, await postgresBinDir(config.database.binDir));
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  // A pre-built bundle (tests, production images) saves the webpack step at every start.
+  const bundlePath = process.env.RUNBOOK_WORKFLOW_BUNDLE;
+  const workflows: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> =
+    bundlePath && existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('../workflows') };
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    identity: options.identity,
+    activities: createActivities({ config, postgres }),
+    // Heartbeats are how a killed worker is noticed; send them promptly.
+    maxHeartbeatThrottleInterval: '1s',
+    defaultHeartbeatThrottleInterval: '1s',
+    shutdownGraceTime: '10s',
+    ...workflows,
+  });
+  return { worker, connection };
+}

@@ -1,0 +1,74 @@
+// Runbook "database-backup" (daily, 02:00): dump, verify end to end, then apply retention.
+// Retention runs only after this run's backup verified, so a failed night deletes nothing.
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { backupKey, formatBytes, formatMs, isBackupKey } from '../common/durations';
+import { Failure } from '../common/failures';
+import type { DatabaseBackupInput, DatabaseBackupResult } from '../common/runbooks';
+import type { Activities } from '../activities';
+import { longTransfer, shortStep } from './presets';
+import { recorded, RunRecord, scheduledTime } from './run-record';
+
+const quick = proxyActivities<Activities>(shortStep);
+
+export async function databaseBackup(input: DatabaseBackupInput = {}): Promise<DatabaseBackupResult> {
+  const run = new RunRecord('database-backup', input.trigger);
+  return recorded(run, () => backup(run, input));
+}
+
+async function backup(run: RunRecord, input: DatabaseBackupInput): Promise<DatabaseBackupResult> {
+  const long = proxyActivities<Activities>(longTransfer(input.heartbeatTimeoutSeconds));
+  if (input.key !== undefined && !isBackupKey(input.key)) {
+    throw ApplicationFailure.create({ type: Failure.InvalidInput, message: `input.key: expected a key like 20251001_020000, found "${input.key}"`, nonRetryable: true });
+  }
+  // One slot, one backup: the key comes from the scheduled time, so a retry or a second start for
+  // the same slot finds the same file.
+  const key = input.key ?? backupKey(scheduledTime() ?? workflowInfo().startTime);
+
+  run.step('describe target');
+  const target = await quick.describeDatabaseTarget.executeWithOptions({ summary: 'read the configured database target' }, []);
+  run.target(target.database);
+
+  if (input.dryRun) {
+    const plan = [
+      `dump database ${target.database} on ${target.host}:${target.port} with pg_dump -Fc through ${target.compression} into ${target.backupDirectory} (slot ${key})`,
+      'write the manifest (versions, bytes, SHA-256, row counts per table) and rename the temp file into place',
+      're-read the file: SHA-256 against the manifest and every block through pg_restore',
+      `delete backups older than ${input.retentionDays ?? target.retentionDays} days, keeping the newest verified one and files without a manifest`,
+    ];
+    run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
+    return { runbook: 'database-backup', outcome: 'dry-run', key, path: '', bytes: 0, sha256: '', durationMs: 0, reused: false, plan };
+  }
+
+  const started = Date.now();
+  run.step('dump', `pg_dump of ${target.database} (slot ${key})`);
+  const dump = await long.dumpDatabase.executeWithOptions({ summary: `pg_dump ${target.database} -> ${target.compression} file (slot ${key})` }, [{ key }]);
+
+  run.step('verify', dump.path);
+  const verified = await long.verifyBackup.executeWithOptions({ summary: 'verify: SHA-256 and a full read of every block' }, [
+    { path: dump.path, markVerified: true },
+  ]);
+
+  run.step('retention');
+  const retention = await quick.applyBackupRetention.executeWithOptions({ summary: `retention: delete backups older than ${input.retentionDays ?? target.retentionDays} days` }, [
+    { currentKey: key, retentionDays: input.retentionDays },
+  ]);
+
+  const durationMs = Date.now() - started;
+  run.finish(
+    'succeeded',
+    `${dump.reused ? 'reused' : 'wrote'} ${dump.path} (${formatBytes(verified.bytes)}, sha256 ${verified.sha256.slice(0, 16)}…) in ${formatMs(durationMs)}; ` +
+      `retention deleted ${retention.deleted.length}, kept ${retention.kept.length}`,
+  );
+  return {
+    runbook: 'database-backup',
+    outcome: 'succeeded',
+    key,
+    path: dump.path,
+    bytes: verified.bytes,
+    sha256: verified.sha256,
+    durationMs,
+    reused: dump.reused,
+    manifest: dump.manifest,
+    retention,
+  };
+}

@@ -1,0 +1,21 @@
+// Named timeout and retry presets for activities, so no workflow scatters literals.
+import type { ActivityOptions } from '@temporalio/workflow';
+import { nonRetryable } from '../common/failures';
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: nonRetryable };
+
+/** Reads and small changes: seconds. */
+export const shortStep: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: { ...retry, maximumAttempts: 5 },
+};
+
+/** Dumps, restores and full reads: long, heartbeating, so a dead worker is noticed in seconds
+ * and the step is retried on another one. */
+export function longTransfer(heartbeatTimeoutSeconds = 30): ActivityOptions {
+  return {
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
+    retry: { ...retry, maximumAttempts: 4 },
+  };
+}

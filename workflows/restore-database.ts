@@ -1,0 +1,153 @@
+// Runbook "restore-database": verify the backup before touching anything, restore into a scratch
+// database, check it against the manifest, then swap names so the live database is kept (renamed)
+// until the final verification passes. A production target waits for an approval first.
+import { ApplicationFailure, CancellationScope, condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { formatMs } from '../common/durations';
+import { Failure } from '../common/failures';
+import type { Approval, RestoreDatabaseInput, RestoreDatabaseResult } from '../common/runbooks';
+import type { Activities } from '../activities';
+import { approvalUpdate, validateDecision, type ApprovalDecision } from './approval';
+import { longTransfer, shortStep } from './presets';
+import { failureMessage, recorded, RunRecord } from './run-record';
+
+const quick = proxyActivities<Activities>(shortStep);
+const long = proxyActivities<Activities>(longTransfer());
+
+export async function restoreDatabase(input: RestoreDatabaseInput = {}): Promise<RestoreDatabaseResult> {
+  const run = new RunRecord('restore-database', input.trigger);
+  return recorded(run, () => restore(run, input));
+}
+
+async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<RestoreDatabaseResult> {
+  const started = Date.now();
+  let decision: ApprovalDecision | undefined;
+  let approval: Approval | undefined;
+  setHandler(
+    approvalUpdate,
+    (d) => {
+      decision = d;
+      approval = { approved: d.approved, by: d.by.trim(), reason: d.reason, at: new Date().toISOString() };
+      return approval;
+    },
+    { validator: (d) => validateDecision(d, run.progress.awaitingApproval && decision === undefined) },
+  );
+
+  run.step('describe target');
+  const target = await quick.describeDatabaseTarget.executeWithOptions({ summary: 'read the configured database target' }, []);
+  run.target(target.database);
+
+  run.step('find backup');
+  const backup = await quick.resolveBackup.executeWithOptions({ summary: `find backup: ${input.backup ?? 'latest verified'}` }, [{ backup: input.backup }]);
+
+  // Refuse a damaged backup before anything is touched.
+  run.step('verify backup', backup.path);
+  await long.verifyBackup.executeWithOptions({ summary: 'verify backup: SHA-256 and a full read of every block' }, [{ path: backup.path }]);
+
+  const suffix = workflowInfo().runId.slice(0, 8);
+  const scratch = `${target.database}_restore_${suffix}`;
+  const previous = `${target.database}_before_restore_${backup.manifest.key}_${suffix}`;
+  const plan = [
+    `verified ${backup.path} (slot ${backup.manifest.key}, ${Object.keys(backup.manifest.tables).length} tables)`,
+    ...(target.production ? ['wait for an approval (production target)'] : []),
+    `restore into a new scratch database ${scratch} with pg_restore -e -j`,
+    'check every table\'s row count against the manifest',
+    ...(target.applicationStop ? ['stop the application'] : []),
+    `swap: ${target.database} -> ${previous}, ${scratch} -> ${target.database}`,
+    `verify ${target.database} against the manifest; on a mismatch, swap back`,
+    ...(target.applicationStart ? ['start the application'] : []),
+    input.keepPrevious ? `keep ${previous}` : `drop ${previous} once verified`,
+  ];
+  const base = { runbook: 'restore-database' as const, database: target.database, backup: backup.path };
+  if (input.dryRun) {
+    run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
+    return { ...base, outcome: 'dry-run', previousKept: true, durationMs: Date.now() - started, plan };
+  }
+
+  if (target.production) {
+    run.progress.awaitingApproval = true;
+    const id = workflowInfo().workflowId;
+    run.step(
+      'awaiting approval',
+      `Production target ${target.database}. Approve with \`runbook approve ${id} --by <name>\` or reject with \`runbook reject ${id} --by <name>\`.\n\n${plan.map((p) => `- ${p}`).join('\n')}`,
+    );
+    const answered = await condition(() => decision !== undefined, `${input.approvalTimeoutSeconds ?? 4 * 3600}s`);
+    run.progress.awaitingApproval = false;
+    if (!answered) {
+      run.finish('rejected', 'no approval arrived in time; nothing was changed');
+      return { ...base, outcome: 'approval-timeout', previousKept: true, durationMs: Date.now() - started, plan };
+    }
+    if (!decision!.approved) {
+      run.finish('rejected', `rejected by ${approval!.by}${approval!.reason ? `: ${approval!.reason}` : ''}; nothing was changed`);
+      return { ...base, outcome: 'rejected', approval, previousKept: true, durationMs: Date.now() - started, plan };
+    }
+  }
+
+  let swapped = false;
+  let stopped = false;
+  try {
+    run.step('restore into scratch', scratch);
+    await long.restoreIntoScratch.executeWithOptions({ summary: `pg_restore into scratch database ${scratch}` }, [
+      { path: backup.path, scratch, compression: backup.manifest.compression },
+    ]);
+    run.step('check scratch');
+    await quick.requireMatch.executeWithOptions({ summary: `check ${scratch} against the manifest` }, [
+      { database: scratch, tables: backup.manifest.tables, what: 'restored scratch database' },
+    ]);
+
+    if (target.applicationStop) {
+      run.step('stop application');
+      await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application' }, [{ action: 'stop' }]);
+      stopped = true;
+    }
+    run.step('swap', `${target.database} -> ${previous}; ${scratch} -> ${target.database}`);
+    await quick.swapDatabases.executeWithOptions({ summary: `swap ${scratch} in as ${target.database}` }, [{ target: target.database, scratch, previous }]);
+    swapped = true;
+
+    run.step('final verification');
+    const check = await quick.checkAgainstManifest.executeWithOptions({ summary: `verify ${target.database} against the manifest` }, [
+      { database: target.database, tables: backup.manifest.tables },
+    ]);
+    if (!check.matches) {
+      throw ApplicationFailure.create({
+        type: Failure.RestoreMismatch,
+        message: `final verification of ${target.database} failed: ${check.differences.join('; ')}`,
+        nonRetryable: true,
+      });
+    }
+    if (stopped) {
+      run.step('start application');
+      await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
+      stopped = false;
+    }
+    let previousKept = true;
+    if (!input.keepPrevious) {
+      run.step('drop previous', previous);
+      await quick.dropDatabase.executeWithOptions({ summary: `drop the pre-restore database ${previous}` }, [{ name: previous, protect: target.database }]);
+      previousKept = false;
+    }
+    run.finish('succeeded', `restored ${target.database} from ${backup.path} in ${formatMs(Date.now() - started)}`);
+    return {
+      ...base,
+      outcome: 'succeeded',
+      approval,
+      previousDatabase: previous,
+      previousKept,
+      tables: check.tables,
+      durationMs: Date.now() - started,
+    };
+  } catch (err) {
+    // Put things back as they were, even if the run is being cancelled.
+    await CancellationScope.nonCancellable(async () => {
+      if (swapped) {
+        await quick.swapBack.executeWithOptions({ summary: `swap back: ${previous} -> ${target.database}` }, [
+          { target: target.database, previous, failedName: `${scratch}_failed` },
+        ]);
+      } else {
+        await quick.dropDatabase.executeWithOptions({ summary: `drop scratch ${scratch}` }, [{ name: scratch, protect: target.database }]);
+      }
+      if (stopped) await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
+    });
+    run.finish('failed', `${failureMessage(err)}; ${swapped ? `swapped back: ${target.database} is the database it was before` : `${target.database} was not touched`}`);
+    throw err;
+  }
+}
