@@ -2,7 +2,7 @@
 // of ours only when its manifest (of our format) sits beside it.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_FORMAT, MANIFEST_SUFFIX, type BackupManifest } from '../common/backup-manifest';
 

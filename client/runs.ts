@@ -17,7 +17,9 @@ export interface RunRow {
 }
 
 function first(v: unknown): string {
-  return Array.isArray(v) ? String(v[0] ?? '') : v === undefined ? '' : String(v);
+  const x: unknown = Array.isArray(v) ? v[0] : v;
+  if (x === undefined || x === null) return '';
+  return x instanceof Date ? x.toISOString() : typeof x === 'string' ? x : JSON.stringify(x);
 }
 
 export async function listRuns(client: Client, o: { runbook?: string; limit?: number }): Promise<RunRow[]> {

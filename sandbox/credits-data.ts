@@ -3,7 +3,7 @@
 // audit trail. Generated inside PostgreSQL (generate_series) so 400 MB takes seconds, not minutes.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
+import { type Client } from 'pg';
 
 export interface SeedOptions {
   credits: number;

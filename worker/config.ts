@@ -120,7 +120,7 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return `a list ${JSON.stringify(value)}`;
   if (value === null) return 'null';
   if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${String(value)}`;
+  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 function setPath(target: Record<string, unknown>, key: string, value: unknown): void {

@@ -53,7 +53,7 @@ export async function recorded<T>(run: RunRecord, body: () => Promise<T>): Promi
 export function failureMessage(err: unknown): string {
   let e = err as { message?: string; cause?: unknown } | undefined;
   // An ActivityFailure says only "Activity task failed"; the reason is in its cause.
-  while (e?.cause && /activity task failed/i.test(e.message ?? '')) e = e.cause as typeof e;
+  while (e?.cause && /activity task failed/i.test(e.message ?? '')) e = e.cause;
   return e?.message ?? String(err);
 }
 

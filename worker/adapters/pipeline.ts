@@ -31,7 +31,7 @@ export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: P
     const last = i === stages.length - 1;
     const child = spawn(file, args, {
       env: o.env ?? process.env,
-      stdio: [first ? (o.input ? 'pipe' : 'ignore') : (previous as Readable), last && !o.output && !o.onOutput ? 'ignore' : 'pipe', 'pipe'],
+      stdio: [first ? (o.input ? 'pipe' : 'ignore') : (previous), last && !o.output && !o.onOutput ? 'ignore' : 'pipe', 'pipe'],
     });
     // Our copy of the pipe between two stages must close, or the writer never sees the reader die.
     if (previous) previous.destroy();

@@ -1,0 +1,33 @@
+// `npm test`: lint and type-check, then the jest suites against the real stack, then one plain
+// closing line ("N passed, N failed") that any CI can read.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+const bin = (name: string): string => path.join(root, 'node_modules', '.bin', name);
+
+function step(name: string, command: string, args: string[]): number {
+  process.stderr.write(`\n== ${name}\n`);
+  const r = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+function main(): void {
+  const extra = process.argv.slice(2);
+  if (!process.env.SKIP_LINT) {
+    if (step('lint (eslint)', bin('eslint'), ['.']) !== 0) return void (process.exitCode = 1);
+    if (step('type-check (tsc)', bin('tsc'), ['--noEmit']) !== 0) return void (process.exitCode = 1);
+  }
+  mkdirSync(path.join(root, 'test-results'), { recursive: true });
+  const out = path.join(root, 'test-results', 'jest.json');
+  const code = step('tests (jest)', bin('jest'), ['--json', `--outputFile=${out}`, ...extra]);
+  if (existsSync(out)) {
+    const r = JSON.parse(readFileSync(out, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTotalTests: number };
+    console.log(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed${r.numPendingTests ? `, ${r.numPendingTests} skipped` : ''}`);
+    if (r.numTotalTests === 0) process.exitCode = 1;
+  }
+  if (code !== 0) process.exitCode = code;
+}
+
+main();

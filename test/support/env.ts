@@ -1,0 +1,31 @@
+// Where the test stack lives and how tests reach it. The stack (PostgreSQL cluster, Temporal dev
+// server, one worker) is started once by global-setup.ts on ports of its own, so tests never
+// touch a running `npm start` sandbox.
+import os from 'node:os';
+import path from 'node:path';
+
+export const testRoot = process.env.RUNBOOK_TEST_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-test');
+export const projectRoot = path.resolve(__dirname, '..', '..');
+export const testPorts = { temporal: 27233, ui: 28233, postgres: 55433 };
+export const testConfigPath = path.join(testRoot, 'runbooks.yaml');
+export const bundlePath = path.join(testRoot, 'workflow-bundle.js');
+export const testTaskQueue = 'runbooks-test';
+
+export function testConfigYaml(): string {
+  return [
+    `dataDir: ${testRoot}`,
+    'timezone: UTC',
+    'temporal:',
+    `  address: 127.0.0.1:${testPorts.temporal}`,
+    `  uiPort: ${testPorts.ui}`,
+    `  taskQueue: ${testTaskQueue}`,
+    'database:',
+    `  url: postgres://zerotrustml@127.0.0.1:${testPorts.postgres}/credits`,
+    '  managed: true',
+    'backup:',
+    `  directory: ${path.join(testRoot, 'backups')}`,
+    'worker:',
+    '  metricsPort: 0',
+    '',
+  ].join('\n');
+}
