@@ -5,6 +5,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { approvalUpdate } from '../workflows/approval';
 import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runWorker } from '../worker/main';
+import { doctor } from './doctor';
 import { isKnownError, UsageError } from './errors';
 import { startRunbook } from './run';
 import { formatRuns, listRuns } from './runs';
@@ -172,6 +173,16 @@ Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/wor
     .action(async (o: { json?: boolean }) => {
       const status = await stackStatus(config(program));
       print(o.json, status, () => formatStatus(status));
+    });
+
+  program
+    .command('doctor')
+    .description('check (and build, if missing) what the stack needs')
+    .option('--no-build', 'do not build the Temporal CLI from Go modules')
+    .action(async (o: { build: boolean }) => {
+      const checks = await doctor(config(program), { build: o.build });
+      for (const c of checks) console.log(`${c.ok ? 'ok     ' : 'MISSING'}  ${c.name}: ${c.detail}`);
+      if (checks.some((c) => !c.ok)) process.exitCode = 1;
     });
 
   program

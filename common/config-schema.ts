@@ -61,7 +61,12 @@ export const configSchema = z
       .object({
         /** Default: <dataDir>/backups/postgres. */
         directory: z.string().min(1).optional(),
-        retentionDays: z.number({ message: 'expected a whole number of days' }).int().min(1).max(3650).default(30),
+        retentionDays: z
+          .number({ message: 'expected a whole number of days' })
+          .int({ message: 'expected a whole number of days' })
+          .min(1, { message: 'expected at least 1 day' })
+          .max(3650, { message: 'expected at most 3650 days' })
+          .default(30),
         schedule: clock.default('02:00'),
         compression: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
         /** zstd level 1 and two threads measured fastest at equal size (docs/benchmarks.md). */

@@ -70,7 +70,7 @@ function goInstall(go: string, gobin: string, env: NodeJS.ProcessEnv, log: (line
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(go, ['install', TEMPORAL_CLI_MODULE], {
-      env: { ...env, GOBIN: gobin, GOFLAGS: env.GOFLAGS ?? '-mod=mod' },
+      env: { ...env, GOBIN: gobin },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let downloads = 0;

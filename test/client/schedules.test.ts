@@ -1,0 +1,61 @@
+// `runbook schedules apply` creates the daily backup schedule at the configured time and zone,
+// leaves it unchanged when run again, and updates it when the configuration changes.
+import type { Client } from '@temporalio/client';
+import { runCli, temporalClient } from '../support/stack';
+
+let client: Client;
+let close: () => Promise<void>;
+beforeAll(async () => ({ client, close } = await temporalClient()));
+afterAll(async () => {
+  await client.schedule.getHandle('runbook-database-backup').delete().catch(() => undefined);
+  await close();
+});
+
+test('apply twice leaves one unchanged schedule; a changed time updates it', async () => {
+  const env = { RUNBOOK_TIMEZONE: 'Europe/Berlin' };
+  const first = await runCli(['schedules', 'apply', '--json'], env);
+  expect(first.code).toBe(0);
+  expect(JSON.parse(first.stdout)).toEqual([expect.objectContaining({ scheduleId: 'runbook-database-backup', outcome: 'created' })]);
+  const handle = client.schedule.getHandle('runbook-database-backup');
+  const before = await handle.describe();
+  expect(before.spec.timezone).toBe('Europe/Berlin');
+  expect(before.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 2, end: 2, step: 1 }], minute: [{ start: 0, end: 0, step: 1 }] });
+  expect(before.action).toMatchObject({ type: 'startWorkflow', workflowType: 'databaseBackup' });
+  // The next run is at 02:00 Berlin time.
+  const next = before.info.nextActionTimes[0]!;
+  expect(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }).format(next)).toBe('02:00');
+
+  const second = await runCli(['schedules', 'apply', '--json'], env);
+  expect(JSON.parse(second.stdout)).toEqual([expect.objectContaining({ outcome: 'unchanged' })]);
+  const after = await handle.describe();
+  expect(after.raw.conflictToken).toEqual(before.raw.conflictToken);
+  expect(after.spec).toEqual(before.spec);
+
+  const changed = await runCli(['schedules', 'apply', '--json'], { ...env, RUNBOOK_SET_backup__schedule: '"03:15"' });
+  expect(JSON.parse(changed.stdout)).toEqual([expect.objectContaining({ outcome: 'updated' })]);
+  const updated = await handle.describe();
+  expect(updated.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 3, end: 3, step: 1 }], minute: [{ start: 15, end: 15, step: 1 }] });
+
+  const list = await runCli(['schedules', 'list', '--json'], env);
+  const rows = JSON.parse(list.stdout) as Array<{ scheduleId: string; nextRuns: string[] }>;
+  expect(rows.map((r) => r.scheduleId)).toContain('runbook-database-backup');
+});
+
+test('a triggered schedule run is a scheduled backup with its slot from the scheduled time', async () => {
+  await runCli(['schedules', 'apply']);
+  const handle = client.schedule.getHandle('runbook-database-backup');
+  await handle.trigger();
+  let workflowId: string | undefined;
+  const deadline = Date.now() + 20_000;
+  while (!workflowId && Date.now() < deadline) {
+    workflowId = (await handle.describe()).info.recentActions[0]?.action.workflow.workflowId;
+    if (!workflowId) await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(workflowId).toBeDefined();
+  const run = client.workflow.getHandle(workflowId!);
+  const result = (await run.result()) as { outcome: string; key: string };
+  expect(result.outcome).toBe('succeeded');
+  const d = await run.describe();
+  expect(d.searchAttributes.Trigger).toEqual(['schedule']);
+  expect(d.searchAttributes.RunbookName).toEqual(['database-backup']);
+});

@@ -1,0 +1,53 @@
+// Configuration: the runbook's defaults, environment overrides, and errors that name the key.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../worker/config';
+
+const empty = mkdtempSync(path.join(os.tmpdir(), 'runbook-config-'));
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('defaults are the runbook\'s: database credits as zerotrustml, backups at 02:00 kept 30 days', () => {
+  const c = loadConfig({ env: {}, cwd: empty });
+  expect(c.database.url).toBe('postgres://zerotrustml@127.0.0.1:55432/credits');
+  expect(c.backup.schedule).toBe('02:00');
+  expect(c.backup.retentionDays).toBe(30);
+  expect(c.database.production).toBe(false);
+  expect(c.backupDirectory).toBe(path.join(empty, '.data', 'backups', 'postgres'));
+});
+
+test('environment overrides: DATABASE_URL means an existing server; RUNBOOK_SET_ sets any key', () => {
+  const c = loadConfig({ env: { DATABASE_URL: 'postgres://ops@db.internal:5432/credits', RUNBOOK_SET_backup__retentionDays: '7', RUNBOOK_SET_database__production: 'true' }, cwd: empty });
+  expect(c.database.url).toBe('postgres://ops@db.internal:5432/credits');
+  expect(c.database.managed).toBe(false);
+  expect(c.backup.retentionDays).toBe(7);
+  expect(c.database.production).toBe(true);
+});
+
+test('a bad value names the key, what was expected, what was found and where it came from', () => {
+  expect(problems(() => loadConfig({ env: { RUNBOOK_SET_backup__retentionDays: '0' }, cwd: empty }))).toEqual([
+    expect.stringMatching(/^backup\.retentionDays: expected at least 1 day, found number 0 \(from environment variable RUNBOOK_SET_backup__retentionDays\)$/),
+  ]);
+  expect(problems(() => loadConfig({ env: { RUNBOOK_TIMEZONE: 'Mars/Olympus' }, cwd: empty }))).toEqual([
+    expect.stringMatching(/^timezone: expected an IANA time zone .*found "Mars\/Olympus"/),
+  ]);
+  expect(problems(() => loadConfig({ env: { RUNBOOK_SET_backup__compression: 'lz4' }, cwd: empty }))[0]).toMatch(/backup\.compression: .*"zstd".*found "lz4"/);
+});
+
+test('a file that is not YAML, or not a mapping, or missing when named, is reported as such', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'runbook-config-'));
+  writeFileSync(path.join(dir, 'a.yaml'), 'backup: [unclosed');
+  expect(() => loadConfig({ file: path.join(dir, 'a.yaml'), env: {} })).toThrow(/not valid YAML/);
+  writeFileSync(path.join(dir, 'b.yaml'), '- just\n- a list\n');
+  expect(() => loadConfig({ file: path.join(dir, 'b.yaml'), env: {} })).toThrow(/expected a mapping of settings at the top level, found a list/);
+  expect(() => loadConfig({ file: path.join(dir, 'missing.yaml'), env: {} })).toThrow(/does not exist/);
+});

@@ -1,0 +1,143 @@
+// restore-database refuses damaged backups before touching anything, and on a production target
+// waits for an approval Update: reject leaves everything as it was, approve completes the restore.
+import { copyFileSync, openSync, readFileSync, readSync, truncateSync, writeFileSync, writeSync, closeSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { BackupManifest } from '../../common/backup-manifest';
+import type { DatabaseBackupResult, RestoreDatabaseResult } from '../../common/runbooks';
+import { progressQuery } from '../../workflows/approval';
+import { fingerprint } from '../support/fingerprint';
+import { testTaskQueue } from '../support/env';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
+import { databases, runCli, temporalClient, waitFor, withPg } from '../support/stack';
+
+let client: Client;
+let close: () => Promise<void>;
+let backup: DatabaseBackupResult;
+const prodQueue = 'runbooks-test-production';
+let prodWorker: WorkerProcess;
+
+beforeAll(async () => {
+  ({ client, close } = await temporalClient());
+  backup = await client.workflow.execute('databaseBackup', { taskQueue: testTaskQueue, workflowId: `restore-fixture-${Date.now()}`, args: [{}] });
+  // The same configuration with the target marked production, on its own task queue.
+  prodWorker = await startWorkerProcess({ taskQueue: prodQueue, env: { RUNBOOK_SET_database__production: 'true' } });
+});
+afterAll(async () => {
+  await prodWorker?.stop();
+  await close();
+});
+
+/** Copies the fixture backup under a new slot key, damages the copy, and returns its path. */
+function damagedCopy(key: string, damage: (file: string) => void, rehash: boolean): string {
+  const manifest = JSON.parse(readFileSync(backup.path + '.manifest.json', 'utf8')) as BackupManifest;
+  const file = `credits_${key}.dump.zst`;
+  const target = path.join(path.dirname(backup.path), file);
+  copyFileSync(backup.path, target);
+  damage(target);
+  const bytes = statSync(target).size;
+  const sha256 = rehash ? createHash('sha256').update(readFileSync(target)).digest('hex') : manifest.sha256;
+  writeFileSync(target + '.manifest.json', JSON.stringify({ ...manifest, key, file, bytes: rehash ? bytes : manifest.bytes, sha256 }));
+  return target;
+}
+
+function flipByte(file: string): void {
+  const fd = openSync(file, 'r+');
+  const at = Math.floor(statSync(file).size / 2);
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, at);
+  b[0] = b[0]! ^ 0x10;
+  writeSync(fd, b, 0, 1, at);
+  closeSync(fd);
+}
+
+async function expectRefused(file: string, message: RegExp): Promise<void> {
+  const before = await withPg('credits', fingerprint);
+  const dbsBefore = await databases();
+  const run = client.workflow.execute('restoreDatabase', { taskQueue: testTaskQueue, workflowId: `restore-damaged-${Date.now()}`, args: [{ backup: file }] });
+  const err = await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause as { cause?: { message?: string; type?: string } };
+  expect(cause.cause?.type).toBe('BackupDamaged');
+  expect(cause.cause?.message).toMatch(message);
+  expect(await withPg('credits', fingerprint)).toEqual(before);
+  expect(await databases()).toEqual(dbsBefore);
+}
+
+test('a truncated backup is refused and the database is untouched', async () => {
+  const file = damagedCopy('20240101_020000', (f) => truncateSync(f, Math.floor(statSync(f).size * 0.6)), false);
+  await expectRefused(file, /truncated/);
+});
+
+test('a truncated backup whose manifest was rewritten to match is still refused by the full read', async () => {
+  const file = damagedCopy('20240102_020000', (f) => truncateSync(f, Math.floor(statSync(f).size * 0.6)), true);
+  await expectRefused(file, /reading it back failed/);
+});
+
+test('a bit-flipped backup is refused (checksum) and the database is untouched', async () => {
+  const file = damagedCopy('20240103_020000', flipByte, false);
+  await expectRefused(file, /SHA-256|reading it back failed/);
+});
+
+test('a bit-flipped backup with a matching checksum is refused by reading every block', async () => {
+  const file = damagedCopy('20240104_020000', flipByte, true);
+  await expectRefused(file, /reading it back failed/);
+});
+
+test('a file without our manifest is not restored', async () => {
+  const stray = path.join(path.dirname(backup.path), 'credits_stray.dump.zst');
+  copyFileSync(backup.path, stray);
+  const err = await client.workflow
+    .execute('restoreDatabase', { taskQueue: testTaskQueue, workflowId: `restore-stray-${Date.now()}`, args: [{ backup: stray }] })
+    .catch((e: unknown) => e);
+  expect(((err as WorkflowFailedError).cause as { cause?: { type?: string } }).cause?.type).toBe('BackupMissing');
+});
+
+describe('production target', () => {
+  async function startProd(id: string) {
+    const handle = await client.workflow.start('restoreDatabase', { taskQueue: prodQueue, workflowId: `${id}-${Date.now()}`, args: [{ backup: backup.path }] });
+    await waitFor('the run to wait for approval', async () => (await handle.query(progressQuery)).awaitingApproval);
+    return handle;
+  }
+
+  test('waits for approval, and a rejection ends it with nothing changed', async () => {
+    const before = await withPg('credits', fingerprint);
+    const dbsBefore = await databases();
+    const handle = await startProd('restore-prod-reject');
+    // Waiting: nothing happened yet.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    expect(await databases()).toEqual(dbsBefore);
+
+    const r = await runCli(['reject', handle.workflowId, '--by', 'alice', '--reason', 'wrong backup']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/rejected by alice/);
+    const result = (await handle.result()) as RestoreDatabaseResult;
+    expect(result.outcome).toBe('rejected');
+    expect(result.approval).toMatchObject({ approved: false, by: 'alice', reason: 'wrong backup' });
+    expect(await withPg('credits', fingerprint)).toEqual(before);
+    expect(await databases()).toEqual(dbsBefore);
+  });
+
+  test('an approval without a name is refused; an approval with one completes the restore', async () => {
+    const handle = await startProd('restore-prod-approve');
+    const bad = await runCli(['approve', handle.workflowId, '--by', ' ']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--by: expected the name/);
+
+    const ok = await runCli(['approve', handle.workflowId, '--by', 'bob']);
+    expect(ok.code).toBe(0);
+    const result = (await handle.result()) as RestoreDatabaseResult;
+    expect(result.outcome).toBe('succeeded');
+    expect(result.approval).toMatchObject({ approved: true, by: 'bob' });
+    expect(result.tables).toEqual(backup.manifest?.tables);
+
+    // A second decision on a finished run is refused.
+    const late = await runCli(['approve', handle.workflowId, '--by', 'carol']);
+    expect(late.code).toBe(1);
+  });
+});
