@@ -1,15 +1,14 @@
 // Activities of the restore-database runbook. Nothing here writes to the live database: a restore
 // goes into a scratch database, and the live one is only ever renamed, so it can be swapped back.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { BackupManifest } from '../common/backup-manifest';
 import { Failure } from '../common/failures';
 import { CommandError, runCommand } from '../worker/adapters/process';
-import { runPipeline } from '../worker/adapters/pipeline';
 import { countRows, listTables, quoteIdent } from '../worker/adapters/postgres';
-import { compressorCommand } from './database-backup';
+import { createDatabaseBackupActivities } from './database-backup';
 import type { ActivityDeps } from './deps';
 import { progressReporter } from './progress';
 
@@ -21,55 +20,59 @@ export interface TableCheck {
 
 export function createRestoreDatabaseActivities(deps: ActivityDeps) {
   const pg = deps.postgres;
+  const backupActivities = createDatabaseBackupActivities(deps);
 
   async function databaseExists(input: { name: string }): Promise<boolean> {
     return pg.databaseExists(input.name);
   }
 
+  /** Where a restore keeps the expanded (seekable) copy of a compressed backup. */
+  function expandedPath(input: { path: string; scratch: string }): string {
+    return path.join(path.dirname(input.path), `.restore-${input.scratch}.dump`);
+  }
+
   /** Creates `scratch` (dropping a leftover of an earlier attempt: the name is this run's own) and
-   * restores the backup into it, in parallel from a decompressed temp copy. */
+   * restores the backup into it in parallel (pg_restore -j) from the expanded copy that the
+   * verification wrote. If that copy is gone (another host, a cleaned disk), it is verified and
+   * expanded again here: nothing unverified is ever restored. */
   async function restoreIntoScratch(input: { path: string; scratch: string; compression: BackupManifest['compression'] }): Promise<{ durationMs: number }> {
     const started = Date.now();
     const progress = progressReporter();
+    const plain = input.compression === 'none' ? input.path : expandedPath(input);
+    if (!existsSync(plain)) {
+      progress.report({ phase: 'verify and expand', detail: plain }, true);
+      await backupActivities.verifyBackup({ path: input.path, expandTo: plain });
+    }
     await pg.withClient('postgres', async (c) => {
       await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.scratch)} WITH (FORCE)`);
       await c.query(`CREATE DATABASE ${quoteIdent(input.scratch)} OWNER ${quoteIdent(pg.target.user)} TEMPLATE template0`);
     });
-    // pg_restore -j needs a seekable file, so a compressed backup is first expanded beside it.
-    const decompress = compressorCommand(deps, input.compression, 'decompress');
-    const plain = decompress ? path.join(path.dirname(input.path), `.restore-${input.scratch}.dump`) : input.path;
+    progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }, true);
+    const ticker = setInterval(() => progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }), 2000);
     try {
-      if (decompress) {
-        let bytes = 0;
-        progress.report({ phase: 'expand', bytes: 0 }, true);
-        await runPipeline([decompress], {
-          input: createReadStream(input.path),
-          output: createWriteStream(plain),
-          signal: progress.signal,
-          onOutput: (chunk) => {
-            bytes += chunk.length;
-            progress.report({ phase: 'expand', bytes });
-          },
-        });
-      }
-      progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }, true);
-      const ticker = setInterval(() => progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }), 2000);
-      try {
-        // -e: stop at the first error instead of leaving a partial database behind.
-        await runCommand([pg.tool('pg_restore'), '-e', '-j', String(deps.config.backup.threads), ...pg.toolArgs(input.scratch), plain], {
-          env: pg.toolEnv(),
-          signal: progress.signal,
-        });
-      } finally {
-        clearInterval(ticker);
-      }
+      // -e: stop at the first error instead of leaving a partial database behind.
+      await runCommand([pg.tool('pg_restore'), '-e', '-j', String(deps.config.backup.threads), ...pg.toolArgs(input.scratch), plain], {
+        env: pg.toolEnv(),
+        signal: progress.signal,
+      });
     } catch (e) {
       if (e instanceof CommandError) throw ApplicationFailure.create({ type: Failure.CommandFailed, message: e.message });
       throw e;
     } finally {
-      if (decompress) await rm(plain, { force: true });
+      clearInterval(ticker);
     }
     return { durationMs: Date.now() - started };
+  }
+
+  /** Verifies the backup and writes its expanded copy for restoreIntoScratch, in one read. */
+  async function verifyAndExpandBackup(input: { path: string; scratch: string; compression: BackupManifest['compression']; expand: boolean }): Promise<{ expanded?: string }> {
+    const expanded = input.expand && input.compression !== 'none' ? expandedPath(input) : undefined;
+    await backupActivities.verifyBackup({ path: input.path, expandTo: expanded });
+    return { expanded };
+  }
+
+  async function discardExpandedBackup(input: { path: string; scratch: string; compression: BackupManifest['compression'] }): Promise<void> {
+    if (input.compression !== 'none') await rm(expandedPath(input), { force: true });
   }
 
   /** Row counts of every table against the manifest, and no table missing or extra. */
@@ -187,5 +190,5 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     return { ran: true, command };
   }
 
-  return { databaseExists, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
+  return { databaseExists, verifyAndExpandBackup, discardExpandedBackup, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
 }

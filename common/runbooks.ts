@@ -79,6 +79,8 @@ export interface RestoreDatabaseResult {
   previousKept: boolean;
   approval?: Approval;
   tables?: Record<string, number>;
+  /** From the start until the restored database was live under its name and verified. */
+  liveAfterMs?: number;
   durationMs: number;
   plan?: string[];
 }

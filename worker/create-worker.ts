@@ -17,7 +17,7 @@ export async function createWorker(config: LoadedConfig, options: { identity?: s
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    identity: options.identity,
+    ...(options.identity ? { identity: options.identity } : {}),
     activities: createActivities({ config, postgres }),
     // Heartbeats are how a killed worker is noticed; send them promptly.
     maxHeartbeatThrottleInterval: '1s',

@@ -39,15 +39,11 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
   run.step('find backup');
   const backup = await quick.resolveBackup.executeWithOptions({ summary: `find backup: ${input.backup ?? 'latest verified'}` }, [{ backup: input.backup }]);
 
-  // Refuse a damaged backup before anything is touched.
-  run.step('verify backup', backup.path);
-  await long.verifyBackup.executeWithOptions({ summary: 'verify backup: SHA-256 and a full read of every block' }, [{ path: backup.path }]);
-
   const suffix = workflowInfo().runId.slice(0, 8);
   const scratch = `${target.database}_restore_${suffix}`;
   const previous = `${target.database}_before_restore_${backup.manifest.key}_${suffix}`;
   const plan = [
-    `verified ${backup.path} (slot ${backup.manifest.key}, ${Object.keys(backup.manifest.tables).length} tables)`,
+    `verify ${backup.path} (slot ${backup.manifest.key}, ${Object.keys(backup.manifest.tables).length} tables)`,
     ...(target.production ? ['wait for an approval (production target)'] : []),
     `restore into a new scratch database ${scratch} with pg_restore -e -j`,
     'check every table\'s row count against the manifest',
@@ -58,6 +54,21 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
     input.keepPrevious ? `keep ${previous}` : `drop ${previous} once verified`,
   ];
   const base = { runbook: 'restore-database' as const, database: target.database, backup: backup.path };
+  const restoreSource = { path: backup.path, scratch, compression: backup.manifest.compression };
+
+  // Refuse a damaged backup before anything is touched. When the restore follows at once, the
+  // verifying read also writes the expanded copy that pg_restore -j needs; a dry-run or a run
+  // that waits for a human keeps nothing on disk (restoreIntoScratch verifies and expands again).
+  run.step('verify backup', backup.path);
+  const expandNow = !input.dryRun && !target.production;
+  try {
+    await long.verifyAndExpandBackup.executeWithOptions({ summary: 'verify backup: SHA-256 and a full read of every block' }, [
+      { ...restoreSource, expand: expandNow },
+    ]);
+  } catch (err) {
+    if (expandNow) await CancellationScope.nonCancellable(() => quick.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
+    throw err;
+  }
   if (input.dryRun) {
     run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
     return { ...base, outcome: 'dry-run', previousKept: true, durationMs: Date.now() - started, plan };
@@ -86,9 +97,11 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
   let stopped = false;
   try {
     run.step('restore into scratch', scratch);
-    await long.restoreIntoScratch.executeWithOptions({ summary: `pg_restore into scratch database ${scratch}` }, [
-      { path: backup.path, scratch, compression: backup.manifest.compression },
-    ]);
+    try {
+      await long.restoreIntoScratch.executeWithOptions({ summary: `pg_restore -j into scratch database ${scratch}` }, [restoreSource]);
+    } finally {
+      await CancellationScope.nonCancellable(() => quick.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
+    }
     run.step('check scratch');
     await quick.requireMatch.executeWithOptions({ summary: `check ${scratch} against the manifest` }, [
       { database: scratch, tables: backup.manifest.tables, what: 'restored scratch database' },
@@ -114,6 +127,7 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
         nonRetryable: true,
       });
     }
+    const liveAfterMs = Date.now() - started;
     if (stopped) {
       run.step('start application');
       await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
@@ -133,6 +147,7 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
       previousDatabase: previous,
       previousKept,
       tables: check.tables,
+      liveAfterMs,
       durationMs: Date.now() - started,
     };
   } catch (err) {
