@@ -61,6 +61,37 @@ export function compressorCommand(deps: ActivityDeps, compression: Compression, 
   return undefined;
 }
 
+/** Reads a backup file end to end: SHA-256 of the bytes on disk, and every block through the
+ * decompressor and `pg_restore -f /dev/null` (`pg_restore -l` reads only the table of contents).
+ * With `expandTo`, the decompressed dump is also written there (tee). Throws CommandError when a
+ * block cannot be read. */
+async function readBack(
+  deps: ActivityDeps,
+  file: string,
+  compression: Compression,
+  o: { expandTo?: string; onProgress?: (bytes: number) => void; signal?: AbortSignal },
+): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const decompress = compressorCommand(deps, compression, 'decompress');
+  const readAll = [deps.postgres.tool('pg_restore'), '-f', '/dev/null'];
+  // A restore needs the expanded dump on disk anyway (pg_restore -j wants a seekable file):
+  // writing it with tee during the verifying read saves a second decompression.
+  const expand = o.expandTo && decompress ? [['tee', o.expandTo]] : [];
+  await runPipeline(decompress ? [decompress, ...expand, readAll] : [readAll], {
+    input: createReadStream(file),
+    signal: o.signal,
+    onInput: (chunk) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+      o.onProgress?.(bytes);
+    },
+  });
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+export const VERIFY_METHOD = 'sha256 + full read by pg_restore';
+
 export function createDatabaseBackupActivities(deps: ActivityDeps) {
   const pg = deps.postgres;
   const dir = deps.config.backupDirectory;
@@ -128,14 +159,35 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
           progress.report({ phase: 'dump', bytes });
         },
       });
-      const counting = (async () => countRows(snapshotClient, await listTables(snapshotClient)))();
-      const [tables] = await Promise.all([counting, dumping]);
-      await snapshotClient.query('COMMIT');
-
+      await dumping;
       const handle = await open(tmpPath, 'r+');
       await handle.sync();
       await handle.close();
       const finishedAt = now();
+      const streamSha = hash.digest('hex');
+
+      // Verify what is on disk while counting rows in the dump's own snapshot: the read-back is
+      // bound by decompression on one core, which leaves the other to the counts.
+      const verifyStarted = Date.now();
+      const [tables, check] = await Promise.all([
+        (async () => countRows(snapshotClient, await listTables(snapshotClient)))(),
+        readBack(deps, tmpPath, compression, {
+          signal: progress.signal,
+          onProgress: (read) => progress.report({ phase: 'verify', bytes: read, totalBytes: bytes }),
+        }).catch((e: unknown) => {
+          throw ApplicationFailure.create({
+            type: Failure.CommandFailed,
+            message: `the new backup does not read back: ${(e as Error).message}`,
+          });
+        }),
+      ]);
+      await snapshotClient.query('COMMIT');
+      if (check.sha256 !== streamSha || check.bytes !== bytes) {
+        throw ApplicationFailure.create({
+          type: Failure.CommandFailed,
+          message: `the new backup reads back as ${check.bytes} bytes with SHA-256 ${check.sha256}, but ${bytes} bytes with ${streamSha} were written`,
+        });
+      }
       const manifest: BackupManifest = {
         format: MANIFEST_FORMAT,
         key: input.key,
@@ -143,13 +195,14 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
         file,
         compression,
         bytes,
-        sha256: hash.digest('hex'),
+        sha256: streamSha,
         serverVersion,
         pgDumpVersion,
         startedAt: startedAt.toISOString(),
         finishedAt: finishedAt.toISOString(),
         durationMs: finishedAt.getTime() - startedAt.getTime(),
         tables,
+        verified: { at: now().toISOString(), method: VERIFY_METHOD, durationMs: Date.now() - verifyStarted },
         workflowId: currentWorkflowId(),
       };
       // Manifest first, dump second: a crash in between leaves a manifest without its dump,
@@ -201,29 +254,18 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       throw damaged(`it is ${size} bytes, its manifest says ${manifest.bytes}${size < manifest.bytes ? ' (truncated)' : ''}`);
     }
     const progress = progressReporter();
-    const hash = createHash('sha256');
-    let read = 0;
-    const decompress = compressorCommand(deps, manifest.compression, 'decompress');
-    const readAll = [pg.tool('pg_restore'), '-f', '/dev/null'];
-    // A restore needs the expanded dump on disk anyway (pg_restore -j wants a seekable file):
-    // writing it with tee during the verifying read saves a second decompression.
-    const expand = input.expandTo && decompress ? [['tee', input.expandTo]] : [];
+    let sha256: string;
     try {
-      await runPipeline(decompress ? [decompress, ...expand, readAll] : [readAll], {
-        input: createReadStream(input.path),
+      ({ sha256 } = await readBack(deps, input.path, manifest.compression, {
+        expandTo: input.expandTo,
         signal: progress.signal,
-        onInput: (chunk) => {
-          read += chunk.length;
-          hash.update(chunk);
-          progress.report({ phase: 'verify', bytes: read, totalBytes: size });
-        },
-      });
+        onProgress: (read) => progress.report({ phase: 'verify', bytes: read, totalBytes: size }),
+      }));
     } catch (e) {
       if (input.expandTo) await rm(input.expandTo, { force: true });
       if (e instanceof CommandError) throw damaged(`reading it back failed: ${e.message}`);
       throw e;
     }
-    const sha256 = hash.digest('hex');
     if (sha256 !== manifest.sha256) {
       if (input.expandTo) await rm(input.expandTo, { force: true });
       throw damaged(`SHA-256 is ${sha256}, its manifest says ${manifest.sha256}`);
@@ -234,11 +276,11 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       const st = await stat(manifestPath);
       await writeManifest(manifestPath, {
         ...manifest,
-        verified: { at: now().toISOString(), method: 'sha256 + full read by pg_restore', durationMs },
+        verified: { at: now().toISOString(), method: VERIFY_METHOD, durationMs },
       });
       await utimes(manifestPath, st.atime, st.mtime);
     }
-    progress.report({ phase: 'verify', bytes: read, totalBytes: size, detail: 'verified' }, true);
+    progress.report({ phase: 'verify', bytes: size, totalBytes: size, detail: 'verified' }, true);
     return { path: input.path, bytes: size, sha256, durationMs };
   }
 

@@ -78,9 +78,17 @@ export class Postgres {
     return this.withClient('postgres', async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1);
   }
 
-  async toolVersion(name: 'pg_dump' | 'pg_restore'): Promise<string> {
-    const { stdout } = await runCommand([this.tool(name), '--version']);
-    return stdout.trim();
+  private readonly versions = new Map<string, Promise<string>>();
+
+  /** `pg_dump --version` and the like, asked once per process. */
+  toolVersion(name: 'pg_dump' | 'pg_restore'): Promise<string> {
+    let v = this.versions.get(name);
+    if (!v) {
+      v = runCommand([this.tool(name), '--version']).then((r) => r.stdout.trim());
+      v.catch(() => this.versions.delete(name));
+      this.versions.set(name, v);
+    }
+    return v;
   }
 }
 
