@@ -160,6 +160,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
         },
       });
       await dumping;
+      const dumpedAt = Date.now();
       const handle = await open(tmpPath, 'r+');
       await handle.sync();
       await handle.close();
@@ -203,6 +204,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
         durationMs: finishedAt.getTime() - startedAt.getTime(),
         tables,
         verified: { at: now().toISOString(), method: VERIFY_METHOD, durationMs: Date.now() - verifyStarted },
+        phasesMs: { dump: dumpedAt - startedAt.getTime(), fsync: verifyStarted - dumpedAt, verifyAndCount: Date.now() - verifyStarted },
         workflowId: currentWorkflowId(),
       };
       // Manifest first, dump second: a crash in between leaves a manifest without its dump,

@@ -25,6 +25,8 @@ export interface BackupManifest {
   tables: Record<string, number>;
   /** Set by verification once the file was re-read end to end. */
   verified?: { at: string; method: string; durationMs: number };
+  /** Where the time went: dump (pg_dump through the compressor), fsync, verify (and row counts). */
+  phasesMs?: Record<string, number>;
   workflowId?: string;
 }
 
