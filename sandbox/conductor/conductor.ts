@@ -292,7 +292,7 @@ export class Conductor {
         const app: AppRecord = {
           installed_app_id: id,
           agent_pub_key: hashToB64(agent),
-          dna_hash: hashToB64(hashOf('dna', Buffer.concat([Buffer.from(bundle), Buffer.from(String(v.network_seed ?? ''))]))),
+          dna_hash: hashToB64(hashOf('dna', Buffer.concat([Buffer.from(bundle), Buffer.from(typeof v.network_seed === 'string' ? v.network_seed : '')]))),
           role_name: manifest.role,
           status: { type: 'disabled', value: { type: 'never_started' } },
           installed_at: Date.now() * 1000,

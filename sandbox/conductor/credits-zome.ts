@@ -57,13 +57,13 @@ export function callCreditsZome(conductor: Conductor, zome: string, fn: string, 
       const base = {
         holder,
         amount,
-        earned_from: String(p.earned_from ?? ''),
+        earned_from: typeof p.earned_from === 'string' ? p.earned_from : '',
         verifiers: ((p.verifiers as string[] | undefined) ?? []).map(String),
-        event_type: String(p.event_type ?? 'quality_gradient'),
+        event_type: typeof p.event_type === 'string' ? p.event_type : 'quality_gradient',
         created_at,
         author: provenance,
       };
-      const credit_id = createHash('sha256').update(JSON.stringify(base)).update(String(p.nonce ?? Math.random())).digest('hex');
+      const credit_id = createHash('sha256').update(JSON.stringify(base)).update(typeof p.nonce === 'string' ? p.nonce : String(Math.random())).digest('hex');
       const credit = validateCredit({ credit_id, ...base }, 'create_credit');
       store.add('create', [credit], now);
       return credit_id;

@@ -135,7 +135,7 @@ export class ConductorClient {
       try {
         const { ws, cellId } = await this.app();
         const request: CallZomeRequest = { cell_id: cellId, zome_name: this.settings.zomeName, fn_name: fnName, payload };
-        return (await ws.callZome(request, this.settings.timeoutMs)) as T;
+        return (await ws.callZome(request, this.settings.timeoutMs));
       } catch (e) {
         const lost = /closed|not open|ECONNREFUSED|timed out|socket/i.test((e as Error).message);
         await this.closeApp();
