@@ -6,17 +6,31 @@ import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_FORMAT, MANIFEST_SUFFIX, type BackupManifest } from '../common/backup-manifest';
 
-export interface BackupEntry {
+/** What every manifest of ours has, whatever it describes (a database dump, a DHT export). */
+export interface ManifestBase {
+  format: string;
+  key: string;
+  file: string;
+  verified?: { at: string; method: string; durationMs: number };
+}
+
+export interface ManifestEntry<M extends ManifestBase = BackupManifest> {
   file: string;
   path: string;
   manifestPath: string;
-  manifest: BackupManifest;
+  manifest: M;
   /** The dump file exists (a manifest without it is a leftover of an interrupted run). */
   present: boolean;
   mtimeMs: number;
 }
 
+export type BackupEntry = ManifestEntry<BackupManifest>;
+
 export async function readManifest(manifestPath: string): Promise<BackupManifest | undefined> {
+  return readManifestOf<BackupManifest>(manifestPath, MANIFEST_FORMAT);
+}
+
+export async function readManifestOf<M extends ManifestBase>(manifestPath: string, format: string): Promise<M | undefined> {
   let text: string;
   try {
     text = await readFile(manifestPath, 'utf8');
@@ -25,8 +39,8 @@ export async function readManifest(manifestPath: string): Promise<BackupManifest
     throw e;
   }
   try {
-    const m = JSON.parse(text) as BackupManifest;
-    return m && m.format === MANIFEST_FORMAT ? m : undefined;
+    const m = JSON.parse(text) as M;
+    return m && m.format === format ? m : undefined;
   } catch {
     return undefined;
   }
@@ -55,12 +69,17 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export async function writeManifest(manifestPath: string, manifest: BackupManifest): Promise<void> {
+export async function writeManifest(manifestPath: string, manifest: ManifestBase): Promise<void> {
   await writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
 }
 
 /** Every backup of ours in the directory, newest key first, plus files that are not ours. */
 export async function listBackups(dir: string): Promise<{ backups: BackupEntry[]; foreign: string[] }> {
+  return listManifested<BackupManifest>(dir, MANIFEST_FORMAT);
+}
+
+/** Every file of ours (with a manifest of `format`) in the directory, newest key first. */
+export async function listManifested<M extends ManifestBase>(dir: string, format: string): Promise<{ backups: Array<ManifestEntry<M>>; foreign: string[] }> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -69,12 +88,12 @@ export async function listBackups(dir: string): Promise<{ backups: BackupEntry[]
     throw e;
   }
   const nameSet = new Set(names);
-  const backups: BackupEntry[] = [];
+  const backups: Array<ManifestEntry<M>> = [];
   const owned = new Set<string>();
   for (const name of names) {
     if (!name.endsWith(MANIFEST_SUFFIX)) continue;
     const manifestPath = path.join(dir, name);
-    const manifest = await readManifest(manifestPath);
+    const manifest = await readManifestOf<M>(manifestPath, format);
     if (!manifest) continue;
     const file = name.slice(0, -MANIFEST_SUFFIX.length);
     if (manifest.file !== file) continue;
@@ -88,6 +107,10 @@ export async function listBackups(dir: string): Promise<{ backups: BackupEntry[]
   const foreign = names.filter((n) => !owned.has(n) && !/\.tmp-[^/]+$/.test(n) && !n.startsWith('.'));
   backups.sort((a, b) => (a.manifest.key < b.manifest.key ? 1 : a.manifest.key > b.manifest.key ? -1 : 0));
   return { backups, foreign };
+}
+
+export function manifestPathOf(file: string): string {
+  return file + MANIFEST_SUFFIX;
 }
 
 /** Temp files left by an interrupted attempt for this backup file. */

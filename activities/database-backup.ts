@@ -18,6 +18,7 @@ import type { RetentionResult } from '../common/runbooks';
 import { CommandError } from '../worker/adapters/process';
 import { runPipeline } from '../worker/adapters/pipeline';
 import { countRows, listTables } from '../worker/adapters/postgres';
+import { applyRetention } from './retention';
 import { fsyncDir, listBackups, readManifest, removeStaleTemps, writeManifest } from './backup-files';
 import type { ActivityDeps } from './deps';
 import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
@@ -289,37 +290,16 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
   /** Deletes backups older than the retention, but never the newest verified one, never a file
    * without our manifest, and nothing at all unless the backup of `currentKey` is verified. */
   async function applyBackupRetention(input: { currentKey: string; retentionDays?: number; dryRun?: boolean }): Promise<RetentionResult> {
-    const days = input.retentionDays ?? deps.config.backup.retentionDays;
-    const { backups, foreign } = await listBackups(dir);
-    const current = backups.find((b) => b.manifest.key === input.currentKey && b.manifest.database === pg.target.database);
-    if (!current || !current.present || !current.manifest.verified) {
-      throw ApplicationFailure.create({
-        type: Failure.PreconditionFailed,
-        message: `retention deletes nothing: the backup for ${input.currentKey} is ${!current || !current.present ? 'missing' : 'not verified'}`,
-        nonRetryable: true,
-      });
-    }
-    const ours = backups.filter((b) => b.manifest.database === pg.target.database);
-    const newestVerified = ours.find((b) => b.present && b.manifest.verified);
-    const cutoff = now().getTime() - days * 86_400_000;
-    const kept: string[] = [];
-    const deleted: string[] = [];
-    for (const b of ours) {
-      const old = b.mtimeMs < cutoff;
-      if (!old || b === newestVerified || b === current) {
-        if (b.present) kept.push(b.file);
-        continue;
-      }
-      deleted.push(b.file);
-      if (!input.dryRun) {
-        // Dump first, then its manifest: an interruption leaves a manifest, never an unowned dump.
-        await rm(b.path, { force: true });
-        await rm(b.manifestPath, { force: true });
-      }
-    }
-    if (!input.dryRun && deleted.length > 0) await fsyncDir(dir);
-    const otherDatabases = backups.filter((b) => b.manifest.database !== pg.target.database).map((b) => b.file);
-    return { kept, deleted, ignored: [...foreign, ...otherDatabases], dryRun: input.dryRun === true };
+    return applyRetention<BackupManifest>({
+      dir,
+      format: MANIFEST_FORMAT,
+      what: 'backup',
+      currentKey: input.currentKey,
+      days: input.retentionDays ?? deps.config.backup.retentionDays,
+      now: now(),
+      dryRun: input.dryRun,
+      ours: (m) => m.database === pg.target.database,
+    });
   }
 
   /** The newest verified backup of the target database, or the one at `file`. */

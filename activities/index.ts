@@ -1,5 +1,7 @@
 // Every activity of every runbook, built from injected adapters. Workflows import only the type.
+import { createConductorActivities } from './conductor';
 import { createDatabaseBackupActivities } from './database-backup';
+import { createDhtActivities } from './dht';
 import type { ActivityDeps } from './deps';
 import { createRestoreDatabaseActivities } from './restore-database';
 
@@ -7,6 +9,8 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createDatabaseBackupActivities(deps),
     ...createRestoreDatabaseActivities(deps),
+    ...createConductorActivities(deps),
+    ...createDhtActivities(deps),
   };
 }
 

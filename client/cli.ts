@@ -31,7 +31,7 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('start a runbook')
-    .argument('<runbook>', 'database-backup | restore-database')
+    .argument('<runbook>', 'database-backup | restore-database | dht-export | restore-dht | restart-conductor')
     .option('-i, --input <json>', 'the runbook input as a JSON object')
     .option('-w, --wait', 'wait for the result')
     .option('--json', 'print JSON')
@@ -150,6 +150,8 @@ export function buildProgram(): Command {
 Temporal UI:   ${status.temporal.uiUrl}
 Try:           npx runbook run database-backup --wait
                npx runbook run restore-database --dry-run --wait
+               npx runbook run dht-export --wait
+               npx runbook run restart-conductor --wait
                npx runbook runs
 Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=RunbookName%3D%22database-backup%22`);
       if (o.detach) return;

@@ -10,6 +10,7 @@ import { databaseTarget, type LoadedConfig } from '../worker/config';
 export interface ScheduleDefinition {
   scheduleId: string;
   runbook: string;
+  target: string;
   workflowType: string;
   description: string;
   hour: number;
@@ -18,21 +19,30 @@ export interface ScheduleDefinition {
 }
 
 export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
-  const backupAt = parseClock(config.backup.schedule);
   return [
     {
       scheduleId: 'runbook-database-backup',
       runbook: 'database-backup',
+      target: databaseTarget(config).name,
       workflowType: 'databaseBackup',
       description: `daily database backup at ${config.backup.schedule} ${config.timezone}, ${config.backup.retentionDays}-day retention`,
-      ...backupAt,
+      ...parseClock(config.backup.schedule),
+      args: [{ trigger: 'schedule' }],
+    },
+    {
+      scheduleId: 'runbook-dht-export',
+      runbook: 'dht-export',
+      target: config.conductor.appId,
+      workflowType: 'dhtExport',
+      description: `daily DHT export at ${config.dhtExport.schedule} ${config.timezone}, ${config.dhtExport.retentionDays}-day retention`,
+      ...parseClock(config.dhtExport.schedule),
       args: [{ trigger: 'schedule' }],
     },
   ];
 }
 
 function definitionHash(d: ScheduleDefinition, config: LoadedConfig): string {
-  const material = JSON.stringify({ d, tz: config.timezone, tq: config.temporal.taskQueue, target: databaseTarget(config).name });
+  const material = JSON.stringify({ d, tz: config.timezone, tq: config.temporal.taskQueue });
   return createHash('sha256').update(material).digest('hex').slice(0, 16);
 }
 
@@ -50,7 +60,7 @@ function scheduleOptions(d: ScheduleDefinition, config: LoadedConfig): ScheduleO
       typedSearchAttributes: [
         { key: RunbookName, value: d.runbook },
         { key: Trigger, value: 'schedule' },
-        { key: Target, value: databaseTarget(config).name },
+        { key: Target, value: d.target },
       ],
       staticSummary: `${d.runbook} (scheduled)`,
     },

@@ -9,6 +9,9 @@ import { isRunning as pgIsRunning, startCluster, stopCluster } from '../sandbox/
 import { isAlive, readPid, startBackground, stopManaged } from '../sandbox/processes';
 import { isServing, splitAddress, startTemporalServer } from '../sandbox/temporal-server';
 import { databaseTarget, type LoadedConfig } from '../worker/config';
+import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
+import { runCommand } from '../worker/adapters/process';
+import { conductorClient } from '../worker/deps';
 import { applySchedules } from './schedules';
 import { connectClient } from './temporal';
 
@@ -20,6 +23,7 @@ export function clusterDir(config: LoadedConfig): string {
 
 export interface StackStatus {
   temporal: { address: string; serving: boolean; uiUrl: string };
+  conductor: { adminUrl: string; alive: boolean; appEnabled: boolean; managed: boolean; dataDir?: string };
   postgres: { managed: boolean; url: string; running: boolean; dir?: string };
   worker: { pid?: number; running: boolean; log: string };
 }
@@ -28,7 +32,11 @@ export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
   const [host] = splitAddress(config.temporal.address);
   const workerPid = readPid(config.dataDir, 'worker');
   const target = databaseTarget(config);
+  const conductor = conductorClient(config);
+  const live = await conductor.liveness();
+  await conductor.close();
   return {
+    conductor: { adminUrl: config.conductor.adminUrl, alive: live.alive, appEnabled: live.appEnabled, managed: config.conductor.managed, dataDir: config.conductor.managed ? config.conductorDataDir : undefined },
     temporal: { address: config.temporal.address, serving: await isServing(config.temporal.address, config.temporal.namespace), uiUrl: `http://${host}:${config.temporal.uiPort}` },
     postgres: config.database.managed
       ? { managed: true, url: config.database.url, running: await pgIsRunning({ dir: clusterDir(config), binDir: config.database.binDir }), dir: clusterDir(config) }
@@ -72,6 +80,28 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     await pg.end();
   }
 
+  const conductor = conductorClient(config);
+  try {
+    if (config.conductor.managed) {
+      log(`conductor: starting the stand-in on ${config.conductor.adminUrl} (data in ${config.conductorDataDir})`);
+      await runCommand(config.conductorService.type === 'command' ? config.conductorService.start : ['systemctl', 'start', config.conductorService.unit]);
+    }
+    const app = await conductor.ensureApp();
+    if (app.installed) log(`conductor: installed app ${config.conductor.appId}`);
+    const page = await conductor.getAllCredits(undefined, 1);
+    if (config.conductor.managed && page.total === 0) {
+      const pgSeed = new PgClient({ connectionString: config.database.url });
+      await pgSeed.connect();
+      try {
+        log(`conductor: seeding the DHT with ${await seedConductorFromDatabase(pgSeed, conductor)} credits from the database`);
+      } finally {
+        await pgSeed.end();
+      }
+    }
+  } finally {
+    await conductor.close();
+  }
+
   log(`temporal: starting the dev server on ${config.temporal.address} (UI port ${config.temporal.uiPort})`);
   const temporal = await startTemporalServer({
     dataDir: config.dataDir,
@@ -104,6 +134,10 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
 export async function stackDown(config: LoadedConfig, log: (l: string) => void = (l) => console.log(l)): Promise<void> {
   if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
   if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
+  if (config.conductor.managed && config.conductorService.type === 'command') {
+    await runCommand(config.conductorService.stop).catch((e: unknown) => log(`conductor: ${(e as Error).message}`));
+    log('conductor: stopped');
+  }
   if (config.database.managed && existsSync(clusterDir(config))) {
     await stopCluster({ dir: clusterDir(config), binDir: config.database.binDir });
     log('postgres: stopped');
@@ -115,6 +149,7 @@ export function formatStatus(s: StackStatus): string {
   return [
     `${mark(s.temporal.serving)}  temporal  ${s.temporal.address}  UI ${s.temporal.uiUrl}`,
     `${mark(s.postgres.running)}  postgres  ${s.postgres.url}${s.postgres.managed ? `  (cluster ${s.postgres.dir})` : '  (existing server)'}`,
+    `${mark(s.conductor.alive)}  conductor ${s.conductor.adminUrl}${s.conductor.alive ? `  app ${s.conductor.appEnabled ? 'enabled' : 'NOT enabled'}` : ''}${s.conductor.managed ? `  (stand-in, data ${s.conductor.dataDir})` : ''}`,
     `${mark(s.worker.running)}  worker    ${s.worker.pid ? `pid ${s.worker.pid}` : 'not running'}  log ${s.worker.log}`,
   ].join('\n');
 }

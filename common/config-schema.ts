@@ -83,6 +83,54 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    conductor: z
+      .object({
+        adminUrl: z.string().regex(/^wss?:\/\/[^/]+\/?$/, { message: 'expected a WebSocket URL like ws://127.0.0.1:8888' }).default('ws://127.0.0.1:18888'),
+        /** Sent as the Origin header: the conductor refuses WebSocket upgrades without one. */
+        origin: z.string().min(1).default('zerotrustml-runbooks'),
+        appId: z.string().min(1).default('zerotrustml'),
+        roleName: z.string().min(1).default('zerotrustml'),
+        zomeName: z.string().min(1).default('zerotrustml_credits'),
+        /** The runbook's zome functions; the original zome does not have them, so they are names. */
+        functions: z
+          .object({
+            exportState: z.string().min(1).default('export_state'),
+            importState: z.string().min(1).default('import_state'),
+            getAllCredits: z.string().min(1).default('get_all_credits'),
+            triggerGossip: z.string().min(1).default('trigger_gossip'),
+            getNetworkStats: z.string().min(1).default('get_network_stats'),
+          })
+          .strict()
+          .prefault({}),
+        timeoutSeconds: z.number().positive().max(600).default(10),
+        readyTimeoutSeconds: z.number().positive().max(3600).default(60),
+        /** install_app reads this when the app is missing. Default: the sandbox's bundle. */
+        appBundle: z.string().min(1).optional(),
+        /** The sandbox runs the stand-in conductor with its data here (default <dataDir>/conductor). */
+        managed: z.boolean().default(true),
+        dataDir: z.string().min(1).optional(),
+        /** How the conductor process is controlled: a systemd unit, or commands (argument arrays).
+         * Default for a managed conductor: the stand-in's own control CLI. */
+        service: z
+          .discriminatedUnion('type', [
+            z.object({ type: z.literal('systemd'), unit: z.string().min(1), clean: command.optional() }).strict(),
+            z.object({ type: z.literal('command'), start: command, stop: command, clean: command.optional() }).strict(),
+          ])
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    dhtExport: z
+      .object({
+        /** Default: <dataDir>/backups/dht. */
+        directory: z.string().min(1).optional(),
+        schedule: clock.default('02:30'),
+        retentionDays: z.number().int().min(1, { message: 'expected at least 1 day' }).max(3650).default(30),
+        /** Credits per export/import zome call. */
+        pageSize: z.number().int().min(1).max(10_000).default(2000),
+      })
+      .strict()
+      .prefault({}),
     worker: z
       .object({
         /** Prometheus metrics of the worker (0 turns them off). */

@@ -6,6 +6,9 @@ import type { TriggerKind } from './search-attributes';
 export const runbookWorkflows = {
   'database-backup': 'databaseBackup',
   'restore-database': 'restoreDatabase',
+  'dht-export': 'dhtExport',
+  'restore-dht': 'restoreDht',
+  'restart-conductor': 'restartConductor',
 } as const;
 
 export type RunbookName = keyof typeof runbookWorkflows;
@@ -81,6 +84,77 @@ export interface RestoreDatabaseResult {
   tables?: Record<string, number>;
   /** From the start until the restored database was live under its name and verified. */
   liveAfterMs?: number;
+  durationMs: number;
+  plan?: string[];
+}
+
+export interface DhtExportInput extends CommonInput {
+  key?: string;
+  retentionDays?: number;
+}
+
+export interface DhtExportResult {
+  runbook: 'dht-export';
+  outcome: 'succeeded' | 'dry-run';
+  key: string;
+  path: string;
+  bytes: number;
+  sha256: string;
+  credits: number;
+  contentHash: string;
+  durationMs: number;
+  reused: boolean;
+  retention?: RetentionResult;
+  plan?: string[];
+}
+
+export interface RestoreDhtInput extends CommonInput {
+  /** Export file path or name, or "latest" (the newest verified export). */
+  export?: string;
+  heartbeatTimeoutSeconds?: number;
+}
+
+export interface DhtCheckSummary {
+  matches: boolean;
+  exported: number;
+  present: number;
+  missing: string[];
+  different: string[];
+  extra: number;
+  contentHash: string;
+}
+
+export interface RestoreDhtResult {
+  runbook: 'restore-dht';
+  outcome: 'succeeded' | 'dry-run';
+  export: string;
+  credits: number;
+  startedConductor?: boolean;
+  installedApp?: boolean;
+  imported?: number;
+  skipped?: number;
+  check?: DhtCheckSummary;
+  durationMs: number;
+  plan?: string[];
+}
+
+export interface RestartConductorInput extends CommonInput {
+  /** Wipe the conductor's data (the runbook's `hc sandbox clean`): export, approval, wipe, import. */
+  clean?: boolean;
+  approvalTimeoutSeconds?: number;
+}
+
+export interface RestartConductorResult {
+  runbook: 'restart-conductor';
+  outcome: 'succeeded' | 'dry-run' | 'rejected' | 'approval-timeout';
+  aliveBefore: boolean;
+  cleaned: boolean;
+  approval?: Approval;
+  export?: string;
+  appInstalled?: boolean;
+  appEnabled?: boolean;
+  imported?: number;
+  creditsReadable?: number;
   durationMs: number;
   plan?: string[];
 }

@@ -18,12 +18,19 @@ export function pidFile(dataDir: string, name: string): string {
   return path.join(runDir(dataDir), `${name}.pid`);
 }
 
+/** Whether a process runs. A zombie (dead, not yet reaped by its new parent) does not count:
+ * a killed detached process can linger as one for a while. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust kill(0)
   }
 }
 

@@ -1,12 +1,16 @@
 // Starts the test stack once for all suites: a PostgreSQL cluster with a small credits database,
 // the Temporal dev server (with UI and search attributes), the workflow bundle, and one worker.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import path from 'node:path';
 import { createSchema, seedCredits } from '../sandbox/credits-data';
 import { startCluster, stopCluster } from '../sandbox/postgres-cluster';
 import { stopManaged } from '../sandbox/processes';
+import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
+import { serviceControl } from '../worker/adapters/service-control';
+import { loadConfig } from '../worker/config';
+import { conductorClient } from '../worker/deps';
 import { startTemporalServer } from '../sandbox/temporal-server';
 import { bundlePath, projectRoot, testConfigPath, testConfigYaml, testPorts, testRoot, testTaskQueue } from './support/env';
 import { startWorkerProcess } from './support/worker-process';
@@ -16,6 +20,7 @@ export default async function globalSetup(): Promise<void> {
   // Leftovers of an interrupted earlier run: stop them, then start clean.
   await stopManaged(testRoot, 'temporal').catch(() => undefined);
   await stopCluster({ dir: path.join(testRoot, 'postgres') }, 'immediate').catch(() => undefined);
+  await stopConductor();
   rmSync(testRoot, { recursive: true, force: true });
   mkdirSync(testRoot, { recursive: true });
   writeFileSync(testConfigPath, testConfigYaml());
@@ -27,6 +32,17 @@ export default async function globalSetup(): Promise<void> {
   await createSchema(pg);
   await seedCredits(pg, { credits: 5000, nodes: 40 });
   await pg.end();
+
+  log('conductor stand-in');
+  const config = loadConfig({ file: testConfigPath, env: {} });
+  await serviceControl(config.conductorService).start();
+  const conductor = conductorClient(config);
+  await conductor.ensureApp();
+  const seedPg = new PgClient({ connectionString: `postgres://zerotrustml@127.0.0.1:${testPorts.postgres}/credits` });
+  await seedPg.connect();
+  await seedConductorFromDatabase(seedPg, conductor, { limit: 2000 });
+  await seedPg.end();
+  await conductor.close();
 
   log('Temporal dev server');
   await startTemporalServer({ dataDir: testRoot, address: `127.0.0.1:${testPorts.temporal}`, uiPort: testPorts.ui, namespace: 'default', log });
@@ -40,6 +56,18 @@ export default async function globalSetup(): Promise<void> {
   // The worker outlives this module: keep it in the global state for teardown.
   (globalThis as { __runbookWorker?: unknown }).__runbookWorker = worker;
   process.env.RUNBOOK_CONFIG = testConfigPath;
+}
+
+/** Stops a stand-in conductor left by an earlier run (its pid file is in its data directory). */
+async function stopConductor(): Promise<void> {
+  const pidFile = path.join(testRoot, 'conductor', 'conductor.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
 }
 
 const quietLogger = {

@@ -3,13 +3,18 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { stopCluster } from '../sandbox/postgres-cluster';
 import { stopManaged } from '../sandbox/processes';
-import { testRoot } from './support/env';
+import { serviceControl } from '../worker/adapters/service-control';
+import { loadConfig } from '../worker/config';
+import { testConfigPath, testRoot } from './support/env';
 import type { WorkerProcess } from './support/worker-process';
 
 export default async function globalTeardown(): Promise<void> {
   const worker = (globalThis as { __runbookWorker?: WorkerProcess }).__runbookWorker;
   await worker?.stop();
   await stopManaged(testRoot, 'temporal');
+  await serviceControl(loadConfig({ file: testConfigPath, env: {} }).conductorService)
+    .stop()
+    .catch(() => undefined);
   await stopCluster({ dir: path.join(testRoot, 'postgres') });
   if (!process.env.KEEP_TEST_STACK) rmSync(testRoot, { recursive: true, force: true });
 }

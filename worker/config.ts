@@ -22,6 +22,24 @@ export interface LoadedConfig extends Config {
   /** Absolute directory that relative paths were resolved against. */
   baseDir: string;
   backupDirectory: string;
+  dhtExportDirectory: string;
+  conductorDataDir: string;
+  conductorAppBundle: string;
+  conductorService: NonNullable<Config['conductor']['service']>;
+}
+
+const projectRoot = path.resolve(__dirname, '..');
+
+/** The stand-in conductor's control CLI, for a managed (sandbox) conductor. */
+function standInService(dataDir: string, adminUrl: string): NonNullable<Config['conductor']['service']> {
+  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'conductor', 'cli.ts')];
+  const port = new URL(adminUrl).port || '8888';
+  return {
+    type: 'command',
+    start: [...cli, 'start', '--data-dir', dataDir, '--admin-port', port],
+    stop: [...cli, 'stop', '--data-dir', dataDir],
+    clean: [...cli, 'clean', '--data-dir', dataDir],
+  };
 }
 
 /** Environment variables that set one key each. DATABASE_URL also means "an existing server". */
@@ -33,6 +51,8 @@ const envKeys: Record<string, string> = {
   RUNBOOK_TASK_QUEUE: 'temporal.taskQueue',
   RUNBOOK_DATA_DIR: 'dataDir',
   RUNBOOK_BACKUP_DIR: 'backup.directory',
+  RUNBOOK_DHT_EXPORT_DIR: 'dhtExport.directory',
+  CONDUCTOR_ADMIN_URL: 'conductor.adminUrl',
   RUNBOOK_TIMEZONE: 'timezone',
 };
 /** Any key: RUNBOOK_SET_backup__retentionDays=7 (the value is read as a YAML scalar). */
@@ -105,12 +125,26 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
   const config = parsed.data;
   const baseDir = existsSync(file) ? path.dirname(file) : cwd;
   const dataDir = path.resolve(baseDir, config.dataDir);
+  const conductorDataDir = path.resolve(baseDir, config.conductor.dataDir ?? path.join(dataDir, 'conductor'));
+  let conductorService = config.conductor.service;
+  if (!conductorService) {
+    if (!config.conductor.managed) {
+      throw new ConfigError('invalid configuration:\n  conductor.service: expected a systemd unit or start/stop commands for a conductor that is not managed by the sandbox, found nothing', [
+        'conductor.service: required when conductor.managed is false',
+      ]);
+    }
+    conductorService = standInService(conductorDataDir, config.conductor.adminUrl);
+  }
   return {
     ...config,
     dataDir,
     source: existsSync(file) ? file : undefined,
     baseDir,
     backupDirectory: path.resolve(baseDir, config.backup.directory ?? path.join(dataDir, 'backups', 'postgres')),
+    dhtExportDirectory: path.resolve(baseDir, config.dhtExport.directory ?? path.join(dataDir, 'backups', 'dht')),
+    conductorDataDir,
+    conductorAppBundle: path.resolve(baseDir, config.conductor.appBundle ?? path.join(projectRoot, 'sandbox', 'conductor', 'zerotrustml.happ.json')),
+    conductorService,
   };
 }
 

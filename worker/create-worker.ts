@@ -2,12 +2,10 @@
 import { existsSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { Postgres } from './adapters/postgres';
 import type { LoadedConfig } from './config';
-import { postgresBinDir } from '../sandbox/postgres-cluster';
+import { buildDeps } from './deps';
 
 export async function createWorker(config: LoadedConfig, options: { identity?: string } = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const postgres = Postgres.fromUrl(config.database.url, await postgresBinDir(config.database.binDir));
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // A pre-built bundle (tests, production images) saves the webpack step at every start.
   const bundlePath = process.env.RUNBOOK_WORKFLOW_BUNDLE;
@@ -18,7 +16,7 @@ export async function createWorker(config: LoadedConfig, options: { identity?: s
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
-    activities: createActivities({ config, postgres }),
+    activities: createActivities(await buildDeps(config)),
     // Heartbeats are how a killed worker is noticed; send them promptly.
     maxHeartbeatThrottleInterval: '1s',
     defaultHeartbeatThrottleInterval: '1s',

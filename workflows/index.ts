@@ -1,3 +1,6 @@
 // The worker's workflowsPath: every runbook workflow, by name.
 export { databaseBackup } from './database-backup';
 export { restoreDatabase } from './restore-database';
+export { dhtExport } from './dht-export';
+export { restoreDht } from './restore-dht';
+export { restartConductor } from './restart-conductor';

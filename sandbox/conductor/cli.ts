@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { isAlive } from '../processes';
 import { Conductor, faultPath, type Fault } from './conductor';
 
 export function pidPath(dataDir: string): string {
@@ -20,12 +21,7 @@ export function logPath(dataDir: string): string {
 export function runningPid(dataDir: string): number | undefined {
   if (!existsSync(pidPath(dataDir))) return undefined;
   const pid = Number(readFileSync(pidPath(dataDir), 'utf8'));
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
 }
 
 async function run(o: { dataDir: string; adminPort: number; peers: number }): Promise<void> {
@@ -77,14 +73,7 @@ async function start(o: { dataDir: string; adminPort: number; peers: number; tim
   throw new Error(`the conductor did not report ready within ${o.timeoutMs / 1000} s (log: ${log})`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = isAlive;
 
 async function stop(o: { dataDir: string; graceMs: number }): Promise<void> {
   const pid = runningPid(o.dataDir);
@@ -123,7 +112,9 @@ function fault(mode: string, o: { dataDir: string; delayMs: number }): void {
   const modes = ['hang', 'refuse', 'slow', 'clear'];
   if (!modes.includes(mode)) throw new Error(`fault: expected one of ${modes.join(', ')}, found "${mode}"`);
   mkdirSync(o.dataDir, { recursive: true });
-  const f: Fault = mode === 'clear' ? { mode: 'none' } : { mode: mode as Fault['mode'], delayMs: o.delayMs };
+  const pid = runningPid(o.dataDir);
+  if (mode !== 'clear' && pid === undefined) throw new Error('the conductor is not running: nothing to inject a fault into');
+  const f: Fault = mode === 'clear' ? { mode: 'none' } : { mode: mode as Fault['mode'], delayMs: o.delayMs, pid };
   writeFileSync(faultPath(o.dataDir), JSON.stringify(f));
   console.log(`fault: ${f.mode}`);
 }

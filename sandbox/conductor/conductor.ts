@@ -53,6 +53,8 @@ interface PersistedState {
 export interface Fault {
   mode: 'none' | 'hang' | 'refuse' | 'slow';
   delayMs?: number;
+  /** The process the fault was injected into: a restarted conductor is healthy again. */
+  pid?: number;
 }
 
 /** Error kinds as the conductor's ExternalApiWireError serialises them. */
@@ -140,6 +142,7 @@ export class Conductor {
       return;
     }
     this.faultMtime = mtime;
+    if (next.pid !== undefined && next.pid !== process.pid) next = { mode: 'none' };
     const before = this.fault.mode;
     this.fault = next;
     if (before !== next.mode) this.log(`fault: ${next.mode}${next.delayMs ? ` (${next.delayMs} ms)` : ''}`);

@@ -4,8 +4,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync }
 import path from 'node:path';
 import { createActivities } from '../../activities';
 import { MANIFEST_FORMAT, type BackupManifest } from '../../common/backup-manifest';
-import { Postgres } from '../../worker/adapters/postgres';
-import { postgresBinDir } from '../../sandbox/postgres-cluster';
+import { buildDeps } from '../../worker/deps';
 import { testRoot } from '../support/env';
 import { testConfig } from '../support/stack';
 
@@ -15,8 +14,7 @@ const now = new Date('2025-10-31T02:30:00Z');
 
 async function activities() {
   const config = { ...testConfig(), backupDirectory: dir };
-  const postgres = Postgres.fromUrl(config.database.url, await postgresBinDir());
-  return createActivities({ config, postgres, now: () => now });
+  return createActivities(await buildDeps(config, { now: () => now }));
 }
 
 /** A backup of ours: dump + manifest, with the dump's time set `ageDays` before `now`. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 
 export const testRoot = process.env.RUNBOOK_TEST_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-test');
 export const projectRoot = path.resolve(__dirname, '..', '..');
-export const testPorts = { temporal: 27233, ui: 28233, postgres: 55433 };
+export const testPorts = { temporal: 27233, ui: 28233, postgres: 55433, conductor: 28888 };
 export const testConfigPath = path.join(testRoot, 'runbooks.yaml');
 export const bundlePath = path.join(testRoot, 'workflow-bundle.js');
 export const testTaskQueue = 'runbooks-test';
@@ -24,6 +24,14 @@ export function testConfigYaml(): string {
     '  managed: true',
     'backup:',
     `  directory: ${path.join(testRoot, 'backups')}`,
+    'conductor:',
+    `  adminUrl: ws://127.0.0.1:${testPorts.conductor}`,
+    `  dataDir: ${path.join(testRoot, 'conductor')}`,
+    '  timeoutSeconds: 5',
+    '  readyTimeoutSeconds: 30',
+    'dhtExport:',
+    `  directory: ${path.join(testRoot, 'dht-exports')}`,
+    '  pageSize: 500',
     'worker:',
     '  metricsPort: 0',
     '',

@@ -1,0 +1,280 @@
+// Activities of the DHT runbooks: export the conductor's credits to a file with a manifest,
+// verify an export, import one (idempotent: keyed by credit id), and compare the DHT with one.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { once } from 'node:events';
+import { ApplicationFailure } from '@temporalio/activity';
+import { DHT_MANIFEST_FORMAT, dhtExportFileName, type DhtExportManifest } from '../common/dht-export';
+import { Failure } from '../common/failures';
+import type { RetentionResult } from '../common/runbooks';
+import { ConductorUnreachable } from '../worker/adapters/conductor';
+import { fsyncDir, listManifested, manifestPathOf, readManifestOf, removeStaleTemps, writeManifest } from './backup-files';
+import { ContentHash, exportHeader, readExport, type CreditRecord } from './dht-files';
+import type { ActivityDeps } from './deps';
+import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
+import { applyRetention } from './retention';
+
+export interface DhtCheck {
+  matches: boolean;
+  exported: number;
+  present: number;
+  missing: string[];
+  different: string[];
+  extra: number;
+  contentHash: string;
+}
+
+export function createDhtActivities(deps: ActivityDeps) {
+  const dir = deps.config.dhtExportDirectory;
+  const appId = deps.config.conductor.appId;
+  const pageSize = deps.config.dhtExport.pageSize;
+  const now = deps.now ?? (() => new Date());
+  const conductor = deps.conductor;
+
+  const unreachable = (e: unknown): ApplicationFailure =>
+    ApplicationFailure.create({ type: Failure.CommandFailed, message: (e as Error).message, cause: e as Error });
+
+  /** Pages through export_state into a temp file, then manifest, then rename (as for backups). */
+  async function exportDht(input: { key: string }): Promise<{ path: string; manifest: DhtExportManifest; reused: boolean }> {
+    await mkdir(dir, { recursive: true });
+    const file = dhtExportFileName(appId, input.key);
+    const finalPath = path.join(dir, file);
+    const manifestPath = manifestPathOf(finalPath);
+    const existing = await readManifestOf<DhtExportManifest>(manifestPath, DHT_MANIFEST_FORMAT);
+    if (existing?.verified) {
+      try {
+        if ((await stat(finalPath)).size === existing.bytes) return { path: finalPath, manifest: existing, reused: true };
+      } catch {
+        // manifest without its file: make it again
+      }
+    }
+    await removeStaleTemps(dir, file);
+    const progress = progressReporter();
+    const tmp = `${finalPath}.tmp-${currentAttempt()}-${process.pid}`;
+    const started = now();
+    const out = createWriteStream(tmp, { flags: 'wx' });
+    const fileHash = createHash('sha256');
+    let bytes = 0;
+    const write = async (text: string): Promise<void> => {
+      const buf = Buffer.from(text);
+      fileHash.update(buf);
+      bytes += buf.length;
+      if (!out.write(buf)) await once(out, 'drain');
+    };
+    const content = new ContentHash();
+    try {
+      await write(exportHeader({ key: input.key, appId, exportedAt: started.toISOString() }));
+      let after: string | undefined;
+      let first = true;
+      for (;;) {
+        const page = await conductor.exportState(after, pageSize).catch((e: unknown) => {
+          throw e instanceof ConductorUnreachable ? unreachable(e) : e;
+        });
+        for (const c of page.credits) {
+          content.add(c);
+          await write(`${first ? '' : ',\n'}${JSON.stringify(c)}`);
+          first = false;
+        }
+        progress.report({ phase: 'export', detail: `${content.count} of ${page.total} credits` });
+        if (!page.next) break;
+        after = page.next;
+      }
+      await write(`${first ? '' : '\n'}]}\n`);
+      out.end();
+      await once(out, 'finish');
+      const h = await open(tmp, 'r+');
+      await h.sync();
+      await h.close();
+    } catch (e) {
+      out.destroy();
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    const finished = now();
+    const manifest: DhtExportManifest = {
+      format: DHT_MANIFEST_FORMAT,
+      key: input.key,
+      file,
+      appId,
+      conductor: deps.config.conductor.adminUrl,
+      bytes,
+      sha256: fileHash.digest('hex'),
+      credits: content.count,
+      contentHash: content.digest(),
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      workflowId: currentWorkflowId(),
+    };
+    // Read the written file back before anyone may rely on it.
+    const check = await verifyFile(tmp, manifest);
+    manifest.verified = { at: now().toISOString(), method: 'sha256 + parse of every record + content hash', durationMs: check.durationMs };
+    const manifestTmp = `${manifestPath}.tmp-${currentAttempt()}-${process.pid}`;
+    await writeManifest(manifestTmp, manifest);
+    await rename(manifestTmp, manifestPath);
+    await rename(tmp, finalPath);
+    await fsyncDir(dir);
+    return { path: finalPath, manifest, reused: false };
+  }
+
+  async function verifyFile(file: string, manifest: DhtExportManifest): Promise<{ durationMs: number }> {
+    const started = Date.now();
+    const damaged = (why: string): ApplicationFailure =>
+      ApplicationFailure.create({ type: Failure.BackupDamaged, message: `DHT export ${file} is damaged: ${why}`, nonRetryable: true });
+    const size = (await stat(file)).size;
+    if (size !== manifest.bytes) throw damaged(`it is ${size} bytes, its manifest says ${manifest.bytes}${size < manifest.bytes ? ' (truncated)' : ''}`);
+    const h = createHash('sha256');
+    for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+    const sha = h.digest('hex');
+    if (sha !== manifest.sha256) throw damaged(`SHA-256 is ${sha}, its manifest says ${manifest.sha256}`);
+    const content = new ContentHash();
+    try {
+      for await (const c of readExport(file)) content.add(c);
+    } catch (e) {
+      throw damaged((e as Error).message);
+    }
+    if (content.count !== manifest.credits) throw damaged(`it holds ${content.count} credits, its manifest says ${manifest.credits}`);
+    const digest = content.digest();
+    if (digest !== manifest.contentHash) throw damaged(`content hash is ${digest}, its manifest says ${manifest.contentHash}`);
+    return { durationMs: Date.now() - started };
+  }
+
+  /** The newest verified export, or the one named. */
+  async function resolveDhtExport(input: { export?: string }): Promise<{ path: string; manifest: DhtExportManifest }> {
+    if (input.export && input.export !== 'latest') {
+      const p = path.resolve(dir, input.export);
+      const manifest = await readManifestOf<DhtExportManifest>(manifestPathOf(p), DHT_MANIFEST_FORMAT);
+      if (!manifest) {
+        throw ApplicationFailure.create({ type: Failure.BackupMissing, message: `DHT export ${p} has no manifest of ours (expected ${manifestPathOf(p)})`, nonRetryable: true });
+      }
+      return { path: p, manifest };
+    }
+    const { backups } = await listManifested<DhtExportManifest>(dir, DHT_MANIFEST_FORMAT);
+    const latest = backups.find((b) => b.present && b.manifest.verified && b.manifest.appId === appId);
+    if (!latest) throw ApplicationFailure.create({ type: Failure.BackupMissing, message: `no verified DHT export of ${appId} in ${dir}`, nonRetryable: true });
+    return { path: latest.path, manifest: latest.manifest };
+  }
+
+  async function verifyDhtExport(input: { path: string }): Promise<{ credits: number; contentHash: string; durationMs: number }> {
+    const manifest = await readManifestOf<DhtExportManifest>(manifestPathOf(input.path), DHT_MANIFEST_FORMAT);
+    if (!manifest) {
+      throw ApplicationFailure.create({ type: Failure.BackupMissing, message: `DHT export ${input.path} has no manifest of ours`, nonRetryable: true });
+    }
+    try {
+      await stat(input.path);
+    } catch {
+      throw ApplicationFailure.create({ type: Failure.BackupMissing, message: `DHT export ${input.path} does not exist`, nonRetryable: true });
+    }
+    const { durationMs } = await verifyFile(input.path, manifest);
+    return { credits: manifest.credits, contentHash: manifest.contentHash, durationMs };
+  }
+
+  /** Imports in batches. Idempotent: the zome keys credits by id, so a retry after a crash (of
+   * the worker or of the conductor) re-sends batches that were already stored without
+   * duplicating any. The conductor is started first if it does not answer. */
+  async function importDht(input: { path: string }): Promise<{ sent: number; imported: number; skipped: number; total: number; restartedConductor: boolean }> {
+    const progress = progressReporter();
+    let restartedConductor = false;
+    const live = await conductor.liveness();
+    if (!live.alive) {
+      await deps.conductorService.start();
+      restartedConductor = true;
+      const deadline = Date.now() + deps.config.conductor.readyTimeoutSeconds * 1000;
+      while (!(await conductor.liveness()).alive) {
+        if (Date.now() > deadline) throw unreachable(new Error('the conductor did not come back for the import'));
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    await conductor.ensureApp();
+    let batch: CreditRecord[] = [];
+    let sent = 0;
+    let imported = 0;
+    let skipped = 0;
+    let total = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const r = await conductor.importState(batch).catch((e: unknown) => {
+        throw unreachable(e);
+      });
+      sent += batch.length;
+      imported += r.imported;
+      skipped += r.skipped;
+      total = r.total;
+      batch = [];
+      progress.report({ phase: 'import', detail: `${sent} sent, ${imported} new, ${skipped} already there` });
+    };
+    for await (const c of readExport(input.path)) {
+      batch.push(c);
+      if (batch.length >= pageSize) await flush();
+    }
+    await flush();
+    return { sent, imported, skipped, total, restartedConductor };
+  }
+
+  /** Every exported credit must be in the DHT with the same content; extra credits (issued
+   * after the export) are counted, not failed. */
+  async function checkDhtAgainstExport(input: { path: string }): Promise<DhtCheck> {
+    const progress = progressReporter();
+    const expected = new Map<string, string>();
+    const exported = new ContentHash();
+    for await (const c of readExport(input.path)) expected.set(c.credit_id, exported.add(c));
+    const missing: string[] = [];
+    const different: string[] = [];
+    const seen = new ContentHash();
+    let present = 0;
+    let extra = 0;
+    let after: string | undefined;
+    for (;;) {
+      const page = await conductor.getAllCredits(after, pageSize).catch((e: unknown) => {
+        throw unreachable(e);
+      });
+      for (const c of page.credits) {
+        const want = expected.get(c.credit_id);
+        if (want === undefined) {
+          extra++;
+          continue;
+        }
+        const got = seen.add(c);
+        present++;
+        expected.delete(c.credit_id);
+        if (got !== want) different.push(c.credit_id);
+      }
+      progress.report({ phase: 'compare', detail: `${present} of ${exported.count}` });
+      if (!page.next) break;
+      after = page.next;
+    }
+    missing.push(...expected.keys());
+    const contentHash = seen.digest();
+    return {
+      matches: missing.length === 0 && different.length === 0,
+      exported: exported.count,
+      present,
+      missing: missing.slice(0, 100),
+      different: different.slice(0, 100),
+      extra,
+      contentHash,
+    };
+  }
+
+  async function applyDhtRetention(input: { currentKey: string; retentionDays?: number; dryRun?: boolean }): Promise<RetentionResult> {
+    return applyRetention<DhtExportManifest>({
+      dir,
+      format: DHT_MANIFEST_FORMAT,
+      what: 'DHT export',
+      currentKey: input.currentKey,
+      days: input.retentionDays ?? deps.config.dhtExport.retentionDays,
+      now: now(),
+      dryRun: input.dryRun,
+      ours: (m) => m.appId === appId,
+    });
+  }
+
+  async function describeDhtTarget(): Promise<{ appId: string; adminUrl: string; directory: string; retentionDays: number; pageSize: number }> {
+    return { appId, adminUrl: deps.config.conductor.adminUrl, directory: dir, retentionDays: deps.config.dhtExport.retentionDays, pageSize };
+  }
+
+
+  return { exportDht, resolveDhtExport, verifyDhtExport, importDht, checkDhtAgainstExport, applyDhtRetention, describeDhtTarget };
+}
