@@ -45,7 +45,7 @@ export async function startBenchStack(): Promise<BenchStack> {
   const config = loadConfig({ file: configPath, env: {} });
   await startCluster({ dir: path.join(benchRoot, 'postgres'), port: benchPorts.postgres, role: 'zerotrustml', database: 'credits' });
   await startTemporalServer({ dataDir: benchRoot, address: config.temporal.address, uiPort: benchPorts.ui, namespace: 'default', headless: true });
-  const { worker, connection: workerConnection } = await createWorker(config);
+  const { worker, close: closeWorker } = await createWorker(config);
   const running = worker.run();
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: 'default' });
@@ -56,7 +56,7 @@ export async function startBenchStack(): Promise<BenchStack> {
     stop: async () => {
       worker.shutdown();
       await running.catch(() => undefined);
-      await workerConnection.close();
+      await closeWorker();
       await connection.close();
       await stopManaged(benchRoot, 'temporal');
       await stopCluster({ dir: path.join(benchRoot, 'postgres') });

@@ -5,7 +5,11 @@ import { createActivities } from '../activities';
 import type { LoadedConfig } from './config';
 import { buildDeps } from './deps';
 
-export async function createWorker(config: LoadedConfig, options: { identity?: string } = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
+export async function createWorker(
+  config: LoadedConfig,
+  options: { identity?: string } = {},
+): Promise<{ worker: Worker; connection: NativeConnection; close: () => Promise<void> }> {
+  const deps = await buildDeps(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // A pre-built bundle (tests, production images) saves the webpack step at every start.
   const bundlePath = process.env.RUNBOOK_WORKFLOW_BUNDLE;
@@ -16,12 +20,20 @@ export async function createWorker(config: LoadedConfig, options: { identity?: s
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
-    activities: createActivities(await buildDeps(config)),
+    activities: createActivities(deps),
     // Heartbeats are how a killed worker is noticed; send them promptly.
     maxHeartbeatThrottleInterval: '1s',
     defaultHeartbeatThrottleInterval: '1s',
     shutdownGraceTime: '10s',
     ...workflows,
   });
-  return { worker, connection };
+  return {
+    worker,
+    connection,
+    // Open conductor sockets would keep the process alive after the worker stopped.
+    close: async () => {
+      await deps.conductor.close();
+      await connection.close();
+    },
+  };
 }

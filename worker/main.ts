@@ -14,18 +14,21 @@ export async function runWorker(): Promise<void> {
       },
     });
   }
-  const { worker, connection } = await createWorker(config, { identity: `runbook-worker@${process.pid}` });
+  const { worker, close } = await createWorker(config, { identity: `runbook-worker@${process.pid}` });
   console.log(`worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address}${config.worker.metricsPort ? `, metrics on 127.0.0.1:${config.worker.metricsPort}/metrics` : ''}`);
   try {
     await worker.run();
   } finally {
-    await connection.close();
+    await close();
   }
 }
 
 if (require.main === module) {
-  runWorker().catch((e: unknown) => {
-    console.error(e instanceof ConfigError ? e.message : e);
-    process.exit(1);
-  });
+  runWorker().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(e instanceof ConfigError ? e.message : e);
+      process.exit(1);
+    },
+  );
 }

@@ -4,7 +4,7 @@
 //   list   what is installed and running                   clean  wipe the data (as the real one does)
 //   fault  hang | refuse | slow [--delay-ms N] | clear     (for the runbooks' tests)
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { isAlive } from '../processes';
@@ -108,14 +108,29 @@ function clean(o: { dataDir: string }): void {
   console.log(`wiped ${o.dataDir}`);
 }
 
-function fault(mode: string, o: { dataDir: string; delayMs: number }): void {
+async function fault(mode: string, o: { dataDir: string; delayMs: number }): Promise<void> {
   const modes = ['hang', 'refuse', 'slow', 'clear'];
   if (!modes.includes(mode)) throw new Error(`fault: expected one of ${modes.join(', ')}, found "${mode}"`);
   mkdirSync(o.dataDir, { recursive: true });
   const pid = runningPid(o.dataDir);
   if (mode !== 'clear' && pid === undefined) throw new Error('the conductor is not running: nothing to inject a fault into');
   const f: Fault = mode === 'clear' ? { mode: 'none' } : { mode: mode as Fault['mode'], delayMs: o.delayMs, pid };
-  writeFileSync(faultPath(o.dataDir), JSON.stringify(f));
+  const file = faultPath(o.dataDir);
+  writeFileSync(file, JSON.stringify(f));
+  if (pid !== undefined) {
+    // Return once the running conductor has picked the switch up.
+    const mtime = statSync(file).mtimeMs;
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        if ((JSON.parse(readFileSync(`${file}.applied`, 'utf8')) as { mtime: number }).mtime === mtime) break;
+      } catch {
+        // not yet written
+      }
+      if (Date.now() > deadline) throw new Error('the conductor did not pick the fault up within 5 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   console.log(`fault: ${f.mode}`);
 }
 

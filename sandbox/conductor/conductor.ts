@@ -143,6 +143,8 @@ export class Conductor {
     }
     this.faultMtime = mtime;
     if (next.pid !== undefined && next.pid !== process.pid) next = { mode: 'none' };
+    // Tell the fault command the switch is in effect.
+    writeFileSync(`${file}.applied`, JSON.stringify({ ...next, mtime }));
     const before = this.fault.mode;
     this.fault = next;
     if (before !== next.mode) this.log(`fault: ${next.mode}${next.delayMs ? ` (${next.delayMs} ms)` : ''}`);

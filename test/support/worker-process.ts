@@ -33,7 +33,10 @@ export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.Pr
     output: () => output,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      // A worker that does not stop within its grace time is killed: a test run never hangs.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       await exited;
+      clearTimeout(timer);
     },
   };
 }
