@@ -27,7 +27,7 @@ function start<T>(runbook: keyof typeof runbookWorkflows, input: Record<string, 
 
 test('backup then restore brings back every table, sequence, index, function, view, trigger and enum', async () => {
   const before = await withPg('credits', fingerprint);
-  const backup = await (await start<DatabaseBackupResult>('database-backup', {}, 'backup-roundtrip')).result();
+  const backup = await (await start<DatabaseBackupResult>('database-backup', { key: '20230615_101010' }, 'backup-roundtrip')).result();
   expect(backup.outcome).toBe('succeeded');
   expect(backup.reused).toBe(false);
   expect(backup.bytes).toBeGreaterThan(1000);
