@@ -13,7 +13,7 @@ import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runCommand } from '../worker/adapters/process';
 
 export const benchRoot = process.env.RUNBOOK_BENCH_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-bench');
-export const benchPorts = { temporal: 37233, ui: 38233, postgres: 55434 };
+export const benchPorts = { temporal: 37233, ui: 38233, postgres: 55434, conductor: 38888 };
 
 export interface BenchStack {
   config: LoadedConfig;
@@ -37,6 +37,13 @@ export async function startBenchStack(): Promise<BenchStack> {
       `  url: postgres://zerotrustml@127.0.0.1:${benchPorts.postgres}/credits`,
       'backup:',
       `  directory: ${path.join(benchRoot, 'backups')}`,
+      'conductor:',
+      `  adminUrl: ws://127.0.0.1:${benchPorts.conductor}`,
+      `  dataDir: ${path.join(benchRoot, 'conductor')}`,
+      '  timeoutSeconds: 120',
+      'dhtExport:',
+      `  directory: ${path.join(benchRoot, 'dht-exports')}`,
+      '  pageSize: 5000',
       'worker:',
       '  metricsPort: 0',
       '',
