@@ -5,6 +5,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { approvalUpdate } from '../workflows/approval';
 import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runWorker } from '../worker/main';
+import { audit, auditCsv, auditQuery, auditTable } from './audit';
 import { doctor } from './doctor';
 import { isKnownError, UsageError } from './errors';
 import { startRunbook } from './run';
@@ -76,6 +77,29 @@ export function buildProgram(): Command {
       try {
         const rows = await listRuns(client, { runbook: o.runbook, limit });
         print(o.json, rows, () => formatRuns(rows));
+      } finally {
+        await close();
+      }
+    });
+
+  program
+    .command('audit')
+    .description('executed runbooks with trigger, approvals, duration and outcome (visibility + history)')
+    .option('--since <date>', 'only runs started at or after this date')
+    .option('-r, --runbook <name>', 'only this runbook')
+    .option('-o, --outcome <outcome>', 'succeeded | failed | rejected | dry-run | running')
+    .option('-n, --limit <n>', 'at most this many', '200')
+    .option('--json', 'print JSON')
+    .option('--csv', 'print CSV')
+    .action(async (o: { since?: string; runbook?: string; outcome?: string; limit: string; json?: boolean; csv?: boolean }) => {
+      if (o.json && o.csv) throw new UsageError('--json and --csv: choose one');
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, found "${o.limit}"`);
+      auditQuery(o); // validate before connecting
+      const { client, close } = await connectClient(config(program));
+      try {
+        const rows = await audit(client, { ...o, limit });
+        console.log(o.json ? JSON.stringify(rows, null, 2) : o.csv ? auditCsv(rows) : auditTable(rows));
       } finally {
         await close();
       }

@@ -63,6 +63,7 @@ function scheduleOptions(d: ScheduleDefinition, config: LoadedConfig): ScheduleO
         { key: Target, value: d.target },
       ],
       staticSummary: `${d.runbook} (scheduled)`,
+      staticDetails: `Started by schedule \`${d.scheduleId}\`: ${d.description}.`,
     },
     policies: {
       // A backup still running at the next slot means something is wrong: do not pile up.

@@ -23,6 +23,9 @@ export interface CommonInput {
   dryRun?: boolean;
   /** Who or what started the run; set by the client, the schedule or the alert receiver. */
   trigger?: TriggerKind;
+  /** The run's severity (the Severity search attribute): incidents carry the alert's; routine
+   * maintenance is "info". */
+  severity?: 'info' | 'warning' | 'critical';
 }
 
 export interface DatabaseBackupInput extends CommonInput {

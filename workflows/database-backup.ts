@@ -11,7 +11,7 @@ import { recorded, RunRecord, scheduledTime } from './run-record';
 const quick = proxyActivities<Activities>(shortStep);
 
 export async function databaseBackup(input: DatabaseBackupInput = {}): Promise<DatabaseBackupResult> {
-  const run = new RunRecord('database-backup', input.trigger);
+  const run = new RunRecord('database-backup', input.trigger, input.severity);
   return recorded(run, () => backup(run, input));
 }
 

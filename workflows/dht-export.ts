@@ -12,7 +12,7 @@ const quick = proxyActivities<Activities>(shortStep);
 const long = proxyActivities<Activities>(longTransfer());
 
 export async function dhtExport(input: DhtExportInput = {}): Promise<DhtExportResult> {
-  const run = new RunRecord('dht-export', input.trigger);
+  const run = new RunRecord('dht-export', input.trigger, input.severity);
   return recorded(run, async () => {
     if (input.key !== undefined && !isBackupKey(input.key)) {
       throw ApplicationFailure.create({ type: Failure.InvalidInput, message: `input.key: expected a key like 20251001_023000, found "${input.key}"`, nonRetryable: true });

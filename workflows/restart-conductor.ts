@@ -17,7 +17,7 @@ const long = proxyActivities<Activities>(longTransfer());
 const processStep = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '10 minutes', heartbeatTimeout: '30s' });
 
 export async function restartConductor(input: RestartConductorInput = {}): Promise<RestartConductorResult> {
-  const run = new RunRecord('restart-conductor', input.trigger);
+  const run = new RunRecord('restart-conductor', input.trigger, input.severity);
   let decision: ApprovalDecision | undefined;
   let approval: Approval | undefined;
   setHandler(
@@ -70,7 +70,7 @@ export async function restartConductor(input: RestartConductorInput = {}): Promi
       run.progress.awaitingApproval = true;
       const id = workflowInfo().workflowId;
       run.step('awaiting approval', `The wipe deletes all conductor data. A verified export of ${exp.manifest.credits} credits is at ${exp.path}.\n\nApprove with \`runbook approve ${id} --by <name>\`.`);
-      const answered = await condition(() => decision !== undefined, `${input.approvalTimeoutSeconds ?? 4 * 3600}s`);
+      const answered = await condition(() => decision !== undefined, `${input.approvalTimeoutSeconds ?? 4 * 3600}s`, { summary: 'wait for an approval (runbook approve|reject)' });
       run.progress.awaitingApproval = false;
       if (!answered || !decision!.approved) {
         run.finish('rejected', answered ? `rejected by ${approval!.by}; nothing was wiped` : 'no approval in time; nothing was wiped');

@@ -14,7 +14,7 @@ const quick = proxyActivities<Activities>(shortStep);
 const long = proxyActivities<Activities>(longTransfer());
 
 export async function restoreDatabase(input: RestoreDatabaseInput = {}): Promise<RestoreDatabaseResult> {
-  const run = new RunRecord('restore-database', input.trigger);
+  const run = new RunRecord('restore-database', input.trigger, input.severity);
   return recorded(run, () => restore(run, input));
 }
 
@@ -81,7 +81,7 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
       'awaiting approval',
       `Production target ${target.database}. Approve with \`runbook approve ${id} --by <name>\` or reject with \`runbook reject ${id} --by <name>\`.\n\n${plan.map((p) => `- ${p}`).join('\n')}`,
     );
-    const answered = await condition(() => decision !== undefined, `${input.approvalTimeoutSeconds ?? 4 * 3600}s`);
+    const answered = await condition(() => decision !== undefined, `${input.approvalTimeoutSeconds ?? 4 * 3600}s`, { summary: 'wait for an approval (runbook approve|reject)' });
     run.progress.awaitingApproval = false;
     if (!answered) {
       run.finish('rejected', 'no approval arrived in time; nothing was changed');

@@ -12,7 +12,7 @@ import { recorded, RunRecord } from './run-record';
 const quick = proxyActivities<Activities>(shortStep);
 
 export async function restoreDht(input: RestoreDhtInput = {}): Promise<RestoreDhtResult> {
-  const run = new RunRecord('restore-dht', input.trigger);
+  const run = new RunRecord('restore-dht', input.trigger, input.severity);
   const long = proxyActivities<Activities>(longTransfer(input.heartbeatTimeoutSeconds));
   return recorded(run, async () => {
     const started = Date.now();

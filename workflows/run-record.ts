@@ -1,7 +1,7 @@
 // What every runbook does at its start and end: search attributes (runbook, trigger, target,
 // outcome), current details for the UI, and a step log that the progress query returns.
 import { setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { Outcome, RunbookName, Target, Trigger } from '../common/search-attributes';
+import { Outcome, RunbookName, Severity, Target, Trigger } from '../common/search-attributes';
 import type { Outcome as OutcomeValue, TriggerKind } from '../common/search-attributes';
 import { progressQuery, type RunProgress } from './approval';
 
@@ -11,12 +11,14 @@ export class RunRecord {
   constructor(
     readonly runbook: string,
     trigger: TriggerKind | undefined,
+    severity: 'info' | 'warning' | 'critical' = 'info',
   ) {
     this.progress = { runbook, step: 'starting', steps: [], awaitingApproval: false };
     setHandler(progressQuery, () => this.progress);
     upsertSearchAttributes([
       { key: RunbookName, value: runbook },
       { key: Trigger, value: trigger ?? inferTrigger() },
+      { key: Severity, value: severity },
       { key: Outcome, value: 'running' },
     ]);
   }

@@ -1,0 +1,119 @@
+// `runbook audit`: the executed procedures, from Temporal visibility (which runs) and history
+// (who approved what, how each ended). The same answers the Web UI gives, for scripts and reports.
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { isRunbookName } from '../common/runbooks';
+import { UsageError } from './errors';
+
+export interface AuditRow {
+  workflowId: string;
+  runId: string;
+  runbook: string;
+  trigger: string;
+  target: string;
+  severity: string;
+  status: string;
+  outcome: string;
+  startTime: string;
+  closeTime?: string;
+  durationMs?: number;
+  approvals: Array<{ approved: boolean; by: string; reason?: string; at: string }>;
+  failure?: string;
+}
+
+const OUTCOMES = ['running', 'succeeded', 'failed', 'rejected', 'dry-run', 'skipped'];
+
+export function auditQuery(o: { since?: string; runbook?: string; outcome?: string }): string {
+  const parts = ['RunbookName IS NOT NULL'];
+  if (o.runbook) {
+    if (!isRunbookName(o.runbook)) throw new UsageError(`--runbook: unknown runbook "${o.runbook}"`);
+    parts.push(`RunbookName = "${o.runbook}"`);
+  }
+  if (o.outcome) {
+    if (!OUTCOMES.includes(o.outcome)) throw new UsageError(`--outcome: expected one of ${OUTCOMES.join(', ')}, found "${o.outcome}"`);
+    parts.push(`Outcome = "${o.outcome}"`);
+  }
+  if (o.since) {
+    const d = new Date(o.since);
+    if (Number.isNaN(d.getTime())) throw new UsageError(`--since: expected a date such as 2025-10-01 or 2025-10-01T02:00:00Z, found "${o.since}"`);
+    parts.push(`StartTime >= "${d.toISOString()}"`);
+  }
+  return parts.join(' AND ');
+}
+
+function first(v: unknown): string {
+  const x: unknown = Array.isArray(v) ? v[0] : v;
+  return typeof x === 'string' ? x : x === undefined || x === null ? '' : JSON.stringify(x);
+}
+
+export async function audit(client: Client, o: { since?: string; runbook?: string; outcome?: string; limit?: number }): Promise<AuditRow[]> {
+  const query = auditQuery(o);
+  const rows: AuditRow[] = [];
+  for await (const w of client.workflow.list({ query })) {
+    const sa = w.searchAttributes ?? {};
+    const row: AuditRow = {
+      workflowId: w.workflowId,
+      runId: w.runId,
+      runbook: first(sa.RunbookName),
+      trigger: first(sa.Trigger),
+      target: first(sa.Target),
+      severity: first(sa.Severity),
+      status: w.status.name,
+      outcome: first(sa.Outcome),
+      startTime: w.startTime.toISOString(),
+      closeTime: w.closeTime?.toISOString(),
+      durationMs: w.closeTime ? w.closeTime.getTime() - w.startTime.getTime() : undefined,
+      approvals: [],
+    };
+    const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
+    for (const e of history.events ?? []) {
+      const accepted = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+      if (accepted?.name === 'approval') {
+        const arg = accepted.args?.payloads?.[0];
+        const d = arg ? defaultPayloadConverter.fromPayload<{ approved: boolean; by: string; reason?: string }>(arg) : undefined;
+        const seconds = Number(e.eventTime?.seconds ?? 0);
+        if (d) row.approvals.push({ approved: d.approved, by: d.by, reason: d.reason, at: new Date(seconds * 1000).toISOString() });
+      }
+      const failed = e.workflowExecutionFailedEventAttributes?.failure;
+      if (failed) row.failure = failed.cause?.message ?? failed.message ?? undefined;
+    }
+    rows.push(row);
+    if (rows.length >= (o.limit ?? 200)) break;
+  }
+  return rows;
+}
+
+function csvCell(v: string): string {
+  return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+export function approvalsText(r: AuditRow): string {
+  return r.approvals.map((a) => `${a.approved ? 'approved' : 'rejected'} by ${a.by}${a.reason ? ` (${a.reason})` : ''}`).join('; ');
+}
+
+export function auditCsv(rows: AuditRow[]): string {
+  const header = ['workflowId', 'runbook', 'trigger', 'target', 'severity', 'status', 'outcome', 'startTime', 'closeTime', 'durationMs', 'approvals', 'failure'];
+  const lines = rows.map((r) =>
+    [r.workflowId, r.runbook, r.trigger, r.target, r.severity, r.status, r.outcome, r.startTime, r.closeTime ?? '', r.durationMs === undefined ? '' : String(r.durationMs), approvalsText(r), r.failure ?? '']
+      .map(csvCell)
+      .join(','),
+  );
+  return [header.join(','), ...lines].join('\n');
+}
+
+export function auditTable(rows: AuditRow[]): string {
+  if (rows.length === 0) return 'no executed runbooks match';
+  const header = ['STARTED', 'RUNBOOK', 'TRIGGER', 'TARGET', 'OUTCOME', 'DURATION', 'APPROVALS', 'WORKFLOW ID'];
+  const lines = rows.map((r) => [
+    r.startTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    r.runbook,
+    r.trigger,
+    r.target,
+    r.outcome || r.status.toLowerCase(),
+    r.durationMs === undefined ? '-' : `${(r.durationMs / 1000).toFixed(1)} s`,
+    approvalsText(r) || '-',
+    r.workflowId,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  return [header, ...lines].map((l) => l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
