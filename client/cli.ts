@@ -11,7 +11,7 @@ import { isKnownError, UsageError } from './errors';
 import { startRunbook } from './run';
 import { formatRuns, listRuns } from './runs';
 import { applySchedules, listSchedules } from './schedules';
-import { formatStatus, stackDown, stackStatus, stackUp } from './stack';
+import { formatStatus, hasInProcessServers, stackDown, stackStatus, stackUp } from './stack';
 import { connectClient } from './temporal';
 
 function config(program: Command): LoadedConfig {
@@ -178,10 +178,25 @@ Try:           npx runbook run database-backup --wait
                npx runbook run restart-conductor --wait
                npx runbook runs
 Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=RunbookName%3D%22database-backup%22`);
-      if (o.detach) return;
+      if (o.detach && hasInProcessServers()) {
+        console.log('\n--detach is not possible: the Temporal server runs inside this process (no temporal CLI was found or built). Staying in the foreground.');
+      } else if (o.detach) return;
       console.log('\nRunning. Ctrl-C stops everything (data is kept in ' + cfg.dataDir + ').');
       await new Promise<void>((resolve) => {
-        const stop = (): void => resolve();
+        // The watch keeps this process alive (signal handlers alone do not) and says when a
+        // component of the stack has died, instead of leaving the user to find out.
+        let reported = '';
+        const watch = setInterval(() => {
+          void stackStatus(cfg).then((st) => {
+            const down = [st.temporal.serving ? '' : 'temporal', st.postgres.running ? '' : 'postgres', st.conductor.alive ? '' : 'conductor', st.worker.running ? '' : 'worker'].filter(Boolean).join(', ');
+            if (down !== reported) console.log(down ? `! not running: ${down} (logs in ${cfg.dataDir}/run)` : 'all components running again');
+            reported = down;
+          });
+        }, 10_000);
+        const stop = (): void => {
+          clearInterval(watch);
+          resolve();
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });

@@ -112,6 +112,10 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     log,
   });
   if (temporal.reused) log('temporal: already running, reused');
+  if (temporal.inProcess) {
+    log('temporal: running inside this process (SDK download): it stops when this command ends');
+    inProcessServers.push(temporal.inProcess);
+  }
 
   if (readPid(config.dataDir, 'worker') === undefined) {
     log('worker: starting');
@@ -131,7 +135,15 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
   return stackStatus(config);
 }
 
+/** Servers that live in this process (the SDK-downloaded dev server): stopped by stackDown. */
+const inProcessServers: Array<{ stop: () => Promise<void> }> = [];
+
+export function hasInProcessServers(): boolean {
+  return inProcessServers.length > 0;
+}
+
 export async function stackDown(config: LoadedConfig, log: (l: string) => void = (l) => console.log(l)): Promise<void> {
+  for (const s of inProcessServers.splice(0)) await s.stop();
   if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
   if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
   if (config.conductor.managed && config.conductorService.type === 'command') {

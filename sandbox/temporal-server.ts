@@ -4,8 +4,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { searchAttributeRegistrations } from '../common/search-attributes';
-import { findTemporalCli } from './temporal-cli';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { IncidentId, Outcome, RunbookName, Severity, Target, Trigger, searchAttributeRegistrations } from '../common/search-attributes';
+import { findTemporalCli, TemporalCliNotFound } from './temporal-cli';
 import { readPid, startBackground, type ManagedProcess } from './processes';
 
 export interface TemporalServerOptions {
@@ -47,14 +48,22 @@ export function splitAddress(address: string): [string, number] {
 }
 
 /** Starts the server unless one of ours already runs; resolves once the frontend answers. */
-export async function startTemporalServer(o: TemporalServerOptions): Promise<{ process?: ManagedProcess; reused: boolean; uiUrl: string }> {
+export async function startTemporalServer(
+  o: TemporalServerOptions,
+): Promise<{ process?: ManagedProcess; reused: boolean; uiUrl: string; inProcess?: { stop: () => Promise<void> } }> {
   const name = o.processName ?? 'temporal';
   const [host] = splitAddress(o.address);
   const uiUrl = `http://${host}:${o.uiPort}`;
   if (await isServing(o.address, o.namespace)) return { reused: true, uiUrl };
   const existing = readPid(o.dataDir, name);
   if (existing === undefined) {
-    const cli = await findTemporalCli({ configured: o.cli, log: o.log });
+    let cli: Awaited<ReturnType<typeof findTemporalCli>>;
+    try {
+      cli = await findTemporalCli({ configured: o.cli, log: o.log });
+    } catch (e) {
+      if (!(e instanceof TemporalCliNotFound)) throw e;
+      return { reused: false, uiUrl, inProcess: await sdkDownloadedServer(o, e) };
+    }
     mkdirSync(path.join(o.dataDir, 'temporal'), { recursive: true });
     const proc = startBackground(o.dataDir, name, [cli.path, ...devServerArgs(o)]);
     await waitForTemporal(o.address, o.namespace, 90_000, proc.logFile);
@@ -84,4 +93,29 @@ export async function waitForTemporal(address: string, namespace: string, timeou
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`the Temporal server at ${address} did not answer within ${timeoutMs / 1000} s${logFile ? ` (its log: ${logFile})` : ''}`);
+}
+
+/** Last resort: the Temporal SDK downloads the CLI itself (needs internet access, which this
+ * project's build machines lack). The server then lives inside this process. */
+async function sdkDownloadedServer(o: TemporalServerOptions, notFound: TemporalCliNotFound): Promise<{ stop: () => Promise<void> }> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  log(`${notFound.message}\n  trying the Temporal SDK's own download of the dev server…`);
+  const [host, port] = splitAddress(o.address);
+  try {
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'cached-download' },
+        ip: host,
+        port,
+        ui: !o.headless,
+        uiPort: o.uiPort,
+        namespace: o.namespace,
+        dbFilename: path.join(o.dataDir, 'temporal', 'temporal.sqlite'),
+        searchAttributes: [RunbookName, Trigger, Target, Severity, Outcome, IncidentId],
+      },
+    });
+    return { stop: () => env.teardown() };
+  } catch (e) {
+    throw new TemporalCliNotFound(`${notFound.message}\n  SDK download: ${(e as Error).message}`);
+  }
 }
