@@ -16,6 +16,8 @@ export interface TableCheck {
   matches: boolean;
   tables: Record<string, number>;
   differences: string[];
+  /** The database's OID, which a rename keeps: how the swap is verified. */
+  oid: number;
 }
 
 export function createRestoreDatabaseActivities(deps: ActivityDeps) {
@@ -75,18 +77,47 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     if (input.compression !== 'none') await rm(expandedPath(input), { force: true });
   }
 
-  /** Row counts of every table against the manifest, and no table missing or extra. */
+  /** Row counts of every table against the manifest, and no table missing or extra. The counts
+   * run on several connections at once: a freshly restored table is read for the first time
+   * here (hint bits), which is CPU work worth spreading over the cores. */
   async function checkAgainstManifest(input: { database: string; tables: Record<string, number> }): Promise<TableCheck> {
+    const { names, oid, sizes } = await pg.withClient(input.database, async (c) => ({
+      names: await listTables(c),
+      oid: Number((await c.query<{ oid: string }>('SELECT oid FROM pg_database WHERE datname = current_database()')).rows[0]!.oid),
+      sizes: new Map(
+        (await c.query<{ t: string; p: string }>(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS t, c.relpages AS p FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace`)).rows.map((r) => [r.t, Number(r.p)]),
+      ),
+    }));
+    const lanes = Math.max(1, Math.min(deps.config.backup.threads, names.length));
+    const queue = [...names].sort((a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0));
+    const tables: Record<string, number> = {};
+    await Promise.all(
+      Array.from({ length: lanes }, () =>
+        pg.withClient(input.database, async (c) => {
+          for (let t = queue.shift(); t !== undefined; t = queue.shift()) Object.assign(tables, await countRows(c, [t]));
+        }),
+      ),
+    );
+    const differences: string[] = [];
+    for (const [t, n] of Object.entries(input.tables)) {
+      if (!(t in tables)) differences.push(`${t}: missing (backup has ${n} rows)`);
+      else if (tables[t] !== n) differences.push(`${t}: ${tables[t]} rows, backup has ${n}`);
+    }
+    for (const t of names) if (!(t in input.tables)) differences.push(`${t}: not in the backup`);
+    return { matches: differences.length === 0, tables, differences, oid };
+  }
+
+  /** After the swap: the database now under the live name is the very one that was checked
+   * (same OID), it accepts connections, and it has exactly the manifest's tables. */
+  async function verifySwapped(input: { database: string; oid: number; tables: Record<string, number> }): Promise<{ matches: boolean; differences: string[] }> {
     return pg.withClient(input.database, async (c) => {
-      const names = await listTables(c);
-      const tables = await countRows(c, names);
       const differences: string[] = [];
-      for (const [t, n] of Object.entries(input.tables)) {
-        if (!(t in tables)) differences.push(`${t}: missing (backup has ${n} rows)`);
-        else if (tables[t] !== n) differences.push(`${t}: ${tables[t]} rows, backup has ${n}`);
-      }
+      const oid = Number((await c.query<{ oid: string }>('SELECT oid FROM pg_database WHERE datname = current_database()')).rows[0]!.oid);
+      if (oid !== input.oid) differences.push(`${input.database} is database ${oid}, not the restored and checked ${input.oid}`);
+      const names = await listTables(c);
+      for (const t of Object.keys(input.tables)) if (!names.includes(t)) differences.push(`${t}: missing`);
       for (const t of names) if (!(t in input.tables)) differences.push(`${t}: not in the backup`);
-      return { matches: differences.length === 0, tables, differences };
+      return { matches: differences.length === 0, differences };
     });
   }
 
@@ -190,5 +221,5 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     return { ran: true, command };
   }
 
-  return { databaseExists, verifyAndExpandBackup, discardExpandedBackup, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
+  return { databaseExists, verifySwapped, verifyAndExpandBackup, discardExpandedBackup, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
 }

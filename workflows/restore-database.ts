@@ -49,7 +49,7 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
     'check every table\'s row count against the manifest',
     ...(target.applicationStop ? ['stop the application'] : []),
     `swap: ${target.database} -> ${previous}, ${scratch} -> ${target.database}`,
-    `verify ${target.database} against the manifest; on a mismatch, swap back`,
+    `verify ${target.database} is the checked database (same OID, the manifest's tables); otherwise swap back`,
     ...(target.applicationStart ? ['start the application'] : []),
     input.keepPrevious ? `keep ${previous}` : `drop ${previous} once verified`,
   ];
@@ -103,7 +103,7 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
       await CancellationScope.nonCancellable(() => quick.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
     }
     run.step('check scratch');
-    await quick.requireMatch.executeWithOptions({ summary: `check ${scratch} against the manifest` }, [
+    const scratchCheck = await quick.requireMatch.executeWithOptions({ summary: `check ${scratch}: every table's row count against the manifest` }, [
       { database: scratch, tables: backup.manifest.tables, what: 'restored scratch database' },
     ]);
 
@@ -117,8 +117,8 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
     swapped = true;
 
     run.step('final verification');
-    const check = await quick.checkAgainstManifest.executeWithOptions({ summary: `verify ${target.database} against the manifest` }, [
-      { database: target.database, tables: backup.manifest.tables },
+    const check = await quick.verifySwapped.executeWithOptions({ summary: `verify ${target.database} is the restored, checked database` }, [
+      { database: target.database, oid: scratchCheck.oid, tables: backup.manifest.tables },
     ]);
     if (!check.matches) {
       throw ApplicationFailure.create({
@@ -146,7 +146,7 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
       approval,
       previousDatabase: previous,
       previousKept,
-      tables: check.tables,
+      tables: scratchCheck.tables,
       liveAfterMs,
       durationMs: Date.now() - started,
     };
