@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     const phases: Array<Record<string, number>> = [];
     let manualBytes = 0;
     let runbookBytes = 0;
+    let backupPath = '';
 
     for (let i = 0; i < reps; i++) {
       process.stderr.write(`repetition ${i + 1}/${reps}\n`);
@@ -77,23 +78,30 @@ async function main(): Promise<void> {
       await settle();
       t.floor.push(await sh(`${bin}/pg_dump -Fc -Z0 ${conn} credits > /dev/null`));
 
-      rmSync(path.join(work, 'f.sql.gz'), { force: true });
-      await settle();
-      t.manualBackup.push(await sh(`${bin}/pg_dump ${conn} credits > ${work}/f.sql && gzip ${work}/f.sql`));
-      manualBytes = statSync(path.join(work, 'f.sql.gz')).size;
-
-      const key = `20200101_0${String(i).padStart(5, '0')}`;
-      await settle();
-      const backup = await timed(() =>
-        client.workflow.execute<(i: object) => Promise<DatabaseBackupResult>>('databaseBackup', {
-          taskQueue: config.temporal.taskQueue,
-          workflowId: `bench-backup-${Date.now()}`,
-          args: [{ key }],
-        }),
-      );
-      t.runbookBackup.push(backup.ms);
-      phases.push({ ...(backup.value.manifest?.phasesMs ?? {}), workflowMs: backup.ms, activityTotalMs: backup.value.durationMs });
-      runbookBytes = backup.value.bytes;
+      // The two backups alternate which goes first, so neither always runs in the other's wake.
+      const runbookBackup = async (): Promise<void> => {
+        const key = `20200101_0${String(i).padStart(5, '0')}`;
+        await settle();
+        const backup = await timed(() =>
+          client.workflow.execute<(i: object) => Promise<DatabaseBackupResult>>('databaseBackup', {
+            taskQueue: config.temporal.taskQueue,
+            workflowId: `bench-backup-${Date.now()}`,
+            args: [{ key }],
+          }),
+        );
+        t.runbookBackup.push(backup.ms);
+        phases.push({ ...(backup.value.manifest?.phasesMs ?? {}), workflowMs: backup.ms, activityTotalMs: backup.value.durationMs });
+        runbookBytes = backup.value.bytes;
+        backupPath = backup.value.path;
+      };
+      const manualBackup = async (): Promise<void> => {
+        rmSync(path.join(work, 'f.sql.gz'), { force: true });
+        await settle();
+        t.manualBackup.push(await sh(`${bin}/pg_dump ${conn} credits > ${work}/f.sql && gzip ${work}/f.sql`));
+        manualBytes = statSync(path.join(work, 'f.sql.gz')).size;
+      };
+      const backups = [runbookBackup, manualBackup];
+      for (const step of i % 2 === 0 ? backups : [...backups].reverse()) await step();
 
       await sh(`${bin}/dropdb ${conn} --if-exists manual_restore && ${bin}/createdb ${conn} manual_restore`);
       await settle();
@@ -105,15 +113,15 @@ async function main(): Promise<void> {
         client.workflow.execute<(i: object) => Promise<RestoreDatabaseResult>>('restoreDatabase', {
           taskQueue: config.temporal.taskQueue,
           workflowId: `bench-restore-${Date.now()}`,
-          args: [{ backup: backup.value.path }],
+          args: [{ backup: backupPath }],
         }),
       );
       if (restore.value.outcome !== 'succeeded') throw new Error(`restore ended ${restore.value.outcome}`);
       t.runbookRestoreTotal.push(restore.ms);
       // Live = restored database under its name and verified; the rest is dropping the old one.
       t.runbookRestoreLive.push(restore.ms - (restore.value.durationMs - (restore.value.liveAfterMs ?? restore.value.durationMs)));
-      rmSync(backup.value.path, { force: true });
-      rmSync(backup.value.path + '.manifest.json', { force: true });
+      rmSync(backupPath, { force: true });
+      rmSync(backupPath + '.manifest.json', { force: true });
     }
 
     const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<keyof typeof t, number>;
