@@ -4,11 +4,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
+import { spawn } from 'node:child_process';
 import { startCluster, stopCluster } from '../sandbox/postgres-cluster';
 import { stopManaged } from '../sandbox/processes';
 import { startTemporalServer } from '../sandbox/temporal-server';
-import { createWorker } from '../worker/create-worker';
 import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runCommand } from '../worker/adapters/process';
 
@@ -18,8 +17,17 @@ export const benchPorts = { temporal: 37233, ui: 38233, postgres: 55434, conduct
 export interface BenchStack {
   config: LoadedConfig;
   client: Client;
-  worker: Worker;
   stop: () => Promise<void>;
+}
+
+async function waitForPollers(connection: Connection, taskQueue: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const r = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 2 });
+    if ((r.pollers?.length ?? 0) > 0) return;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  throw new Error(`no worker polled ${taskQueue} within 120 s`);
 }
 
 export async function startBenchStack(): Promise<BenchStack> {
@@ -52,18 +60,21 @@ export async function startBenchStack(): Promise<BenchStack> {
   const config = loadConfig({ file: configPath, env: {} });
   await startCluster({ dir: path.join(benchRoot, 'postgres'), port: benchPorts.postgres, role: 'zerotrustml', database: 'credits' });
   await startTemporalServer({ dataDir: benchRoot, address: config.temporal.address, uiPort: benchPorts.ui, namespace: 'default', headless: true });
-  const { worker, close: closeWorker } = await createWorker(config);
-  const running = worker.run();
+  // The worker runs as its own process, as in production (worker/main.ts), not inside the bench.
+  const workerProcess = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'worker', 'main.ts')], {
+    env: { ...process.env, RUNBOOK_CONFIG: configPath },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((r) => workerProcess.once('exit', r));
   const connection = await Connection.connect({ address: config.temporal.address });
+  await waitForPollers(connection, config.temporal.taskQueue);
   const client = new Client({ connection, namespace: 'default' });
   return {
     config,
     client,
-    worker,
     stop: async () => {
-      worker.shutdown();
-      await running.catch(() => undefined);
-      await closeWorker();
+      workerProcess.kill('SIGTERM');
+      await exited;
       await connection.close();
       await stopManaged(benchRoot, 'temporal');
       await stopCluster({ dir: path.join(benchRoot, 'postgres') });
