@@ -12,7 +12,6 @@ import {
   type BackupManifest,
   type Compression,
 } from '../common/backup-manifest';
-import { parseBackupKey } from '../common/durations';
 import { Failure } from '../common/failures';
 import type { RetentionResult } from '../common/runbooks';
 import { CommandError } from '../worker/adapters/process';
@@ -329,9 +328,4 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
   }
 
   return { describeDatabaseTarget, dumpDatabase, verifyBackup, applyBackupRetention, resolveBackup };
-}
-
-/** Age of a backup from its key, for reports. */
-export function backupAgeMs(key: string, at: Date): number {
-  return at.getTime() - parseBackupKey(key).getTime();
 }

@@ -24,10 +24,6 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
   const pg = deps.postgres;
   const backupActivities = createDatabaseBackupActivities(deps);
 
-  async function databaseExists(input: { name: string }): Promise<boolean> {
-    return pg.databaseExists(input.name);
-  }
-
   /** Where a restore keeps the expanded (seekable) copy of a compressed backup. */
   function expandedPath(input: { path: string; scratch: string }): string {
     return path.join(path.dirname(input.path), `.restore-${input.scratch}.dump`);
@@ -221,5 +217,5 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     return { ran: true, command };
   }
 
-  return { databaseExists, verifySwapped, verifyAndExpandBackup, discardExpandedBackup, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
+  return { verifySwapped, verifyAndExpandBackup, discardExpandedBackup, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
 }

@@ -7,16 +7,10 @@ export function backupKey(at: Date): string {
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
 }
 
-const keyPattern = /^(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
+const keyPattern = /^\d{8}_\d{6}$/;
 
 export function isBackupKey(value: string): boolean {
   return keyPattern.test(value);
-}
-
-export function parseBackupKey(key: string): Date {
-  const m = keyPattern.exec(key);
-  if (!m) throw new Error(`expected a backup key like 20251001_020000, found "${key}"`);
-  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
 }
 
 /** "02:00" -> {hour: 2, minute: 0}. */

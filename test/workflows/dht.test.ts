@@ -2,7 +2,7 @@
 // back; a damaged export is refused before anything is imported; a hung conductor is restarted
 // and verified; a conductor killed in the middle of an import does not stop the run, and no
 // credit is duplicated.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync, closeSync, openSync, writeSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync, closeSync, openSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -74,6 +74,21 @@ test('export, wipe, restore: every credit comes back with the same content', asy
   const again = await run<RestoreDhtResult>('restoreDht', { export: exp.path }, 'restore-dht-again');
   expect(again.imported).toBe(0);
   expect(again.skipped).toBe(before.size);
+  expect(await dhtContent()).toEqual(before);
+});
+
+test('dry-runs of the three DHT runbooks change nothing', async () => {
+  const pidFile = path.join(config.conductorDataDir, 'conductor.pid');
+  const pid = readFileSync(pidFile, 'utf8');
+  const files = readdirSync(config.dhtExportDirectory).sort();
+  const before = await dhtContent();
+  const exp = await run<DhtExportResult>('dhtExport', { dryRun: true }, 'dht-export-dry');
+  const restore = await run<RestoreDhtResult>('restoreDht', { dryRun: true }, 'restore-dht-dry');
+  const restart = await run<RestartConductorResult>('restartConductor', { dryRun: true, clean: true }, 'restart-dry');
+  expect([exp.outcome, restore.outcome, restart.outcome]).toEqual(['dry-run', 'dry-run', 'dry-run']);
+  expect(restart.plan?.join('\n')).toMatch(/wait for an approval/);
+  expect(readFileSync(pidFile, 'utf8')).toBe(pid); // not restarted
+  expect(readdirSync(config.dhtExportDirectory).sort()).toEqual(files);
   expect(await dhtContent()).toEqual(before);
 });
 

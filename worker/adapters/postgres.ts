@@ -74,10 +74,6 @@ export class Postgres {
     }
   }
 
-  async databaseExists(name: string): Promise<boolean> {
-    return this.withClient('postgres', async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1);
-  }
-
   private readonly versions = new Map<string, Promise<string>>();
 
   /** `pg_dump --version` and the like, asked once per process. */
