@@ -1,0 +1,82 @@
+// KPI evaluation at each threshold boundary of the runbook's tables: "<5" warns below 5, not at
+// 5; ">3000ms" warns above 3000, not at 3000; critical wins over warning.
+import { defaultKpiRules, evaluateKpis, figuresFromStatusReport, kpiRules, levelOf, type StatusReport } from '../../common/kpi';
+
+const rule = (name: string) => defaultKpiRules.find((r) => r.name === name)!;
+
+test.each([
+  // [kpi, value, level]
+  ['eventsPerMinute', 5, 'ok'],
+  ['eventsPerMinute', 4.99, 'warning'],
+  ['eventsPerMinute', 2, 'warning'],
+  ['eventsPerMinute', 1.99, 'critical'],
+  ['creditsPerHour', 500, 'ok'],
+  ['creditsPerHour', 499, 'warning'],
+  ['creditsPerHour', 99, 'critical'],
+  ['avgResponseMs', 3000, 'ok'],
+  ['avgResponseMs', 3001, 'warning'],
+  ['avgResponseMs', 5000, 'warning'],
+  ['avgResponseMs', 5001, 'critical'],
+  ['p99ResponseMs', 5000, 'ok'],
+  ['p99ResponseMs', 10000, 'warning'],
+  ['p99ResponseMs', 10001, 'critical'],
+  ['detectionRate', 0.9, 'ok'],
+  ['detectionRate', 0.8999, 'warning'],
+  ['detectionRate', 0.85, 'warning'],
+  ['detectionRate', 0.8499, 'critical'],
+  ['falsePositiveRate', 0.02, 'ok'],
+  ['falsePositiveRate', 0.021, 'warning'],
+  ['falsePositiveRate', 0.051, 'critical'],
+  ['detectionLatencySeconds', 10, 'ok'],
+  ['detectionLatencySeconds', 30.5, 'critical'],
+  ['uptime', 0.995, 'ok'],
+  ['uptime', 0.9949, 'warning'],
+  ['uptime', 0.9899, 'critical'],
+  ['healthyNodeRatio', 0.9, 'ok'],
+  ['healthyNodeRatio', 0.86, 'warning'],
+  ['healthyNodeRatio', 0.84, 'critical'],
+  ['errorRate', 0.01, 'ok'],
+  ['errorRate', 0.0101, 'warning'],
+  ['errorRate', 0.0501, 'critical'],
+  ['rateLimitViolationsPerHour', 50, 'ok'],
+  ['rateLimitViolationsPerHour', 51, 'warning'],
+  ['rateLimitViolationsPerHour', 101, 'critical'],
+  ['activeNodes', 150, 'ok'],
+  ['activeNodes', 151, 'warning'],
+  ['activeNodes', 201, 'critical'],
+  ['memoryBytes', 4 * 1024 ** 3, 'ok'],
+  ['memoryBytes', 4 * 1024 ** 3 + 1, 'warning'],
+  ['memoryBytes', 6 * 1024 ** 3 + 1, 'critical'],
+  ['storageGrowthBytesPerDay', 500 * 1024 ** 2, 'ok'],
+  ['storageGrowthBytesPerDay', 1024 ** 3 + 1, 'critical'],
+])('%s = %p is %s', (name, value, level) => {
+  expect(levelOf(rule(name), value)).toBe(level);
+});
+
+test('a missing figure is unknown, not ok', () => {
+  const results = evaluateKpis({ avgResponseMs: 100 });
+  expect(results.find((r) => r.name === 'avgResponseMs')?.level).toBe('ok');
+  expect(results.find((r) => r.name === 'detectionRate')?.level).toBe('unknown');
+});
+
+test('configured thresholds replace the defaults; a warning milder than critical is required', () => {
+  const rules = kpiRules({ avgResponseMs: { warning: 1000 } });
+  expect(levelOf(rules.find((r) => r.name === 'avgResponseMs')!, 1500)).toBe('warning');
+  expect(() => kpiRules({ detectionRate: { warning: 0.8, critical: 0.85 } })).toThrow(/kpi\.detectionRate: expected the critical threshold to be at or below the warning threshold/);
+});
+
+test('figures come from the status report shape', () => {
+  const report: StatusReport = {
+    timestamp: '2025-10-01T02:00:00Z',
+    system_status: 'degraded',
+    metrics: {
+      throughput: { events_per_minute: 12, events_per_hour: 720, credits_per_minute: 30, credits_per_hour: 1800 },
+      performance: { avg_response_ms: 3200, p95_response_ms: 4000, p99_response_ms: 6000 },
+      security: { byzantine_detections_last_hour: 3, detection_rate: 0.97 },
+      health: { active_nodes: 80, healthy_nodes: 60, error_rate: 0.002, rate_limit_violations: 4 },
+    },
+    alerts: [],
+  };
+  const byName = Object.fromEntries(evaluateKpis(figuresFromStatusReport(report, { memoryBytes: 1e9 })).map((r) => [r.name, r.level]));
+  expect(byName).toMatchObject({ avgResponseMs: 'warning', p99ResponseMs: 'warning', healthyNodeRatio: 'critical', eventsPerMinute: 'ok', memoryBytes: 'ok', uptime: 'unknown' });
+});
