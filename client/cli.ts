@@ -42,11 +42,13 @@ export function buildProgram(): Command {
       const { client, close } = await connectClient(cfg);
       try {
         const handle = await startRunbook(client, cfg, runbook, o);
+        const [host] = cfg.temporal.address.split(':');
+        const ui = `http://${host}:${cfg.temporal.uiPort}/namespaces/${cfg.temporal.namespace}/workflows/${handle.workflowId}`;
         if (!o.wait) {
-          print(o.json, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, () => `started ${runbook}: ${handle.workflowId}`);
+          print(o.json, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, ui }, () => `started ${runbook}: ${handle.workflowId}\n  ${ui}`);
           return;
         }
-        if (!o.json) console.error(`started ${runbook}: ${handle.workflowId}; waiting for the result…`);
+        if (!o.json) console.error(`started ${runbook}: ${handle.workflowId}; waiting for the result…\n  ${ui}`);
         try {
           const result: unknown = await handle.result();
           print(o.json, result, () => JSON.stringify(result, null, 2));
