@@ -1,0 +1,285 @@
+// The credits-service simulator: stands in for the Zero-TrustML Credits application that the
+// runbook operates. It issues credit events by the original integration's rules through the
+// conductor (create_credit) and into PostgreSQL, keeps the production monitor's sliding window,
+// and serves /metrics (Prometheus) and /status (the status report). Faults are injected through
+// a switch file, per process, like the conductor stand-in's.
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import path from 'node:path';
+import { Client as PgClient } from 'pg';
+import { evaluateKpis, figuresFromStatusReport, type StatusReport } from '../../common/kpi';
+import type { ConductorClient } from '../../worker/adapters/conductor';
+import { MetricsWindow } from './metrics-window';
+
+export type FaultMode = 'hang' | 'slow' | 'blind' | 'errors' | 'ratelimit' | 'unhealthy' | 'memory';
+export interface Faults {
+  modes: FaultMode[];
+  delayMs?: number;
+  pid?: number;
+}
+
+/** Credits per event type and rate limits, as the original integration defines them. */
+export const EVENT_RULES = {
+  quality_gradient: { weight: 0.7, limit: 10_000, per: 'hour' },
+  byzantine_detection: { weight: 0.05, limit: 2000, per: 'day' },
+  peer_validation: { weight: 0.2, limit: 1000, per: 'hour' },
+  network_contribution: { weight: 0.05, limit: 24, per: 'day' },
+} as const;
+type EventType = keyof typeof EVENT_RULES;
+
+export const REPUTATION_MULTIPLIER: Record<string, number> = { blacklisted: 0, critical: 0.5, warning: 0.75, normal: 1, trusted: 1.2, elite: 1.5 };
+
+export function baseCredits(type: EventType, pogq: number): number {
+  switch (type) {
+    case 'quality_gradient':
+      return Math.round(pogq * 100 * 100) / 100;
+    case 'byzantine_detection':
+      return 50;
+    case 'peer_validation':
+      return 10;
+    default:
+      return 1;
+  }
+}
+
+export interface ServiceOptions {
+  dataDir: string;
+  port: number;
+  pgUrl: string;
+  conductor: ConductorClient;
+  eventsPerSecond: number;
+  log?: (l: string) => void;
+}
+
+export function faultFile(dataDir: string): string {
+  return path.join(dataDir, 'faults.json');
+}
+
+export class CreditsService {
+  readonly window = new MetricsWindow();
+  private pg: PgClient | undefined;
+  private http: Server | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private faults: Faults = { modes: [] };
+  private faultMtime = 0;
+  private nodes: Array<{ id: string; reputation: string; healthy: boolean }> = [];
+  private readonly counts = new Map<string, number[]>();
+  private readonly ballast: Buffer[] = [];
+  private seq = 0;
+  private attempts = 0;
+  totals = { credits: 0, events: 0, detections: 0, violations: 0, errors: 0, byType: new Map<string, number>() };
+  private readonly histogram = { bounds: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], counts: new Array<number>(10).fill(0), sum: 0, count: 0 };
+  private readonly log: (l: string) => void;
+  private inFlight = false;
+
+  constructor(private readonly o: ServiceOptions) {
+    this.log = o.log ?? ((l) => process.stdout.write(l + '\n'));
+  }
+
+  has(mode: FaultMode): boolean {
+    return this.faults.modes.includes(mode);
+  }
+
+  async start(): Promise<void> {
+    this.pg = new PgClient({ connectionString: this.o.pgUrl });
+    this.pg.on('error', () => undefined);
+    await this.pg.connect();
+    await this.loadNodes();
+    this.http = createServer((req, res) => {
+      if (this.has('hang')) return; // never answers, like a hung application
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.prometheus());
+      } else if (req.url === '/status') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.statusReport()));
+      } else if (req.url === '/health') {
+        res.writeHead(200).end('ok');
+      } else {
+        res.writeHead(404).end('not found');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.http!.once('error', reject);
+      this.http!.listen(this.o.port, '127.0.0.1', () => resolve());
+    });
+    this.timer = setInterval(() => {
+      this.readFaults();
+      void this.tick();
+    }, Math.max(5, 1000 / this.o.eventsPerSecond));
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    this.http?.closeAllConnections();
+    await this.pg?.end().catch(() => undefined);
+    await this.o.conductor.close();
+  }
+
+  private async loadNodes(): Promise<void> {
+    const r = await this.pg!.query<{ node_id: string; reputation: string; healthy: boolean }>('SELECT node_id, reputation::text, healthy FROM nodes ORDER BY node_id');
+    this.nodes = r.rows.map((n) => ({ id: n.node_id, reputation: n.reputation, healthy: n.healthy }));
+  }
+
+  private readFaults(): void {
+    const file = faultFile(this.o.dataDir);
+    if (!existsSync(file)) {
+      if (this.faults.modes.length) this.faults = { modes: [] };
+      return;
+    }
+    const mtime = statSync(file).mtimeMs;
+    if (mtime === this.faultMtime) return;
+    this.faultMtime = mtime;
+    let next: Faults;
+    try {
+      next = JSON.parse(readFileSync(file, 'utf8')) as Faults;
+    } catch {
+      return;
+    }
+    if (next.pid !== undefined && next.pid !== process.pid) next = { modes: [] };
+    this.faults = next;
+    writeFileSync(`${file}.applied`, JSON.stringify({ ...next, mtime }));
+    this.log(`faults: ${next.modes.join(', ') || 'none'}`);
+    if (next.modes.includes('unhealthy')) void this.pg!.query(`UPDATE nodes SET healthy = (substr(node_id, 6)::int % 4 <> 0)`).then(() => this.loadNodes());
+    else void this.pg!.query(`UPDATE nodes SET healthy = true WHERE NOT healthy AND substr(node_id, 6)::int % 23 <> 0`).then(() => this.loadNodes());
+    if (next.modes.includes('memory')) for (let i = 0; i < 64; i++) this.ballast.push(Buffer.alloc(8 * 1024 * 1024, 1));
+    else this.ballast.length = 0;
+  }
+
+  private pickType(): EventType {
+    let r = Math.random();
+    for (const [t, rule] of Object.entries(EVENT_RULES)) {
+      r -= rule.weight;
+      if (r <= 0) return t as EventType;
+    }
+    return 'quality_gradient';
+  }
+
+  /** Per node and type, counts within the rule's period (hour or day). */
+  private overLimit(nodeId: string, type: EventType, now: number): boolean {
+    const rule = EVENT_RULES[type];
+    const key = `${nodeId}/${type}`;
+    const period = rule.per === 'hour' ? 3_600_000 : 86_400_000;
+    const list = (this.counts.get(key) ?? []).filter((t) => t >= now - period);
+    // A storm: every node acts as if it had used up its allowance.
+    const over = this.has('ratelimit') ? true : list.length >= rule.limit;
+    if (!over) list.push(now);
+    this.counts.set(key, list);
+    return over;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.inFlight) return; // one event at a time, like a single integration worker
+    this.inFlight = true;
+    const now = Date.now();
+    try {
+      const node = this.nodes[this.seq++ % Math.max(1, this.nodes.length)];
+      if (!node) return;
+      // A Byzantine node tries its luck now and then; detection works unless the fault blinds it.
+      if (this.seq % 5 === 0) {
+        // 99% of attempts are caught (one in a hundred slips through), none when blinded.
+        const detected = !this.has('blind') && ++this.attempts % 100 !== 0;
+        this.window.recordAttempt(now, detected);
+        if (detected) this.totals.detections++;
+      }
+      const type = this.pickType();
+      if (this.overLimit(node.id, type, now)) {
+        this.window.recordViolation(now);
+        this.totals.violations++;
+        return;
+      }
+      const pogq = 0.7 + Math.random() * 0.3;
+      const credits = Math.round(baseCredits(type, pogq) * (REPUTATION_MULTIPLIER[node.reputation] ?? 1) * 100) / 100;
+      const started = Date.now();
+      let ok = true;
+      try {
+        if (this.has('errors') && Math.random() < 0.5) throw new Error('injected error');
+        if (this.has('slow')) await new Promise((r) => setTimeout(r, this.faults.delayMs ?? 4000));
+        const creditId = await this.o.conductor.call<string>('create_credit', {
+          holder: node.id,
+          amount: credits,
+          earned_from: `${type}-${this.seq}`,
+          verifiers: [],
+          event_type: type,
+          nonce: `${process.pid}-${this.seq}`,
+        });
+        await this.pg!.query(
+          `INSERT INTO credits (credit_id, holder, amount, event_type, earned_from, pogq_score, verifiers, response_ms)
+           VALUES ($1, $2, $3, $4, $5, $6, '{}', $7)`,
+          [creditId, node.id, credits, type, `${type}-${this.seq}`, type === 'quality_gradient' ? pogq : null, Date.now() - started],
+        );
+      } catch {
+        ok = false;
+        this.totals.errors++;
+      }
+      const responseMs = Date.now() - started;
+      this.window.record({ at: now, nodeId: node.id, eventType: type, credits: ok ? credits : 0, responseMs, ok });
+      if (ok) {
+        this.totals.credits += credits;
+        this.totals.events++;
+        this.totals.byType.set(type, (this.totals.byType.get(type) ?? 0) + 1);
+        const seconds = responseMs / 1000;
+        const i = this.histogram.bounds.findIndex((b) => seconds <= b);
+        this.histogram.counts[i < 0 ? this.histogram.bounds.length : i]!++;
+        this.histogram.sum += seconds;
+        this.histogram.count++;
+      }
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  activeNodes(now: number): number {
+    return this.window.activeNodes(now);
+  }
+
+  statusReport(now = Date.now()): StatusReport {
+    const f = this.window.figures(now);
+    const active = this.activeNodes(now);
+    const healthy = this.nodes.filter((n) => n.healthy).length;
+    const report: StatusReport = {
+      timestamp: new Date(now).toISOString(),
+      system_status: 'healthy',
+      metrics: {
+        throughput: { events_per_minute: f.eventsPerMinute, events_per_hour: f.eventsPerHour, credits_per_minute: f.creditsPerMinute, credits_per_hour: f.creditsPerHour },
+        performance: { avg_response_ms: Math.round(f.avgResponseMs), p95_response_ms: f.p95ResponseMs, p99_response_ms: f.p99ResponseMs },
+        security: { byzantine_detections_last_hour: f.detectionsLastHour, detection_rate: f.detectionRate },
+        health: { active_nodes: active, healthy_nodes: healthy, error_rate: f.errorRate, rate_limit_violations: f.rateLimitViolations },
+      },
+      alerts: [],
+    };
+    // The monitor raises its alerts from the same KPI tables the runbook uses.
+    const results = evaluateKpis(figuresFromStatusReport(report, { memoryBytes: process.memoryUsage().rss }));
+    report.alerts = results
+      .filter((r) => r.level === 'warning' || r.level === 'critical')
+      .map((r) => ({ severity: r.level, category: r.table, message: `${r.label}: ${r.value} (threshold ${r.threshold})` }));
+    report.system_status = report.alerts.some((a) => a.severity === 'critical') ? 'critical' : report.alerts.length ? 'degraded' : 'healthy';
+    return report;
+  }
+
+  prometheus(now = Date.now()): string {
+    const f = this.window.figures(now);
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: Array<[string, number]>): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
+    };
+    metric('zerotrustml_credits_issued_total', 'counter', 'Total credits issued', [['', this.totals.credits]]);
+    metric('zerotrustml_events_total', 'counter', 'Credit events issued, by type', [...this.totals.byType].map(([t, n]) => [`{event_type="${t}"}`, n]));
+    lines.push('# HELP zerotrustml_response_time_seconds Response time of credit events', '# TYPE zerotrustml_response_time_seconds histogram');
+    let cumulative = 0;
+    this.histogram.bounds.forEach((b, i) => {
+      cumulative += this.histogram.counts[i]!;
+      lines.push(`zerotrustml_response_time_seconds_bucket{le="${b}"} ${cumulative}`);
+    });
+    lines.push(`zerotrustml_response_time_seconds_bucket{le="+Inf"} ${this.histogram.count}`);
+    lines.push(`zerotrustml_response_time_seconds_sum ${this.histogram.sum}`, `zerotrustml_response_time_seconds_count ${this.histogram.count}`);
+    metric('zerotrustml_byzantine_detections_total', 'counter', 'Byzantine detections', [['', this.totals.detections]]);
+    metric('zerotrustml_byzantine_detection_rate', 'gauge', 'Detected share of Byzantine attempts in the window', [['', f.detectionRate]]);
+    metric('zerotrustml_active_nodes', 'gauge', 'Active nodes', [['', this.activeNodes(now)]]);
+    metric('zerotrustml_healthy_nodes', 'gauge', 'Healthy nodes', [['', this.nodes.filter((n) => n.healthy).length]]);
+    metric('zerotrustml_error_rate', 'gauge', 'Failed share of credit events in the window', [['', f.errorRate]]);
+    metric('zerotrustml_rate_limit_violations_total', 'counter', 'Rate-limit violations', [['', this.totals.violations]]);
+    metric('zerotrustml_memory_usage_bytes', 'gauge', 'Resident memory of the service', [['', process.memoryUsage().rss]]);
+    return lines.join('\n') + '\n';
+  }
+}

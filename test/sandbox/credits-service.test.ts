@@ -1,0 +1,96 @@
+// The credits-service simulator: it issues credits through the conductor and into PostgreSQL by
+// the original rules, serves the status report and Prometheus metrics, and each injected fault
+// shows in the figures the runbook's KPIs read.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { evaluateKpis, figuresFromStatusReport, type StatusReport } from '../../common/kpi';
+import { CreditsService, faultFile, baseCredits, type FaultMode } from '../../sandbox/credits-service/service';
+import { conductorClient } from '../../worker/deps';
+import { testRoot } from '../support/env';
+import { pgUrl, testConfig, withPg } from '../support/stack';
+
+let port = 29100;
+
+async function withService<T>(faults: FaultMode[], body: (s: CreditsService, url: string) => Promise<T>, delayMs?: number): Promise<T> {
+  const dataDir = path.join(testRoot, `credits-service-${port}`);
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  if (faults.length) writeFileSync(faultFile(dataDir), JSON.stringify({ modes: faults, delayMs, pid: process.pid }));
+  const service = new CreditsService({ dataDir, port, pgUrl: pgUrl(), conductor: conductorClient(testConfig()), eventsPerSecond: 50, log: () => undefined });
+  const url = `http://127.0.0.1:${port++}`;
+  await service.start();
+  try {
+    return await body(service, url);
+  } finally {
+    await service.stop();
+    await withPg('credits', (c) => c.query('UPDATE nodes SET healthy = (substr(node_id, 6)::int % 23 <> 0)'));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const status = async (url: string): Promise<StatusReport> => (await fetch(`${url}/status`)).json() as Promise<StatusReport>;
+const level = (r: StatusReport, name: string): string | undefined => evaluateKpis(figuresFromStatusReport(r)).find((k) => k.name === name)?.level;
+
+test('credits follow the original rules', () => {
+  expect(baseCredits('quality_gradient', 0.85)).toBe(85);
+  expect(baseCredits('byzantine_detection', 0.9)).toBe(50);
+  expect(baseCredits('peer_validation', 0.9)).toBe(10);
+  expect(baseCredits('network_contribution', 0.9)).toBe(1);
+});
+
+test('a healthy service issues credits into the DHT and the database, and reports them', async () => {
+  const before = await withPg('credits', async (c) => Number((await c.query('SELECT count(*) AS n FROM credits')).rows[0].n));
+  await withService([], async (s, url) => {
+    await sleep(2500);
+    const r = await status(url);
+    expect(r.system_status).toBe('healthy');
+    expect(r.metrics.throughput.events_per_minute).toBeGreaterThan(20);
+    expect(r.metrics.security.detection_rate).toBeGreaterThan(0.85);
+    expect(Object.keys(r.metrics)).toEqual(['throughput', 'performance', 'security', 'health']);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    for (const name of ['zerotrustml_credits_issued_total', 'zerotrustml_response_time_seconds_bucket', 'zerotrustml_byzantine_detections_total', 'zerotrustml_active_nodes', 'zerotrustml_healthy_nodes', 'zerotrustml_error_rate', 'zerotrustml_byzantine_detection_rate', 'zerotrustml_rate_limit_violations_total', 'zerotrustml_memory_usage_bytes']) {
+      expect(metrics).toContain(name);
+    }
+    expect(s.totals.events).toBeGreaterThan(20);
+  });
+  const after = await withPg('credits', async (c) => Number((await c.query('SELECT count(*) AS n FROM credits')).rows[0].n));
+  expect(after).toBeGreaterThan(before + 20);
+  // Each credit in the database carries the id the conductor gave it.
+  const c = conductorClient(testConfig());
+  const lastId = await withPg('credits', async (pg) => (await pg.query('SELECT credit_id FROM credits ORDER BY id DESC LIMIT 1')).rows[0].credit_id as string);
+  const page = await c.getAllCredits(undefined, 10_000);
+  let found = page.credits.some((x) => x.credit_id === lastId);
+  for (let next = page.next; !found && next; ) {
+    const p = await c.getAllCredits(next, 10_000);
+    found = p.credits.some((x) => x.credit_id === lastId);
+    next = p.next;
+  }
+  await c.close();
+  expect(found).toBe(true);
+});
+
+test.each([
+  ['blind', 'detectionRate', 'critical'],
+  ['errors', 'errorRate', 'critical'],
+  ['unhealthy', 'healthyNodeRatio', 'critical'],
+  ['ratelimit', 'rateLimitViolationsPerHour', 'critical'],
+] as const)('fault %s shows as %s %s', async (fault, kpi, expected) => {
+  await withService([fault], async (_s, url) => {
+    await sleep(2500);
+    expect(level(await status(url), kpi)).toBe(expected);
+  });
+});
+
+test('fault slow raises the response times past the runbook thresholds', async () => {
+  await withService(['slow'], async (_s, url) => {
+    await sleep(4500);
+    expect(level(await status(url), 'avgResponseMs')).toBe('warning');
+  }, 3500);
+});
+
+test('fault hang: the service stops answering', async () => {
+  await withService(['hang'], async (_s, url) => {
+    await sleep(300);
+    await expect(fetch(`${url}/status`, { signal: AbortSignal.timeout(1000) })).rejects.toThrow();
+  });
+});
