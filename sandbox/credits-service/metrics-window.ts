@@ -58,9 +58,9 @@ export class MetricsWindow {
   }
 
   /** Nodes that issued an event within the window. */
-  activeNodes(now: number): number {
+  activeNodes(now: number): Set<string> {
     this.prune(now);
-    return new Set(this.events.map((e) => e.nodeId)).size;
+    return new Set(this.events.map((e) => e.nodeId));
   }
 
   figures(now: number): WindowFigures {
@@ -74,8 +74,8 @@ export class MetricsWindow {
     return {
       eventsPerMinute: lastMinute.length,
       eventsPerHour: lastHour.length,
-      creditsPerMinute: lastMinute.filter((e) => e.ok).reduce((s, e) => s + e.credits, 0),
-      creditsPerHour: lastHour.filter((e) => e.ok).reduce((s, e) => s + e.credits, 0),
+      creditsPerMinute: round2(lastMinute.filter((e) => e.ok).reduce((s, e) => s + e.credits, 0)),
+      creditsPerHour: round2(lastHour.filter((e) => e.ok).reduce((s, e) => s + e.credits, 0)),
       avgResponseMs: times.length ? times.reduce((s, t) => s + t, 0) / times.length : 0,
       p95ResponseMs: pct(95),
       p99ResponseMs: pct(99),
@@ -85,4 +85,8 @@ export class MetricsWindow {
       rateLimitViolations: this.violations.filter((v) => v >= now - 3_600_000).length,
     };
   }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }

@@ -228,14 +228,15 @@ export class CreditsService {
     }
   }
 
-  activeNodes(now: number): number {
-    return this.window.activeNodes(now);
+  /** Active nodes (an event in the window) and, of those, the healthy ones. */
+  nodeHealth(now: number): { active: number; healthy: number } {
+    const active = this.window.activeNodes(now);
+    return { active: active.size, healthy: this.nodes.filter((n) => n.healthy && active.has(n.id)).length };
   }
 
   statusReport(now = Date.now()): StatusReport {
     const f = this.window.figures(now);
-    const active = this.activeNodes(now);
-    const healthy = this.nodes.filter((n) => n.healthy).length;
+    const { active, healthy } = this.nodeHealth(now);
     const report: StatusReport = {
       timestamp: new Date(now).toISOString(),
       system_status: 'healthy',
@@ -275,8 +276,9 @@ export class CreditsService {
     lines.push(`zerotrustml_response_time_seconds_sum ${this.histogram.sum}`, `zerotrustml_response_time_seconds_count ${this.histogram.count}`);
     metric('zerotrustml_byzantine_detections_total', 'counter', 'Byzantine detections', [['', this.totals.detections]]);
     metric('zerotrustml_byzantine_detection_rate', 'gauge', 'Detected share of Byzantine attempts in the window', [['', f.detectionRate]]);
-    metric('zerotrustml_active_nodes', 'gauge', 'Active nodes', [['', this.activeNodes(now)]]);
-    metric('zerotrustml_healthy_nodes', 'gauge', 'Healthy nodes', [['', this.nodes.filter((n) => n.healthy).length]]);
+    const nodes = this.nodeHealth(now);
+    metric('zerotrustml_active_nodes', 'gauge', 'Active nodes (an event within the window)', [['', nodes.active]]);
+    metric('zerotrustml_healthy_nodes', 'gauge', 'Healthy nodes among the active ones', [['', nodes.healthy]]);
     metric('zerotrustml_error_rate', 'gauge', 'Failed share of credit events in the window', [['', f.errorRate]]);
     metric('zerotrustml_rate_limit_violations_total', 'counter', 'Rate-limit violations', [['', this.totals.violations]]);
     metric('zerotrustml_memory_usage_bytes', 'gauge', 'Resident memory of the service', [['', process.memoryUsage().rss]]);

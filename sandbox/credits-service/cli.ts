@@ -1,0 +1,126 @@
+// The credits-service simulator as a process, controlled like a service:
+//   run    in the foreground          start  in the background, wait until /health answers
+//   stop   SIGTERM, then SIGKILL       fault  hang|slow|blind|errors|ratelimit|unhealthy|memory|crash|clear
+// `crash` kills the process (SIGKILL), the others switch the running process's behaviour.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { loadConfig } from '../../worker/config';
+import { conductorClient } from '../../worker/deps';
+import { isAlive } from '../processes';
+import { CreditsService, faultFile, type FaultMode } from './service';
+
+const pidPath = (dir: string): string => path.join(dir, 'credits-service.pid');
+const logPath = (dir: string): string => path.join(dir, 'credits-service.log');
+
+function runningPid(dir: string): number | undefined {
+  if (!existsSync(pidPath(dir))) return undefined;
+  const pid = Number(readFileSync(pidPath(dir), 'utf8'));
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+interface Opts {
+  dataDir: string;
+  port: string;
+  rate: string;
+  config?: string;
+}
+
+async function run(o: Opts): Promise<void> {
+  const config = loadConfig({ file: o.config });
+  mkdirSync(o.dataDir, { recursive: true });
+  const service = new CreditsService({ dataDir: o.dataDir, port: Number(o.port), pgUrl: config.database.url, conductor: conductorClient(config), eventsPerSecond: Number(o.rate) });
+  await service.start();
+  writeFileSync(pidPath(o.dataDir), String(process.pid));
+  console.log(`credits service ready on 127.0.0.1:${o.port} (${o.rate} events/s)`);
+  const stop = (): void => {
+    void service.stop().then(() => {
+      rmSync(pidPath(o.dataDir), { force: true });
+      process.exit(0);
+    });
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function start(o: Opts): Promise<void> {
+  if (runningPid(o.dataDir) !== undefined) return void console.log(`already running (pid ${runningPid(o.dataDir)})`);
+  mkdirSync(o.dataDir, { recursive: true });
+  const fd = openSync(logPath(o.dataDir), 'a');
+  const args = ['--import', 'tsx', __filename, 'run', '--data-dir', o.dataDir, '--port', o.port, '--rate', o.rate, ...(o.config ? ['--config', o.config] : [])];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${o.port}/health`, { signal: AbortSignal.timeout(500) })).ok) return void console.log(`credits service ready (pid ${child.pid})`);
+    } catch {
+      // not yet
+    }
+    if (child.pid !== undefined && !isAlive(child.pid)) throw new Error(`the credits service exited during start-up (log: ${logPath(o.dataDir)})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the credits service did not answer within 30 s (log: ${logPath(o.dataDir)})`);
+}
+
+async function stop(o: { dataDir: string }): Promise<void> {
+  const pid = runningPid(o.dataDir);
+  if (pid === undefined) return void console.log('not running');
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && isAlive(pid)) await new Promise((r) => setTimeout(r, 100));
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  rmSync(pidPath(o.dataDir), { force: true });
+  console.log(`stopped (pid ${pid})`);
+}
+
+const MODES: Array<FaultMode | 'crash' | 'clear'> = ['hang', 'slow', 'blind', 'errors', 'ratelimit', 'unhealthy', 'memory', 'crash', 'clear'];
+
+async function fault(modes: string[], o: { dataDir: string; delayMs: string }): Promise<void> {
+  for (const m of modes) if (!MODES.includes(m as FaultMode)) throw new Error(`fault: expected some of ${MODES.join(', ')}, found "${m}"`);
+  const pid = runningPid(o.dataDir);
+  if (modes.includes('crash')) {
+    if (pid === undefined) throw new Error('the credits service is not running: nothing to crash');
+    process.kill(pid, 'SIGKILL');
+    return void console.log(`crashed (pid ${pid})`);
+  }
+  if (!modes.includes('clear') && pid === undefined) throw new Error('the credits service is not running: nothing to inject a fault into');
+  const file = faultFile(o.dataDir);
+  writeFileSync(file, JSON.stringify(modes.includes('clear') ? { modes: [] } : { modes, delayMs: Number(o.delayMs), pid }));
+  if (pid === undefined) return;
+  const mtime = statSync(file).mtimeMs;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      if ((JSON.parse(readFileSync(`${file}.applied`, 'utf8')) as { mtime: number }).mtime === mtime) break;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error('the credits service did not pick the fault up within 5 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  console.log(`faults: ${modes.join(', ')}`);
+}
+
+function main(): void {
+  const program = new Command('credits-service').description('the Zero-TrustML Credits application simulator of the sandbox');
+  const common = (c: Command): Command =>
+    c.requiredOption('--data-dir <dir>', 'where its pid, log and fault switch live').option('--port <port>', 'HTTP port (/metrics, /status)', '18000').option('--rate <n>', 'credit events per second', '5').option('-c, --config <file>', 'runbooks configuration (database, conductor)');
+  common(program.command('run')).action((o: Opts) => run(o));
+  common(program.command('start')).action((o: Opts) => start(o));
+  program.command('stop').requiredOption('--data-dir <dir>').action((o: { dataDir: string }) => stop(o));
+  program
+    .command('fault')
+    .requiredOption('--data-dir <dir>')
+    .option('--delay-ms <ms>', 'added response time for slow', '4000')
+    .argument('<modes...>', MODES.join(' | '))
+    .action((modes: string[], o: { dataDir: string; delayMs: string }) => fault(modes, o));
+  program.parseAsync(process.argv).catch((e: unknown) => {
+    console.error(`credits-service: ${(e as Error).message}`);
+    process.exitCode = 1;
+  });
+}
+
+if (require.main === module) main();
