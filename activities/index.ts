@@ -2,6 +2,7 @@
 import { createConductorActivities } from './conductor';
 import { createDatabaseBackupActivities } from './database-backup';
 import { createDhtActivities } from './dht';
+import { createNotifyActivities } from './notify';
 import type { ActivityDeps } from './deps';
 import { createRestoreDatabaseActivities } from './restore-database';
 
@@ -11,6 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRestoreDatabaseActivities(deps),
     ...createConductorActivities(deps),
     ...createDhtActivities(deps),
+    ...createNotifyActivities(deps),
   };
 }
 

@@ -7,6 +7,7 @@ import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runWorker } from '../worker/main';
 import { audit, auditCsv, auditQuery, auditTable } from './audit';
 import { doctor } from './doctor';
+import { createReceiver } from './receiver';
 import { isKnownError, UsageError } from './errors';
 import { startRunbook } from './run';
 import { formatRuns, listRuns } from './runs';
@@ -216,6 +217,25 @@ Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/wor
     .action(async (o: { json?: boolean }) => {
       const status = await stackStatus(config(program));
       print(o.json, status, () => formatStatus(status));
+    });
+
+  program
+    .command('receiver')
+    .description('run the Alertmanager webhook receiver in the foreground')
+    .action(async () => {
+      const cfg = config(program);
+      const token = cfg.receiver.token;
+      if (!token) throw new UsageError('receiver.token: expected a bearer token of at least 16 characters (or RUNBOOK_RECEIVER_TOKEN), found nothing');
+      const { client, close } = await connectClient(cfg);
+      const { server } = createReceiver(client, cfg, token);
+      await new Promise<void>((resolve) => server.listen(cfg.receiver.port, '127.0.0.1', resolve));
+      console.log(`receiver: POST http://127.0.0.1:${cfg.receiver.port}/alertmanager (metrics on /metrics)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      server.close();
+      await close();
     });
 
   program

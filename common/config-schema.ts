@@ -131,6 +131,26 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    escalation: z
+      .object({
+        /** Who each level reaches (the runbook's escalation path). */
+        levels: z.array(z.string().min(1)).min(1).default(['on-call engineer', 'senior engineer', 'system architect']),
+        /** Notifications are POSTed here (JSON) besides the log. */
+        webhookUrl: z.string().url().optional(),
+      })
+      .strict()
+      .prefault({}),
+    receiver: z
+      .object({
+        port: port.default(19093),
+        /** Bearer token Alertmanager sends; RUNBOOK_RECEIVER_TOKEN overrides. Required to start it. */
+        token: z.string().min(16, { message: 'expected a token of at least 16 characters' }).optional(),
+        /** Alert name -> runbook. Alerts without a route go to alert-notification (notify, escalate). */
+        routes: z.record(z.string(), z.string()).default({}),
+        maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
     worker: z
       .object({
         /** Prometheus metrics of the worker (0 turns them off). */

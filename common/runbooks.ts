@@ -9,6 +9,7 @@ export const runbookWorkflows = {
   'dht-export': 'dhtExport',
   'restore-dht': 'restoreDht',
   'restart-conductor': 'restartConductor',
+  'alert-notification': 'alertNotification',
 } as const;
 
 export type RunbookName = keyof typeof runbookWorkflows;

@@ -53,6 +53,7 @@ const envKeys: Record<string, string> = {
   RUNBOOK_BACKUP_DIR: 'backup.directory',
   RUNBOOK_DHT_EXPORT_DIR: 'dhtExport.directory',
   CONDUCTOR_ADMIN_URL: 'conductor.adminUrl',
+  RUNBOOK_RECEIVER_TOKEN: 'receiver.token',
   RUNBOOK_TIMEZONE: 'timezone',
 };
 /** Any key: RUNBOOK_SET_backup__retentionDays=7 (the value is read as a YAML scalar). */

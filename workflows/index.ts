@@ -4,3 +4,4 @@ export { restoreDatabase } from './restore-database';
 export { dhtExport } from './dht-export';
 export { restoreDht } from './restore-dht';
 export { restartConductor } from './restart-conductor';
+export { alertNotification } from './alert-notification';

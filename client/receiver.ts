@@ -1,0 +1,159 @@
+// The Alertmanager webhook receiver: authenticates, validates, and starts the runbook an alert
+// maps to, once per incident. The workflow id derives from the alert's fingerprint, so a repeated
+// alert joins the running incident (a signal) instead of starting another; a resolved alert is
+// delivered to it. Alerts without a route go to alert-notification (notify and escalate).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { alertWorkflowId, type Alert } from '../common/alerts';
+import { isRunbookName, runbookWorkflows } from '../common/runbooks';
+import { IncidentId, RunbookName, Severity, Trigger } from '../common/search-attributes';
+import type { LoadedConfig } from '../worker/config';
+
+export interface ReceiverCounters {
+  received: number;
+  started: number;
+  joined: number;
+  resolved: number;
+  rejected: number;
+}
+
+/** Thrown by parseWebhook for a payload that is not an Alertmanager version-4 webhook. */
+export class InvalidPayload extends Error {
+  override readonly name = 'InvalidPayload';
+}
+
+const SEVERITIES = ['info', 'warning', 'critical'];
+
+export function parseWebhook(body: unknown): Alert[] {
+  const b = body as { version?: unknown; alerts?: unknown } | null;
+  if (!b || typeof b !== 'object') throw new InvalidPayload('expected a JSON object');
+  if (b.version !== '4') throw new InvalidPayload(`expected webhook version "4", found ${JSON.stringify(b.version)}`);
+  if (!Array.isArray(b.alerts) || b.alerts.length === 0) throw new InvalidPayload('expected a non-empty "alerts" list');
+  return b.alerts.map((raw: unknown, i: number) => {
+    const a = raw as { status?: unknown; labels?: Record<string, unknown>; annotations?: Record<string, unknown>; fingerprint?: unknown; startsAt?: unknown };
+    const where = `alerts[${i}]`;
+    if (a?.status !== 'firing' && a?.status !== 'resolved') throw new InvalidPayload(`${where}.status: expected "firing" or "resolved", found ${JSON.stringify(a?.status)}`);
+    if (typeof a.fingerprint !== 'string' || !/^[0-9a-zA-Z_-]{1,64}$/.test(a.fingerprint)) throw new InvalidPayload(`${where}.fingerprint: expected up to 64 letters and digits, found ${JSON.stringify(a.fingerprint)}`);
+    const labels = a.labels ?? {};
+    if (typeof labels.alertname !== 'string' || !labels.alertname) throw new InvalidPayload(`${where}.labels.alertname: expected a name, found ${JSON.stringify(labels.alertname)}`);
+    const severity = typeof labels.severity === 'string' && SEVERITIES.includes(labels.severity) ? labels.severity : 'warning';
+    const stringLabels = Object.fromEntries(Object.entries(labels).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+    return {
+      fingerprint: a.fingerprint,
+      name: labels.alertname,
+      status: a.status,
+      severity: severity as Alert['severity'],
+      category: typeof labels.category === 'string' ? labels.category : 'uncategorised',
+      summary: typeof a.annotations?.summary === 'string' ? a.annotations.summary : labels.alertname,
+      labels: stringLabels,
+      startsAt: typeof a.startsAt === 'string' ? a.startsAt : new Date().toISOString(),
+      source: 'alertmanager' as const,
+    };
+  });
+}
+
+/** Routes one alert: start (or join) its run, or deliver its resolution. */
+export async function routeAlert(client: Client, config: LoadedConfig, alert: Alert, counters: ReceiverCounters): Promise<'started' | 'joined' | 'resolved' | 'no-run'> {
+  const runbook = config.receiver.routes[alert.name] ?? 'alert-notification';
+  if (!isRunbookName(runbook)) throw new Error(`receiver.routes.${alert.name}: unknown runbook "${runbook}"`);
+  const workflowId = alertWorkflowId(alert.fingerprint);
+  if (alert.status === 'resolved') {
+    try {
+      await client.workflow.getHandle(workflowId).signal('resolved', alert);
+      counters.resolved++;
+      return 'resolved';
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) return 'no-run';
+      throw e;
+    }
+  }
+  let runningBefore: string | undefined;
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    if (d.status.name === 'RUNNING') runningBefore = d.runId;
+  } catch (e) {
+    if (!(e instanceof WorkflowNotFoundError)) throw e;
+  }
+  const handle = await client.workflow.signalWithStart(runbookWorkflows[runbook], {
+    workflowId,
+    taskQueue: config.temporal.taskQueue,
+    args: [{ trigger: 'alert', severity: alert.severity, alert }],
+    signal: 'alert',
+    signalArgs: [alert],
+    typedSearchAttributes: [
+      { key: RunbookName, value: runbook },
+      { key: Trigger, value: 'alert' },
+      { key: Severity, value: alert.severity },
+      { key: IncidentId, value: alert.fingerprint },
+    ],
+    staticSummary: `${runbook}: ${alert.name} (${alert.severity})`,
+    staticDetails: `Started by the alert **${alert.name}** (${alert.severity}, ${alert.category}): ${alert.summary}\n\nFingerprint \`${alert.fingerprint}\`, firing since ${alert.startsAt}.`,
+  });
+  // signalWithStart signals the incident already running, or starts a new run.
+  const started = handle.signaledRunId !== runningBefore;
+  if (started) counters.started++;
+  else counters.joined++;
+  return started ? 'started' : 'joined';
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+export function createReceiver(client: Client, config: LoadedConfig, token: string): { server: Server; counters: ReceiverCounters } {
+  const counters: ReceiverCounters = { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 };
+  // Deliveries of one alert are handled one after another, so a storm of repeats cannot race
+  // itself into a second run (or a miscount).
+  const chains = new Map<string, Promise<unknown>>();
+  const serialised = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const next = (chains.get(key) ?? Promise.resolve()).then(fn, fn);
+    const tail = next.catch(() => undefined);
+    chains.set(key, tail);
+    void tail.then(() => {
+      if (chains.get(key) === tail) chains.delete(key);
+    });
+    return next;
+  };
+  const expected = Buffer.from(`Bearer ${token}`);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      const lines = Object.entries(counters).flatMap(([k, v]) => [`# TYPE runbook_receiver_alerts_${k}_total counter`, `runbook_receiver_alerts_${k}_total ${v}`]);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(lines.join('\n') + '\n');
+      return;
+    }
+    if (req.method !== 'POST' || req.url !== '/alertmanager') return send(res, 404, { error: 'expected POST /alertmanager' });
+    const auth = Buffer.from(req.headers.authorization ?? '');
+    if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) {
+      counters.rejected++;
+      return send(res, 401, { error: 'expected Authorization: Bearer <receiver token>' });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > config.receiver.maxBodyBytes) tooBig = true;
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      if (tooBig) {
+        counters.rejected++;
+        return send(res, 413, { error: `expected at most ${config.receiver.maxBodyBytes} bytes, found ${size}` });
+      }
+      let alerts: Alert[];
+      try {
+        alerts = parseWebhook(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (e) {
+        counters.rejected++;
+        return send(res, 400, { error: e instanceof SyntaxError ? `expected JSON: ${e.message}` : (e as Error).message });
+      }
+      counters.received += alerts.length;
+      void Promise.all(alerts.map((a) => serialised(a.fingerprint, () => routeAlert(client, config, a, counters))))
+        .then((outcomes) => send(res, 200, { outcomes }))
+        // Alertmanager retries on 5xx: nothing is lost when Temporal is briefly unreachable.
+        .catch((e: unknown) => send(res, 503, { error: (e as Error).message }));
+    });
+  });
+  return { server, counters };
+}
