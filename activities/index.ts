@@ -2,6 +2,7 @@
 import { createConductorActivities } from './conductor';
 import { createDatabaseBackupActivities } from './database-backup';
 import { createDhtActivities } from './dht';
+import { createHealthCheckActivities } from './health-check';
 import { createNotifyActivities } from './notify';
 import type { ActivityDeps } from './deps';
 import { createRestoreDatabaseActivities } from './restore-database';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createConductorActivities(deps),
     ...createDhtActivities(deps),
     ...createNotifyActivities(deps),
+    ...createHealthCheckActivities(deps),
   };
 }
 

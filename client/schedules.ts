@@ -13,8 +13,10 @@ export interface ScheduleDefinition {
   target: string;
   workflowType: string;
   description: string;
-  hour: number;
-  minute: number;
+  /** A daily time, or an interval in seconds. */
+  hour?: number;
+  minute?: number;
+  everySeconds?: number;
   args: unknown[];
 }
 
@@ -38,6 +40,15 @@ export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
       ...parseClock(config.dhtExport.schedule),
       args: [{ trigger: 'schedule' }],
     },
+    {
+      scheduleId: 'runbook-health-check',
+      runbook: 'health-check',
+      target: 'credits-service',
+      workflowType: 'healthCheck',
+      description: `KPI health check every ${config.healthCheck.intervalSeconds} s of ${config.application.statusUrl}`,
+      everySeconds: config.healthCheck.intervalSeconds,
+      args: [{ trigger: 'schedule' }],
+    },
   ];
 }
 
@@ -50,7 +61,10 @@ function scheduleOptions(d: ScheduleDefinition, config: LoadedConfig): ScheduleO
   const hash = definitionHash(d, config);
   return {
     scheduleId: d.scheduleId,
-    spec: { calendars: [{ hour: d.hour, minute: d.minute, comment: d.description }], timezone: config.timezone },
+    spec:
+      d.everySeconds !== undefined
+        ? { intervals: [{ every: `${d.everySeconds}s` }] }
+        : { calendars: [{ hour: d.hour, minute: d.minute, comment: d.description }], timezone: config.timezone },
     action: {
       type: 'startWorkflow',
       workflowType: d.workflowType,
@@ -68,8 +82,9 @@ function scheduleOptions(d: ScheduleDefinition, config: LoadedConfig): ScheduleO
     policies: {
       // A backup still running at the next slot means something is wrong: do not pile up.
       overlap: ScheduleOverlapPolicy.SKIP,
-      // A server that was down at 02:00 still takes the night's backup when it comes back.
-      catchupWindow: '6 hours',
+      // A server that was down at 02:00 still takes the night's backup when it comes back; a
+      // missed health check is simply superseded by the next one.
+      catchupWindow: d.everySeconds !== undefined ? `${Math.max(10, d.everySeconds)}s` : '6 hours',
       pauseOnFailure: false,
     },
     state: { note: `managed by runbook schedules apply; definition ${hash}` },

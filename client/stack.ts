@@ -17,6 +17,12 @@ import { connectClient } from './temporal';
 
 const projectRoot = path.resolve(__dirname, '..');
 
+const creditsServiceCli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts')];
+
+function creditsServiceDir(config: LoadedConfig): string {
+  return path.join(config.dataDir, 'credits-service');
+}
+
 export function clusterDir(config: LoadedConfig): string {
   return path.join(config.dataDir, 'postgres');
 }
@@ -102,6 +108,14 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     await conductor.close();
   }
 
+  if (config.application.managed) {
+    const port = new URL(config.application.statusUrl).port || '18000';
+    log(`credits service: starting the simulator on port ${port}`);
+    await runCommand([...creditsServiceCli, 'start', '--data-dir', creditsServiceDir(config), '--port', port, '--rate', String(config.application.eventsPerSecond), ...(config.source ? ['--config', config.source] : [])], {
+      cwd: projectRoot,
+    });
+  }
+
   log(`temporal: starting the dev server on ${config.temporal.address} (UI port ${config.temporal.uiPort})`);
   const temporal = await startTemporalServer({
     dataDir: config.dataDir,
@@ -146,6 +160,10 @@ export async function stackDown(config: LoadedConfig, log: (l: string) => void =
   for (const s of inProcessServers.splice(0)) await s.stop();
   if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
   if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
+  if (config.application.managed) {
+    await runCommand([...creditsServiceCli, 'stop', '--data-dir', creditsServiceDir(config)]).catch((e: unknown) => log(`credits service: ${(e as Error).message}`));
+    log('credits service: stopped');
+  }
   if (config.conductor.managed && config.conductorService.type === 'command') {
     await runCommand(config.conductorService.stop).catch((e: unknown) => log(`conductor: ${(e as Error).message}`));
     log('conductor: stopped');

@@ -80,6 +80,11 @@ export const configSchema = z
         /** Stops the credits application before a restore swaps databases; none in the sandbox yet. */
         stop: command.optional(),
         start: command.optional(),
+        /** The status report (the production monitor's shape); the health check reads it. */
+        statusUrl: z.string().url().default('http://127.0.0.1:18000/status'),
+        /** The sandbox runs the credits-service simulator (npm start). */
+        managed: z.boolean().default(true),
+        eventsPerSecond: z.number().positive().max(1000).default(5),
       })
       .strict()
       .prefault({}),
@@ -128,6 +133,14 @@ export const configSchema = z
         retentionDays: z.number().int().min(1, { message: 'expected at least 1 day' }).max(3650).default(30),
         /** Credits per export/import zome call. */
         pageSize: z.number().int().min(1).max(10_000).default(2000),
+      })
+      .strict()
+      .prefault({}),
+    healthCheck: z
+      .object({
+        /** How often the built-in health check evaluates the KPI tables (down to seconds). */
+        intervalSeconds: z.number().int().min(1).max(86_400).default(60),
+        timeoutSeconds: z.number().positive().max(60).default(5),
       })
       .strict()
       .prefault({}),

@@ -10,6 +10,7 @@ export const runbookWorkflows = {
   'restore-dht': 'restoreDht',
   'restart-conductor': 'restartConductor',
   'alert-notification': 'alertNotification',
+  'health-check': 'healthCheck',
 } as const;
 
 export type RunbookName = keyof typeof runbookWorkflows;

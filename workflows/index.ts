@@ -5,3 +5,4 @@ export { dhtExport } from './dht-export';
 export { restoreDht } from './restore-dht';
 export { restartConductor } from './restart-conductor';
 export { alertNotification } from './alert-notification';
+export { healthCheck } from './health-check';

@@ -9,6 +9,7 @@ beforeAll(async () => ({ client, close } = await temporalClient()));
 afterAll(async () => {
   await client.schedule.getHandle('runbook-database-backup').delete().catch(() => undefined);
   await client.schedule.getHandle('runbook-dht-export').delete().catch(() => undefined);
+  await client.schedule.getHandle('runbook-health-check').delete().catch(() => undefined);
   await close();
 });
 
@@ -19,7 +20,11 @@ test('apply twice leaves one unchanged schedule; a changed time updates it', asy
   expect(JSON.parse(first.stdout)).toEqual([
     expect.objectContaining({ scheduleId: 'runbook-database-backup', outcome: 'created' }),
     expect.objectContaining({ scheduleId: 'runbook-dht-export', outcome: 'created' }),
+    expect.objectContaining({ scheduleId: 'runbook-health-check', outcome: 'created' }),
   ]);
+  // The health check is an interval (60 s by default, configurable down to seconds).
+  const hc = await client.schedule.getHandle('runbook-health-check').describe();
+  expect(hc.spec.intervals?.[0]?.every).toBe(60_000);
   const dht = await client.schedule.getHandle('runbook-dht-export').describe();
   expect(dht.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 2, end: 2, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }] });
   const handle = client.schedule.getHandle('runbook-database-backup');
@@ -32,13 +37,17 @@ test('apply twice leaves one unchanged schedule; a changed time updates it', asy
   expect(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }).format(next)).toBe('02:00');
 
   const second = await runCli(['schedules', 'apply', '--json'], env);
-  expect(JSON.parse(second.stdout)).toEqual([expect.objectContaining({ outcome: 'unchanged' }), expect.objectContaining({ outcome: 'unchanged' })]);
+  expect(JSON.parse(second.stdout)).toEqual([expect.objectContaining({ outcome: 'unchanged' }), expect.objectContaining({ outcome: 'unchanged' }), expect.objectContaining({ outcome: 'unchanged' })]);
   const after = await handle.describe();
   expect(after.raw.conflictToken).toEqual(before.raw.conflictToken);
   expect(after.spec).toEqual(before.spec);
 
   const changed = await runCli(['schedules', 'apply', '--json'], { ...env, RUNBOOK_SET_backup__schedule: '"03:15"' });
-  expect(JSON.parse(changed.stdout)).toEqual([expect.objectContaining({ outcome: 'updated' }), expect.objectContaining({ outcome: 'unchanged' })]);
+  expect(JSON.parse(changed.stdout)).toEqual([
+    expect.objectContaining({ outcome: 'updated' }),
+    expect.objectContaining({ outcome: 'unchanged' }),
+    expect.objectContaining({ outcome: 'unchanged' }),
+  ]);
   const updated = await handle.describe();
   expect(updated.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 3, end: 3, step: 1 }], minute: [{ start: 15, end: 15, step: 1 }] });
 

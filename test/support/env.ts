@@ -6,7 +6,7 @@ import path from 'node:path';
 
 export const testRoot = process.env.RUNBOOK_TEST_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-test');
 export const projectRoot = path.resolve(__dirname, '..', '..');
-export const testPorts = { temporal: 27233, ui: 28233, postgres: 55433, conductor: 28888 };
+export const testPorts = { temporal: 27233, ui: 28233, postgres: 55433, conductor: 28888, creditsService: 29200 };
 export const testConfigPath = path.join(testRoot, 'runbooks.yaml');
 export const bundlePath = path.join(testRoot, 'workflow-bundle.js');
 export const testTaskQueue = 'runbooks-test';
@@ -32,6 +32,9 @@ export function testConfigYaml(): string {
     'dhtExport:',
     `  directory: ${path.join(testRoot, 'dht-exports')}`,
     '  pageSize: 500',
+    'application:',
+    `  statusUrl: http://127.0.0.1:${testPorts.creditsService}/status`,
+    '  managed: false',
     'worker:',
     '  metricsPort: 0',
     '',

@@ -1,0 +1,76 @@
+// The built-in health check: reads the application's status report, evaluates the runbook's KPI
+// tables, and raises or resolves alerts through the same routing as Alertmanager's, so both
+// paths start the same runbook, once per incident.
+import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import type { Alert } from '../common/alerts';
+import { evaluateKpis, figuresFromStatusReport, type KpiLevel, type KpiName, type StatusReport } from '../common/kpi';
+import { routeAlert, type ReceiverCounters } from '../client/receiver';
+import type { ActivityDeps } from './deps';
+
+export interface HealthFinding {
+  name: KpiName | 'statusReport';
+  label: string;
+  level: KpiLevel;
+  category: string;
+  value?: number;
+  threshold?: number;
+}
+
+export function healthFingerprint(name: string): string {
+  return 'hc' + createHash('sha256').update(`health-check:${name}`).digest('hex').slice(0, 16);
+}
+
+export function createHealthCheckActivities(deps: ActivityDeps) {
+  async function evaluateHealth(): Promise<{ reachable: boolean; systemStatus?: string; findings: HealthFinding[] }> {
+    let report: StatusReport;
+    try {
+      const res = await fetch(deps.config.application.statusUrl, { signal: AbortSignal.timeout(deps.config.healthCheck.timeoutSeconds * 1000) });
+      if (!res.ok) throw new Error(`answered ${res.status}`);
+      report = (await res.json()) as StatusReport;
+    } catch (e) {
+      return {
+        reachable: false,
+        findings: [{ name: 'statusReport', label: `Status report at ${deps.config.application.statusUrl} unreachable: ${(e as Error).message}`, level: 'critical', category: 'availability' }],
+      };
+    }
+    const findings = evaluateKpis(figuresFromStatusReport(report)).map((r) => ({
+      name: r.name,
+      label: r.label,
+      level: r.level,
+      category: r.table,
+      value: r.value,
+      threshold: r.threshold,
+    }));
+    return { reachable: true, systemStatus: report.system_status, findings: [{ name: 'statusReport' as const, label: 'Status report', level: 'ok' as const, category: 'availability' }, ...findings] };
+  }
+
+  /** Breached KPIs raise (or repeat) their alert; KPIs back to ok resolve theirs. */
+  async function raiseHealthAlerts(input: { findings: HealthFinding[] }): Promise<{ started: string[]; joined: string[]; resolved: string[] }> {
+    const client = Context.current().client;
+    const counters: ReceiverCounters = { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 };
+    const out = { started: [] as string[], joined: [] as string[], resolved: [] as string[] };
+    for (const f of input.findings) {
+      if (f.level === 'unknown') continue;
+      const firing = f.level === 'warning' || f.level === 'critical';
+      const alert: Alert = {
+        fingerprint: healthFingerprint(f.name),
+        name: f.name === 'statusReport' ? 'CreditsServiceUnresponsive' : `KPI ${f.label}`,
+        status: firing ? 'firing' : 'resolved',
+        severity: f.level === 'critical' ? 'critical' : 'warning',
+        category: f.category,
+        summary: f.value === undefined ? f.label : `${f.label}: ${f.value} (threshold ${f.threshold})`,
+        labels: { kpi: f.name },
+        startsAt: new Date().toISOString(),
+        source: 'health-check',
+      };
+      const outcome = await routeAlert(client, deps.config, alert, counters);
+      if (outcome === 'started') out.started.push(alert.name);
+      else if (outcome === 'joined') out.joined.push(alert.name);
+      else if (outcome === 'resolved') out.resolved.push(alert.name);
+    }
+    return out;
+  }
+
+  return { evaluateHealth, raiseHealthAlerts };
+}
