@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Alert } from '../common/alerts';
 import { evaluateKpis, figuresFromStatusReport, type KpiLevel, type KpiName, type StatusReport } from '../common/kpi';
-import { routeAlert, type ReceiverCounters } from '../client/receiver';
+import { routeAlert, type AlertCounters } from './alert-routing';
 import type { ActivityDeps } from './deps';
 
 export interface HealthFinding {
@@ -48,7 +48,7 @@ export function createHealthCheckActivities(deps: ActivityDeps) {
   /** Breached KPIs raise (or repeat) their alert; KPIs back to ok resolve theirs. */
   async function raiseHealthAlerts(input: { findings: HealthFinding[] }): Promise<{ started: string[]; joined: string[]; resolved: string[] }> {
     const client = Context.current().client;
-    const counters: ReceiverCounters = { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 };
+    const counters: AlertCounters = { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 };
     const out = { started: [] as string[], joined: [] as string[], resolved: [] as string[] };
     for (const f of input.findings) {
       if (f.level === 'unknown') continue;

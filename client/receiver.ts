@@ -4,19 +4,12 @@
 // delivered to it. Alerts without a route go to alert-notification (notify and escalate).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { alertWorkflowId, type Alert } from '../common/alerts';
-import { isRunbookName, runbookWorkflows } from '../common/runbooks';
-import { IncidentId, RunbookName, Severity, Trigger } from '../common/search-attributes';
+import type { Client } from '@temporalio/client';
+import { routeAlert, type AlertCounters } from '../activities/alert-routing';
+import type { Alert } from '../common/alerts';
 import type { LoadedConfig } from '../worker/config';
 
-export interface ReceiverCounters {
-  received: number;
-  started: number;
-  joined: number;
-  resolved: number;
-  rejected: number;
-}
+export type ReceiverCounters = AlertCounters;
 
 /** Thrown by parseWebhook for a payload that is not an Alertmanager version-4 webhook. */
 export class InvalidPayload extends Error {
@@ -51,50 +44,6 @@ export function parseWebhook(body: unknown): Alert[] {
       source: 'alertmanager' as const,
     };
   });
-}
-
-/** Routes one alert: start (or join) its run, or deliver its resolution. */
-export async function routeAlert(client: Client, config: LoadedConfig, alert: Alert, counters: ReceiverCounters): Promise<'started' | 'joined' | 'resolved' | 'no-run'> {
-  const runbook = config.receiver.routes[alert.name] ?? 'alert-notification';
-  if (!isRunbookName(runbook)) throw new Error(`receiver.routes.${alert.name}: unknown runbook "${runbook}"`);
-  const workflowId = alertWorkflowId(alert.fingerprint);
-  if (alert.status === 'resolved') {
-    try {
-      await client.workflow.getHandle(workflowId).signal('resolved', alert);
-      counters.resolved++;
-      return 'resolved';
-    } catch (e) {
-      if (e instanceof WorkflowNotFoundError) return 'no-run';
-      throw e;
-    }
-  }
-  let runningBefore: string | undefined;
-  try {
-    const d = await client.workflow.getHandle(workflowId).describe();
-    if (d.status.name === 'RUNNING') runningBefore = d.runId;
-  } catch (e) {
-    if (!(e instanceof WorkflowNotFoundError)) throw e;
-  }
-  const handle = await client.workflow.signalWithStart(runbookWorkflows[runbook], {
-    workflowId,
-    taskQueue: config.temporal.taskQueue,
-    args: [{ trigger: 'alert', severity: alert.severity, alert }],
-    signal: 'alert',
-    signalArgs: [alert],
-    typedSearchAttributes: [
-      { key: RunbookName, value: runbook },
-      { key: Trigger, value: 'alert' },
-      { key: Severity, value: alert.severity },
-      { key: IncidentId, value: alert.fingerprint },
-    ],
-    staticSummary: `${runbook}: ${alert.name} (${alert.severity})`,
-    staticDetails: `Started by the alert **${alert.name}** (${alert.severity}, ${alert.category}): ${alert.summary}\n\nFingerprint \`${alert.fingerprint}\`, firing since ${alert.startsAt}.`,
-  });
-  // signalWithStart signals the incident already running, or starts a new run.
-  const started = handle.signaledRunId !== runningBefore;
-  if (started) counters.started++;
-  else counters.joined++;
-  return started ? 'started' : 'joined';
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
