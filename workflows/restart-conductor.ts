@@ -2,12 +2,12 @@
 // and credits are readable. The runbook's `hc sandbox clean` is a wipe, not a restart: with
 // `clean: true` it happens only after a verified export made in this run and an approval, and
 // the export is imported back afterwards.
-import { ApplicationFailure, condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { backupKey, formatMs } from '../common/durations';
 import { Failure } from '../common/failures';
-import type { Approval, RestartConductorInput, RestartConductorResult } from '../common/runbooks';
+import type { RestartConductorInput, RestartConductorResult } from '../common/runbooks';
 import type { Activities } from '../activities';
-import { approvalUpdate, validateDecision, type ApprovalDecision } from './approval';
+import { ApprovalGate } from './approval-gate';
 import { longTransfer, shortStep } from './presets';
 import { recorded, RunRecord } from './run-record';
 
@@ -18,17 +18,7 @@ const processStep = proxyActivities<Activities>({ ...shortStep, startToCloseTime
 
 export async function restartConductor(input: RestartConductorInput = {}): Promise<RestartConductorResult> {
   const run = new RunRecord('restart-conductor', input.trigger, input.severity);
-  let decision: ApprovalDecision | undefined;
-  let approval: Approval | undefined;
-  setHandler(
-    approvalUpdate,
-    (d) => {
-      decision = d;
-      approval = { approved: d.approved, by: d.by.trim(), reason: d.reason, at: new Date().toISOString() };
-      return approval;
-    },
-    { validator: (d) => validateDecision(d, run.progress.awaitingApproval && decision === undefined) },
-  );
+  const gate = new ApprovalGate(run);
   return recorded(run, async () => {
     const started = Date.now();
     const target = await quick.describeConductor.executeWithOptions({ summary: 'read the configured conductor' }, []);
@@ -67,14 +57,12 @@ export async function restartConductor(input: RestartConductorInput = {}): Promi
       const key = backupKey(workflowInfo().startTime);
       const exp = await long.exportDht.executeWithOptions({ summary: `export every credit before the wipe (slot ${key})` }, [{ key }]);
       exportPath = exp.path;
-      run.progress.awaitingApproval = true;
       const id = workflowInfo().workflowId;
       run.step('awaiting approval', `The wipe deletes all conductor data. A verified export of ${exp.manifest.credits} credits is at ${exp.path}.\n\nApprove with \`runbook approve ${id} --by <name>\`.`);
-      const answered = await condition(() => decision !== undefined, `${input.approvalTimeoutSeconds ?? 4 * 3600}s`, { summary: 'wait for an approval (runbook approve|reject)' });
-      run.progress.awaitingApproval = false;
-      if (!answered || !decision!.approved) {
-        run.finish('rejected', answered ? `rejected by ${approval!.by}; nothing was wiped` : 'no approval in time; nothing was wiped');
-        return { ...base, outcome: answered ? 'rejected' : 'approval-timeout', approval, export: exportPath, durationMs: Date.now() - started };
+      const approval = await gate.wait(input.approvalTimeoutSeconds ?? 4 * 3600, 'wait for an approval of the wipe (runbook approve|reject)');
+      if (!approval?.approved) {
+        run.finish('rejected', approval ? `rejected by ${approval.by}; nothing was wiped` : 'no approval in time; nothing was wiped');
+        return { ...base, outcome: approval ? 'rejected' : 'approval-timeout', approval, export: exportPath, durationMs: Date.now() - started };
       }
     }
 
@@ -82,7 +70,7 @@ export async function restartConductor(input: RestartConductorInput = {}): Promi
     await processStep.stopConductor.executeWithOptions({ summary: 'graceful stop of the conductor' }, []);
     if (input.clean) {
       run.step('wipe');
-      await quick.cleanConductor.executeWithOptions({ summary: 'wipe the conductor data' }, [{ verifiedExport: exportPath!, approvedBy: approval!.by }]);
+      await quick.cleanConductor.executeWithOptions({ summary: 'wipe the conductor data' }, [{ verifiedExport: exportPath!, approvedBy: gate.approval!.by }]);
     }
     run.step('start');
     await processStep.startConductor.executeWithOptions({ summary: 'start the conductor and wait until it answers' }, []);
@@ -105,7 +93,7 @@ export async function restartConductor(input: RestartConductorInput = {}): Promi
       ...base,
       outcome: 'succeeded',
       cleaned: input.clean === true,
-      approval,
+      approval: gate.approval,
       export: exportPath,
       appInstalled: app.installed,
       appEnabled: app.enabled,

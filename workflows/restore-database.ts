@@ -1,12 +1,12 @@
 // Runbook "restore-database": verify the backup before touching anything, restore into a scratch
 // database, check it against the manifest, then swap names so the live database is kept (renamed)
 // until the final verification passes. A production target waits for an approval first.
-import { ApplicationFailure, CancellationScope, condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { formatMs } from '../common/durations';
 import { Failure } from '../common/failures';
-import type { Approval, RestoreDatabaseInput, RestoreDatabaseResult } from '../common/runbooks';
+import type { RestoreDatabaseInput, RestoreDatabaseResult } from '../common/runbooks';
 import type { Activities } from '../activities';
-import { approvalUpdate, validateDecision, type ApprovalDecision } from './approval';
+import { ApprovalGate } from './approval-gate';
 import { longTransfer, shortStep } from './presets';
 import { failureMessage, recorded, RunRecord } from './run-record';
 
@@ -20,17 +20,7 @@ export async function restoreDatabase(input: RestoreDatabaseInput = {}): Promise
 
 async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<RestoreDatabaseResult> {
   const started = Date.now();
-  let decision: ApprovalDecision | undefined;
-  let approval: Approval | undefined;
-  setHandler(
-    approvalUpdate,
-    (d) => {
-      decision = d;
-      approval = { approved: d.approved, by: d.by.trim(), reason: d.reason, at: new Date().toISOString() };
-      return approval;
-    },
-    { validator: (d) => validateDecision(d, run.progress.awaitingApproval && decision === undefined) },
-  );
+  const gate = new ApprovalGate(run);
 
   run.step('describe target');
   const target = await quick.describeDatabaseTarget.executeWithOptions({ summary: 'read the configured database target' }, []);
@@ -75,20 +65,18 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
   }
 
   if (target.production) {
-    run.progress.awaitingApproval = true;
     const id = workflowInfo().workflowId;
     run.step(
       'awaiting approval',
       `Production target ${target.database}. Approve with \`runbook approve ${id} --by <name>\` or reject with \`runbook reject ${id} --by <name>\`.\n\n${plan.map((p) => `- ${p}`).join('\n')}`,
     );
-    const answered = await condition(() => decision !== undefined, `${input.approvalTimeoutSeconds ?? 4 * 3600}s`, { summary: 'wait for an approval (runbook approve|reject)' });
-    run.progress.awaitingApproval = false;
-    if (!answered) {
+    const approval = await gate.wait(input.approvalTimeoutSeconds ?? 4 * 3600, 'wait for an approval (runbook approve|reject)');
+    if (!approval) {
       run.finish('rejected', 'no approval arrived in time; nothing was changed');
       return { ...base, outcome: 'approval-timeout', previousKept: true, durationMs: Date.now() - started, plan };
     }
-    if (!decision!.approved) {
-      run.finish('rejected', `rejected by ${approval!.by}${approval!.reason ? `: ${approval!.reason}` : ''}; nothing was changed`);
+    if (!approval.approved) {
+      run.finish('rejected', `rejected by ${approval.by}${approval.reason ? `: ${approval.reason}` : ''}; nothing was changed`);
       return { ...base, outcome: 'rejected', approval, previousKept: true, durationMs: Date.now() - started, plan };
     }
   }
@@ -143,7 +131,7 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
     return {
       ...base,
       outcome: 'succeeded',
-      approval,
+      approval: gate.approval,
       previousDatabase: previous,
       previousKept,
       tables: scratchCheck.tables,
