@@ -4,9 +4,10 @@
 //   list   what is installed and running                   clean  wipe the data (as the real one does)
 //   fault  hang | refuse | slow [--delay-ms N] | clear     (for the runbooks' tests)
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { runningPidIn, setFaultSwitch } from '../fault-switch';
 import { isAlive } from '../processes';
 import { Conductor, faultPath, type Fault } from './conductor';
 
@@ -19,9 +20,7 @@ export function logPath(dataDir: string): string {
 }
 
 export function runningPid(dataDir: string): number | undefined {
-  if (!existsSync(pidPath(dataDir))) return undefined;
-  const pid = Number(readFileSync(pidPath(dataDir), 'utf8'));
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  return runningPidIn(pidPath(dataDir));
 }
 
 async function run(o: { dataDir: string; adminPort: number; peers: number }): Promise<void> {
@@ -115,22 +114,7 @@ async function fault(mode: string, o: { dataDir: string; delayMs: number }): Pro
   const pid = runningPid(o.dataDir);
   if (mode !== 'clear' && pid === undefined) throw new Error('the conductor is not running: nothing to inject a fault into');
   const f: Fault = mode === 'clear' ? { mode: 'none' } : { mode: mode as Fault['mode'], delayMs: o.delayMs, pid };
-  const file = faultPath(o.dataDir);
-  writeFileSync(file, JSON.stringify(f));
-  if (pid !== undefined) {
-    // Return once the running conductor has picked the switch up.
-    const mtime = statSync(file).mtimeMs;
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        if ((JSON.parse(readFileSync(`${file}.applied`, 'utf8')) as { mtime: number }).mtime === mtime) break;
-      } catch {
-        // not yet written
-      }
-      if (Date.now() > deadline) throw new Error('the conductor did not pick the fault up within 5 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await setFaultSwitch(faultPath(o.dataDir), f, pid, 'the conductor');
   console.log(`fault: ${f.mode}`);
 }
 

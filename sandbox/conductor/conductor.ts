@@ -4,11 +4,12 @@
 // on this project's machines; the product talks to it through @holochain/client, as it would to
 // a real one. State lives in the data directory and survives a SIGKILL.
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import path from 'node:path';
 import { decode, encode } from '@msgpack/msgpack';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { FaultSwitch } from '../fault-switch';
 import { CreditsStore } from './credits-store';
 import { b64ToHash, core, hashOf, hashToB64, randomAgentKey, sameBytes } from './holo-hash';
 import { callCreditsZome, ZomeError } from './credits-zome';
@@ -80,7 +81,7 @@ export class Conductor {
   private readonly nonces = new Map<string, number>();
   private readonly servers: Array<{ http: Server; wss: WebSocketServer; kind: 'admin' | 'app'; iface?: InterfaceRecord }> = [];
   private fault: Fault = { mode: 'none' };
-  private faultMtime = 0;
+  private readonly faultSwitch: FaultSwitch<Fault>;
   private faultTimer: NodeJS.Timeout | undefined;
   private readonly log: (line: string) => void;
   gossipRounds = 0;
@@ -89,6 +90,7 @@ export class Conductor {
     this.log = o.log ?? ((l) => process.stdout.write(l + '\n'));
     mkdirSync(o.dataDir, { recursive: true });
     this.store = new CreditsStore(path.join(o.dataDir, 'credits.log'));
+    this.faultSwitch = new FaultSwitch<Fault>(faultPath(o.dataDir), { mode: 'none' });
   }
 
   private get statePath(): string {
@@ -127,24 +129,8 @@ export class Conductor {
   }
 
   private readFault(): void {
-    const file = faultPath(this.o.dataDir);
-    let next: Fault = { mode: 'none' };
-    let mtime = 0;
-    if (existsSync(file)) {
-      mtime = statSync(file).mtimeMs;
-      if (mtime === this.faultMtime) return;
-      try {
-        next = JSON.parse(readFileSync(file, 'utf8')) as Fault;
-      } catch {
-        return;
-      }
-    } else if (this.faultMtime === 0) {
-      return;
-    }
-    this.faultMtime = mtime;
-    if (next.pid !== undefined && next.pid !== process.pid) next = { mode: 'none' };
-    // Tell the fault command the switch is in effect.
-    writeFileSync(`${file}.applied`, JSON.stringify({ ...next, mtime }));
+    const next = this.faultSwitch.poll();
+    if (!next) return;
     const before = this.fault.mode;
     this.fault = next;
     if (before !== next.mode) this.log(`fault: ${next.mode}${next.delayMs ? ` (${next.delayMs} ms)` : ''}`);

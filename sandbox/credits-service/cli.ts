@@ -3,11 +3,12 @@
 //   stop   SIGTERM, then SIGKILL       fault  hang|slow|blind|errors|ratelimit|unhealthy|memory|crash|clear
 // `crash` kills the process (SIGKILL), the others switch the running process's behaviour.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../../worker/config';
 import { conductorClient } from '../../worker/deps';
+import { runningPidIn, setFaultSwitch } from '../fault-switch';
 import { isAlive } from '../processes';
 import { CreditsService, faultFile, type FaultMode } from './service';
 
@@ -15,9 +16,7 @@ const pidPath = (dir: string): string => path.join(dir, 'credits-service.pid');
 const logPath = (dir: string): string => path.join(dir, 'credits-service.log');
 
 function runningPid(dir: string): number | undefined {
-  if (!existsSync(pidPath(dir))) return undefined;
-  const pid = Number(readFileSync(pidPath(dir), 'utf8'));
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  return runningPidIn(pidPath(dir));
 }
 
 interface Opts {
@@ -87,20 +86,7 @@ async function fault(modes: string[], o: { dataDir: string; delayMs: string }): 
     return void console.log(`crashed (pid ${pid})`);
   }
   if (!modes.includes('clear') && pid === undefined) throw new Error('the credits service is not running: nothing to inject a fault into');
-  const file = faultFile(o.dataDir);
-  writeFileSync(file, JSON.stringify(modes.includes('clear') ? { modes: [] } : { modes, delayMs: Number(o.delayMs), pid }));
-  if (pid === undefined) return;
-  const mtime = statSync(file).mtimeMs;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      if ((JSON.parse(readFileSync(`${file}.applied`, 'utf8')) as { mtime: number }).mtime === mtime) break;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error('the credits service did not pick the fault up within 5 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await setFaultSwitch(faultFile(o.dataDir), modes.includes('clear') ? { modes: [] } : { modes, delayMs: Number(o.delayMs), pid }, pid, 'the credits service');
   console.log(`faults: ${modes.join(', ')}`);
 }
 

@@ -3,12 +3,12 @@
 // conductor (create_credit) and into PostgreSQL, keeps the production monitor's sliding window,
 // and serves /metrics (Prometheus) and /status (the status report). Faults are injected through
 // a switch file, per process, like the conductor stand-in's.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { evaluateKpis, figuresFromStatusReport, type StatusReport } from '../../common/kpi';
 import type { ConductorClient } from '../../worker/adapters/conductor';
+import { FaultSwitch } from '../fault-switch';
 import { MetricsWindow } from './metrics-window';
 
 export type FaultMode = 'hang' | 'slow' | 'blind' | 'errors' | 'ratelimit' | 'unhealthy' | 'memory';
@@ -61,7 +61,7 @@ export class CreditsService {
   private http: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private faults: Faults = { modes: [] };
-  private faultMtime = 0;
+  private readonly faultSwitch: FaultSwitch<Faults>;
   private nodes: Array<{ id: string; reputation: string; healthy: boolean }> = [];
   private readonly counts = new Map<string, number[]>();
   private readonly ballast: Buffer[] = [];
@@ -74,6 +74,7 @@ export class CreditsService {
 
   constructor(private readonly o: ServiceOptions) {
     this.log = o.log ?? ((l) => process.stdout.write(l + '\n'));
+    this.faultSwitch = new FaultSwitch<Faults>(faultFile(o.dataDir), { modes: [] });
   }
 
   has(mode: FaultMode): boolean {
@@ -121,23 +122,9 @@ export class CreditsService {
   }
 
   private readFaults(): void {
-    const file = faultFile(this.o.dataDir);
-    if (!existsSync(file)) {
-      if (this.faults.modes.length) this.faults = { modes: [] };
-      return;
-    }
-    const mtime = statSync(file).mtimeMs;
-    if (mtime === this.faultMtime) return;
-    this.faultMtime = mtime;
-    let next: Faults;
-    try {
-      next = JSON.parse(readFileSync(file, 'utf8')) as Faults;
-    } catch {
-      return;
-    }
-    if (next.pid !== undefined && next.pid !== process.pid) next = { modes: [] };
+    const next = this.faultSwitch.poll();
+    if (!next) return;
     this.faults = next;
-    writeFileSync(`${file}.applied`, JSON.stringify({ ...next, mtime }));
     this.log(`faults: ${next.modes.join(', ') || 'none'}`);
     if (next.modes.includes('unhealthy')) void this.pg!.query(`UPDATE nodes SET healthy = (substr(node_id, 6)::int % 4 <> 0)`).then(() => this.loadNodes());
     else void this.pg!.query(`UPDATE nodes SET healthy = true WHERE NOT healthy AND substr(node_id, 6)::int % 23 <> 0`).then(() => this.loadNodes());
