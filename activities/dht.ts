@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { ApplicationFailure } from '@temporalio/activity';
 import { DHT_MANIFEST_FORMAT, dhtExportFileName, type DhtExportManifest } from '../common/dht-export';
 import { Failure } from '../common/failures';
-import type { RetentionResult } from '../common/runbooks';
+import type { DhtCheck, RetentionResult } from '../common/runbooks';
 import { ConductorUnreachable } from '../worker/adapters/conductor';
 import { fsyncDir, listManifested, manifestPathOf, readManifestOf, removeStaleTemps, writeManifest } from './backup-files';
 import { ContentHash, exportHeader, readExport, type CreditRecord } from './dht-files';
@@ -16,15 +16,6 @@ import type { ActivityDeps } from './deps';
 import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
 import { applyRetention } from './retention';
 
-export interface DhtCheck {
-  matches: boolean;
-  exported: number;
-  present: number;
-  missing: string[];
-  different: string[];
-  extra: number;
-  contentHash: string;
-}
 
 export function createDhtActivities(deps: ActivityDeps) {
   const dir = deps.config.dhtExportDirectory;

@@ -4,19 +4,9 @@ import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { isRunbookName } from '../common/runbooks';
 import { UsageError } from './errors';
+import { formatTable, runRow, seconds, shortTime, type RunRow } from './runs';
 
-export interface AuditRow {
-  workflowId: string;
-  runId: string;
-  runbook: string;
-  trigger: string;
-  target: string;
-  severity: string;
-  status: string;
-  outcome: string;
-  startTime: string;
-  closeTime?: string;
-  durationMs?: number;
+export interface AuditRow extends RunRow {
   approvals: Array<{ approved: boolean; by: string; reason?: string; at: string }>;
   failure?: string;
 }
@@ -41,30 +31,11 @@ export function auditQuery(o: { since?: string; runbook?: string; outcome?: stri
   return parts.join(' AND ');
 }
 
-function first(v: unknown): string {
-  const x: unknown = Array.isArray(v) ? v[0] : v;
-  return typeof x === 'string' ? x : x === undefined || x === null ? '' : JSON.stringify(x);
-}
-
 export async function audit(client: Client, o: { since?: string; runbook?: string; outcome?: string; limit?: number }): Promise<AuditRow[]> {
   const query = auditQuery(o);
   const rows: AuditRow[] = [];
   for await (const w of client.workflow.list({ query })) {
-    const sa = w.searchAttributes ?? {};
-    const row: AuditRow = {
-      workflowId: w.workflowId,
-      runId: w.runId,
-      runbook: first(sa.RunbookName),
-      trigger: first(sa.Trigger),
-      target: first(sa.Target),
-      severity: first(sa.Severity),
-      status: w.status.name,
-      outcome: first(sa.Outcome),
-      startTime: w.startTime.toISOString(),
-      closeTime: w.closeTime?.toISOString(),
-      durationMs: w.closeTime ? w.closeTime.getTime() - w.startTime.getTime() : undefined,
-      approvals: [],
-    };
+    const row: AuditRow = { ...runRow(w), approvals: [] };
     const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
     for (const e of history.events ?? []) {
       const accepted = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
@@ -105,15 +76,14 @@ export function auditTable(rows: AuditRow[]): string {
   if (rows.length === 0) return 'no executed runbooks match';
   const header = ['STARTED', 'RUNBOOK', 'TRIGGER', 'TARGET', 'OUTCOME', 'DURATION', 'APPROVALS', 'WORKFLOW ID'];
   const lines = rows.map((r) => [
-    r.startTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    shortTime(r.startTime),
     r.runbook,
     r.trigger,
     r.target,
     r.outcome || r.status.toLowerCase(),
-    r.durationMs === undefined ? '-' : `${(r.durationMs / 1000).toFixed(1)} s`,
+    seconds(r.durationMs),
     approvalsText(r) || '-',
     r.workflowId,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  return [header, ...lines].map((l) => l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return formatTable(header, lines);
 }

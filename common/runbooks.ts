@@ -119,7 +119,8 @@ export interface RestoreDhtInput extends CommonInput {
   heartbeatTimeoutSeconds?: number;
 }
 
-export interface DhtCheckSummary {
+/** Every exported credit against the DHT (checkDhtAgainstExport). */
+export interface DhtCheck {
   matches: boolean;
   exported: number;
   present: number;
@@ -138,7 +139,7 @@ export interface RestoreDhtResult {
   installedApp?: boolean;
   imported?: number;
   skipped?: number;
-  check?: DhtCheckSummary;
+  check?: DhtCheck;
   durationMs: number;
   plan?: string[];
 }

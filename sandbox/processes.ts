@@ -67,17 +67,18 @@ export function startBackground(
   return { name, pid: child.pid, logFile };
 }
 
-/** SIGTERM (or the given signal), wait, then SIGKILL. Resolves once the process is gone. */
-export async function stopProcess(pid: number, options: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<void> {
-  if (!isAlive(pid)) return;
+/** SIGTERM (or the given signal), wait, then SIGKILL. Resolves once the process is gone, saying
+ * whether it stopped by itself or had to be killed. */
+export async function stopProcess(pid: number, options: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<'stopped' | 'killed'> {
+  if (!isAlive(pid)) return 'stopped';
   try {
     process.kill(pid, options.signal ?? 'SIGTERM');
   } catch {
-    return;
+    return 'stopped';
   }
   const deadline = Date.now() + (options.graceMs ?? 10_000);
   while (Date.now() < deadline) {
-    if (!isAlive(pid)) return;
+    if (!isAlive(pid)) return 'stopped';
     await new Promise((r) => setTimeout(r, 100));
   }
   try {
@@ -85,6 +86,7 @@ export async function stopProcess(pid: number, options: { signal?: NodeJS.Signal
   } catch {
     // already gone
   }
+  return 'killed';
 }
 
 export async function stopManaged(dataDir: string, name: string, options: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<boolean> {

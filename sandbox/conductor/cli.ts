@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import path from 'node:path';
 import { Command } from 'commander';
 import { runningPidIn, setFaultSwitch } from '../fault-switch';
-import { isAlive } from '../processes';
+import { isAlive, stopProcess } from '../processes';
 import { Conductor, faultPath, type Fault } from './conductor';
 
 export function pidPath(dataDir: string): string {
@@ -64,7 +64,7 @@ async function start(o: { dataDir: string; adminPort: number; peers: number; tim
       console.log(`Conductor ready. (pid ${child.pid}, admin port ${o.adminPort})`);
       return;
     }
-    if (child.exitCode !== null || (child.pid !== undefined && !alive(child.pid))) {
+    if (child.exitCode !== null || (child.pid !== undefined && !isAlive(child.pid))) {
       throw new Error(`the conductor exited during start-up:\n${text.trim()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -72,7 +72,6 @@ async function start(o: { dataDir: string; adminPort: number; peers: number; tim
   throw new Error(`the conductor did not report ready within ${o.timeoutMs / 1000} s (log: ${log})`);
 }
 
-const alive = isAlive;
 
 async function stop(o: { dataDir: string; graceMs: number }): Promise<void> {
   const pid = runningPid(o.dataDir);
@@ -80,11 +79,8 @@ async function stop(o: { dataDir: string; graceMs: number }): Promise<void> {
     console.log('not running');
     return;
   }
-  process.kill(pid, 'SIGINT');
-  const deadline = Date.now() + o.graceMs;
-  while (Date.now() < deadline && alive(pid)) await new Promise((r) => setTimeout(r, 100));
-  if (alive(pid)) {
-    process.kill(pid, 'SIGKILL');
+  // SIGINT is the conductor's graceful stop.
+  if ((await stopProcess(pid, { signal: 'SIGINT', graceMs: o.graceMs })) === 'killed') {
     console.log(`did not stop within ${o.graceMs / 1000} s of SIGINT: killed (pid ${pid})`);
   } else {
     console.log(`stopped (pid ${pid})`);

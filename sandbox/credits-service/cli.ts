@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../../worker/config';
 import { conductorClient } from '../../worker/deps';
 import { runningPidIn, setFaultSwitch } from '../fault-switch';
-import { isAlive } from '../processes';
+import { isAlive, stopProcess } from '../processes';
 import { CreditsService, faultFile, type FaultMode } from './service';
 
 const pidPath = (dir: string): string => path.join(dir, 'credits-service.pid');
@@ -67,10 +67,7 @@ async function start(o: Opts): Promise<void> {
 async function stop(o: { dataDir: string }): Promise<void> {
   const pid = runningPid(o.dataDir);
   if (pid === undefined) return void console.log('not running');
-  process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && isAlive(pid)) await new Promise((r) => setTimeout(r, 100));
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  await stopProcess(pid);
   rmSync(pidPath(o.dataDir), { force: true });
   console.log(`stopped (pid ${pid})`);
 }

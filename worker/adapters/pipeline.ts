@@ -2,7 +2,7 @@
 // and/or reads the last one, so that if this process dies every stage dies with it on a broken
 // pipe: a killed worker leaves no pg_dump writing on behind its back.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { CommandError, tail } from './process';
 
@@ -77,7 +77,7 @@ export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: P
     });
     const sink: Writable =
       o.output ??
-      new (await import('node:stream')).Writable({
+      new Writable({
         write(_c, _e, cb) {
           cb();
         },

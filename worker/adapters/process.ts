@@ -1,6 +1,8 @@
 // Runs commands as argument arrays (never shell strings). A failure keeps the command, its exit
 // code or signal and the tail of stderr, so an operator reading the UI at 3 AM sees why.
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import path from 'node:path';
 
 /** Thrown by runCommand when a command exits non-zero, is killed, or cannot be started. */
 export class CommandError extends Error {
@@ -82,8 +84,6 @@ export function runCommand(command: readonly string[], options: RunOptions = {})
 
 /** Looks a program up on PATH without a shell. */
 export async function which(program: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const { access, constants } = await import('node:fs/promises');
-  const path = await import('node:path');
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, program);
