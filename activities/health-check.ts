@@ -4,9 +4,10 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Alert } from '../common/alerts';
-import { evaluateKpis, figuresFromStatusReport, type KpiLevel, type KpiName, type StatusReport } from '../common/kpi';
+import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiLevel, type KpiName, type StatusReport } from '../common/kpi';
 import { routeAlert, type AlertCounters } from './alert-routing';
 import type { ActivityDeps } from './deps';
+import { hostFigures } from './host-figures';
 
 export interface HealthFinding {
   name: KpiName | 'statusReport';
@@ -22,7 +23,7 @@ export function healthFingerprint(name: string): string {
 }
 
 export function createHealthCheckActivities(deps: ActivityDeps) {
-  async function evaluateHealth(): Promise<{ reachable: boolean; systemStatus?: string; findings: HealthFinding[] }> {
+  async function evaluateHealth(): Promise<{ reachable: boolean; systemStatus?: string; findings: HealthFinding[]; problems?: string[] }> {
     let report: StatusReport;
     try {
       const res = await fetch(deps.config.application.statusUrl, { signal: AbortSignal.timeout(deps.config.healthCheck.timeoutSeconds * 1000) });
@@ -34,7 +35,8 @@ export function createHealthCheckActivities(deps: ActivityDeps) {
         findings: [{ name: 'statusReport', label: `Status report at ${deps.config.application.statusUrl} unreachable: ${(e as Error).message}`, level: 'critical', category: 'availability' }],
       };
     }
-    const findings = evaluateKpis(figuresFromStatusReport(report)).map((r) => ({
+    const host = await hostFigures(deps, deps.config.healthCheck.timeoutSeconds * 1000);
+    const findings = evaluateKpis(figuresFromStatusReport(report, host.figures), kpiRules(deps.config.kpi)).map((r) => ({
       name: r.name,
       label: r.label,
       level: r.level,
@@ -42,7 +44,7 @@ export function createHealthCheckActivities(deps: ActivityDeps) {
       value: r.value,
       threshold: r.threshold,
     }));
-    return { reachable: true, systemStatus: report.system_status, findings: [{ name: 'statusReport' as const, label: 'Status report', level: 'ok' as const, category: 'availability' }, ...findings] };
+    return { reachable: true, systemStatus: report.system_status, problems: host.problems, findings: [{ name: 'statusReport' as const, label: 'Status report', level: 'ok' as const, category: 'availability' }, ...findings] };
   }
 
   /** Breached KPIs raise (or repeat) their alert; KPIs back to ok resolve theirs. */

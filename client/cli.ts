@@ -1,5 +1,6 @@
 // The `runbook` command line: run runbooks, list executed ones, approve or reject, manage the
 // schedules and the sandbox stack.
+import { spawnSync } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
 import { WorkflowFailedError } from '@temporalio/client';
 import { approvalUpdate } from '../workflows/approval';
@@ -8,11 +9,12 @@ import { runWorker } from '../worker/main';
 import { audit, auditCsv, auditQuery, auditTable } from './audit';
 import { doctor } from './doctor';
 import { createReceiver } from './receiver';
+import { formatSystemStatus, systemStatus } from './status';
 import { isKnownError, UsageError } from './errors';
 import { startRunbook } from './run';
 import { formatRuns, listRuns } from './runs';
 import { applySchedules, listSchedules } from './schedules';
-import { formatStatus, hasInProcessServers, stackDown, stackStatus, stackUp } from './stack';
+import { creditsServiceCli, creditsServiceDir, formatStatus, hasInProcessServers, stackDown, stackStatus, stackUp } from './stack';
 import { connectClient } from './temporal';
 
 function config(program: Command): LoadedConfig {
@@ -180,6 +182,12 @@ Try:           npx runbook run database-backup --wait
                npx runbook run dht-export --wait
                npx runbook run restart-conductor --wait
                npx runbook runs
+               npx runbook status
+Inject a fault into the credits-service simulator and watch the response in the UI:
+               npm run fault -- unhealthy     (or: hang slow blind errors ratelimit memory
+                                               corrupt-rows corrupt-dht crash; "clear" ends it)
+               the health check (every ${cfg.healthCheck.intervalSeconds} s) and Prometheus/Alertmanager raise the alert,
+               the receiver starts the routed runbook: ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=RunbookTrigger%3D%22alert%22
 Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=RunbookName%3D%22database-backup%22`);
       if (o.detach && hasInProcessServers()) {
         console.log('\n--detach is not possible: the Temporal server runs inside this process (no temporal CLI was found or built). Staying in the foreground.');
@@ -236,6 +244,35 @@ Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/wor
       });
       server.close();
       await close();
+    });
+
+  program
+    .command('status')
+    .description('the status report, the KPI tables against their thresholds, open incidents, backup and export ages')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const cfg = config(program);
+      const { client, close } = await connectClient(cfg);
+      try {
+        const s = await systemStatus(client, cfg);
+        print(o.json, s, () => formatSystemStatus(s));
+        // Scripts can tell a healthy system from one that needs attention.
+        if (!s.statusReport.reachable || s.kpis.some((k) => k.level === 'critical')) process.exitCode = 3;
+      } finally {
+        await close();
+      }
+    });
+
+  program
+    .command('fault')
+    .description("inject a fault into the sandbox's credits-service simulator (or clear them)")
+    .argument('<modes...>', 'hang slow blind errors ratelimit unhealthy memory corrupt-rows corrupt-dht crash clear')
+    .option('--delay-ms <ms>', 'added response time for slow', '4000')
+    .action(async (modes: string[], o: { delayMs: string }) => {
+      const cfg = config(program);
+      const [node, ...args] = creditsServiceCli;
+      const r = spawnSync(node!, [...args, 'fault', '--data-dir', creditsServiceDir(cfg), '--delay-ms', o.delayMs, ...(cfg.source ? ['--config', cfg.source] : []), ...modes], { stdio: 'inherit' });
+      if (r.status !== 0) process.exitCode = r.status ?? 1;
     });
 
   program

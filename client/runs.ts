@@ -30,7 +30,7 @@ export function runRow(w: WorkflowExecutionInfo): RunRow {
     workflowId: w.workflowId,
     runId: w.runId,
     runbook: first(sa.RunbookName),
-    trigger: first(sa.Trigger),
+    trigger: first(sa.RunbookTrigger),
     target: first(sa.Target),
     severity: first(sa.Severity),
     outcome: first(sa.Outcome),

@@ -1,13 +1,15 @@
 // `runbook stack up|down|status` and `npm start`: the sandbox a new user gets with one command:
 // the Temporal dev server with its UI, a PostgreSQL cluster with a credits database, the worker,
 // and the schedules.
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { createSchema, hasSchema, seedCredits } from '../sandbox/credits-data';
 import { isRunning as pgIsRunning, startCluster, stopCluster } from '../sandbox/postgres-cluster';
 import { isAlive, readPid, startBackground, stopManaged } from '../sandbox/processes';
 import { isServing, splitAddress, startTemporalServer } from '../sandbox/temporal-server';
+import { findMonitoring, startMonitoring, stopMonitoring } from '../sandbox/monitoring';
 import { databaseTarget, type LoadedConfig } from '../worker/config';
 import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
 import { runCommand } from '../worker/adapters/process';
@@ -17,9 +19,9 @@ import { connectClient } from './temporal';
 
 const projectRoot = path.resolve(__dirname, '..');
 
-const creditsServiceCli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts')];
+export const creditsServiceCli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts')];
 
-function creditsServiceDir(config: LoadedConfig): string {
+export function creditsServiceDir(config: LoadedConfig): string {
   return path.join(config.dataDir, 'credits-service');
 }
 
@@ -32,6 +34,19 @@ export interface StackStatus {
   conductor: { adminUrl: string; alive: boolean; appEnabled: boolean; managed: boolean; dataDir?: string };
   postgres: { managed: boolean; url: string; running: boolean; dir?: string };
   worker: { pid?: number; running: boolean; log: string };
+  receiver: { url: string; running: boolean };
+  monitoring: { prometheusUrl?: string; alertmanagerUrl?: string; running: boolean; note?: string };
+}
+
+/** The receiver's bearer token: configured, or (sandbox) generated once and kept in dataDir. */
+export function receiverToken(config: LoadedConfig): string {
+  if (config.receiver.token) return config.receiver.token;
+  const file = path.join(config.dataDir, 'receiver.token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(config.dataDir, { recursive: true });
+  const token = randomBytes(24).toString('hex');
+  writeFileSync(file, token, { mode: 0o600 });
+  return token;
 }
 
 export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
@@ -48,6 +63,19 @@ export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
       ? { managed: true, url: config.database.url, running: await pgIsRunning({ dir: clusterDir(config), binDir: config.database.binDir }), dir: clusterDir(config) }
       : { managed: false, url: config.database.url, running: await canConnect(target.url.toString()) },
     worker: { pid: workerPid, running: workerPid !== undefined && isAlive(workerPid), log: path.join(config.dataDir, 'run', 'worker.log') },
+    receiver: { url: `http://127.0.0.1:${config.receiver.port}/alertmanager`, running: readPid(config.dataDir, 'receiver') !== undefined },
+    monitoring: monitoringStatus(config),
+  };
+}
+
+function monitoringStatus(config: LoadedConfig): StackStatus['monitoring'] {
+  if (!config.monitoring.managed) return { running: false, note: 'monitoring.managed is false' };
+  const bins = findMonitoring();
+  if (!bins.prometheus || !bins.alertmanager) return { running: false, note: 'Prometheus/Alertmanager not installed (apt-get install prometheus prometheus-alertmanager); the built-in health check still runs' };
+  return {
+    prometheusUrl: `http://127.0.0.1:${config.monitoring.prometheusPort}`,
+    alertmanagerUrl: `http://127.0.0.1:${config.monitoring.alertmanagerPort}`,
+    running: readPid(config.dataDir, 'prometheus') !== undefined && readPid(config.dataDir, 'alertmanager') !== undefined,
   };
 }
 
@@ -140,6 +168,35 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     log('worker: already running, reused');
   }
 
+  // The receiver (Alertmanager's webhook target) runs as its own process, like in production.
+  const token = receiverToken(config);
+  if (readPid(config.dataDir, 'receiver') === undefined) {
+    log(`receiver: starting on 127.0.0.1:${config.receiver.port}`);
+    const env: NodeJS.ProcessEnv = { ...process.env, RUNBOOK_RECEIVER_TOKEN: token };
+    if (config.source) env.RUNBOOK_CONFIG = config.source;
+    startBackground(config.dataDir, 'receiver', [process.execPath, '--import', 'tsx', path.join(projectRoot, 'client', 'cli.ts'), 'receiver'], { env, cwd: projectRoot });
+  }
+
+  const mon = monitoringStatus(config);
+  if (mon.prometheusUrl && config.application.managed) {
+    log(`monitoring: starting Prometheus (${mon.prometheusUrl}) and Alertmanager (${mon.alertmanagerUrl})`);
+    await startMonitoring({
+      dataDir: config.dataDir,
+      prometheusPort: config.monitoring.prometheusPort,
+      alertmanagerPort: config.monitoring.alertmanagerPort,
+      scrapeTarget: new URL(config.application.metricsUrl ?? config.application.statusUrl).host,
+      receiverUrl: `http://127.0.0.1:${config.receiver.port}/alertmanager`,
+      token,
+      scrapeIntervalSeconds: config.monitoring.scrapeIntervalSeconds,
+      evaluationIntervalSeconds: config.monitoring.evaluationIntervalSeconds,
+      groupWaitSeconds: config.monitoring.groupWaitSeconds,
+      repeatIntervalSeconds: config.monitoring.repeatIntervalSeconds,
+      log,
+    });
+  } else if (mon.note) {
+    log(`monitoring: not started (${mon.note})`);
+  }
+
   const { client, close } = await connectClient(config);
   try {
     for (const r of await applySchedules(client, config)) log(`schedule ${r.scheduleId}: ${r.outcome} (${r.description})`);
@@ -158,6 +215,8 @@ export function hasInProcessServers(): boolean {
 
 export async function stackDown(config: LoadedConfig, log: (l: string) => void = (l) => console.log(l)): Promise<void> {
   for (const s of inProcessServers.splice(0)) await s.stop();
+  for (const name of await stopMonitoring(config.dataDir)) log(`${name}: stopped`);
+  if (await stopManaged(config.dataDir, 'receiver', { signal: 'SIGTERM', graceMs: 5_000 })) log('receiver: stopped');
   if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
   if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
   if (config.application.managed) {
@@ -181,5 +240,9 @@ export function formatStatus(s: StackStatus): string {
     `${mark(s.postgres.running)}  postgres  ${s.postgres.url}${s.postgres.managed ? `  (cluster ${s.postgres.dir})` : '  (existing server)'}`,
     `${mark(s.conductor.alive)}  conductor ${s.conductor.adminUrl}${s.conductor.alive ? `  app ${s.conductor.appEnabled ? 'enabled' : 'NOT enabled'}` : ''}${s.conductor.managed ? `  (stand-in, data ${s.conductor.dataDir})` : ''}`,
     `${mark(s.worker.running)}  worker    ${s.worker.pid ? `pid ${s.worker.pid}` : 'not running'}  log ${s.worker.log}`,
+    `${mark(s.receiver.running)}  receiver  ${s.receiver.url}`,
+    s.monitoring.prometheusUrl
+      ? `${mark(s.monitoring.running)}  monitor   Prometheus ${s.monitoring.prometheusUrl}  Alertmanager ${s.monitoring.alertmanagerUrl}`
+      : `----  monitor   ${s.monitoring.note ?? ''}`,
   ].join('\n');
 }

@@ -2,6 +2,7 @@
 // "zerotrustml", backups at 02:00 daily kept 30 days. Loading (file + environment) is in
 // worker/config.ts; this module stays pure so anything can import it.
 import { z } from 'zod';
+import { defaultKpiRules, type KpiName } from './kpi';
 
 const clock = z
   .string()
@@ -26,6 +27,34 @@ const postgresUrl = z
   .refine((u) => /^postgres(ql)?:\/\/[^/]+\/[A-Za-z_][A-Za-z0-9_]*(\?.*)?$/.test(u), {
     message: 'expected a URL like postgres://user@host:port/database',
   });
+
+const kpiThresholds = z
+  .object({ warning: z.number().optional(), critical: z.number().optional() })
+  .strict();
+
+/** Per KPI (its name in common/kpi.ts), thresholds that replace the runbook's. */
+const kpiOverrides = z
+  .record(z.string(), kpiThresholds)
+  .superRefine((rec, ctx) => {
+    const names = defaultKpiRules.map((r) => r.name as string);
+    for (const [name, t] of Object.entries(rec)) {
+      const rule = defaultKpiRules.find((r) => r.name === name);
+      if (!rule) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `expected one of the KPI names ${names.join(', ')}` });
+        continue;
+      }
+      const warning = t.warning ?? rule.warning;
+      const critical = t.critical ?? rule.critical;
+      if (rule.bad === 'below' ? critical > warning : critical < warning) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `expected the critical threshold ${rule.bad === 'below' ? 'at or below' : 'at or above'} the warning threshold (${rule.label} is bad when ${rule.bad}), found warning ${warning} and critical ${critical}`,
+        });
+      }
+    }
+  })
+  .transform((rec) => rec as Partial<Record<KpiName, { warning?: number; critical?: number }>>);
 
 const command = z.array(z.string().min(1)).min(1, { message: 'expected a command as an argument array' });
 
@@ -82,6 +111,8 @@ export const configSchema = z
         start: command.optional(),
         /** The status report (the production monitor's shape); the health check reads it. */
         statusUrl: z.string().url().default('http://127.0.0.1:18000/status'),
+        /** Its Prometheus metrics (memory usage); default: /metrics beside the status report. */
+        metricsUrl: z.string().url().optional(),
         /** The sandbox runs the credits-service simulator (npm start). */
         managed: z.boolean().default(true),
         eventsPerSecond: z.number().positive().max(1000).default(5),
@@ -141,6 +172,22 @@ export const configSchema = z
         /** How often the built-in health check evaluates the KPI tables (down to seconds). */
         intervalSeconds: z.number().int().min(1).max(86_400).default(60),
         timeoutSeconds: z.number().positive().max(60).default(5),
+      })
+      .strict()
+      .prefault({}),
+    /** The runbook's KPI tables keep their thresholds unless overridden here. */
+    kpi: kpiOverrides.default({}),
+    monitoring: z
+      .object({
+        /** npm start runs Prometheus and Alertmanager (when installed) against the simulator. */
+        managed: z.boolean().default(true),
+        prometheusPort: port.default(19090),
+        alertmanagerPort: port.default(19095),
+        scrapeIntervalSeconds: z.number().int().min(1).max(300).default(5),
+        evaluationIntervalSeconds: z.number().int().min(1).max(300).default(5),
+        groupWaitSeconds: z.number().int().min(0).max(600).default(5),
+        /** How often Alertmanager re-sends a firing alert (the receiver joins it to the open run). */
+        repeatIntervalSeconds: z.number().int().min(1).max(86_400).default(300),
       })
       .strict()
       .prefault({}),

@@ -3,7 +3,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 export const RunbookName = defineSearchAttributeKey('RunbookName', SearchAttributeType.KEYWORD);
-export const Trigger = defineSearchAttributeKey('Trigger', SearchAttributeType.KEYWORD);
+export const Trigger = defineSearchAttributeKey('RunbookTrigger', SearchAttributeType.KEYWORD);
 export const Target = defineSearchAttributeKey('Target', SearchAttributeType.KEYWORD);
 export const Severity = defineSearchAttributeKey('Severity', SearchAttributeType.KEYWORD);
 export const Outcome = defineSearchAttributeKey('Outcome', SearchAttributeType.KEYWORD);
@@ -12,7 +12,7 @@ export const IncidentId = defineSearchAttributeKey('IncidentId', SearchAttribute
 /** Names and types the dev server must register (`--search-attribute Name=Keyword`). */
 export const searchAttributeRegistrations: ReadonlyArray<readonly [string, 'Keyword']> = [
   ['RunbookName', 'Keyword'],
-  ['Trigger', 'Keyword'],
+  ['RunbookTrigger', 'Keyword'],
   ['Target', 'Keyword'],
   ['Severity', 'Keyword'],
   ['Outcome', 'Keyword'],

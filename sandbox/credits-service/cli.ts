@@ -1,11 +1,16 @@
 // The credits-service simulator as a process, controlled like a service:
 //   run    in the foreground          start  in the background, wait until /health answers
-//   stop   SIGTERM, then SIGKILL       fault  hang|slow|blind|errors|ratelimit|unhealthy|memory|crash|clear
-// `crash` kills the process (SIGKILL), the others switch the running process's behaviour.
+//   stop   SIGTERM, then SIGKILL       fault  hang|slow|blind|errors|ratelimit|unhealthy|memory|
+//                                            corrupt-rows|corrupt-dht|crash|clear
+// `crash` kills the process (SIGKILL); corrupt-rows and corrupt-dht change the data once (this CLI
+// does it, through the database and the conductor); the others switch the running process's
+// behaviour. `clear` ends them all, the data corruption included.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { Client as PgClient } from 'pg';
+import { clearCorruption, corruptDht, corruptRows } from './corruption';
 import { loadConfig } from '../../worker/config';
 import { conductorClient } from '../../worker/deps';
 import { runningPidIn, setFaultSwitch } from '../fault-switch';
@@ -72,10 +77,36 @@ async function stop(o: { dataDir: string }): Promise<void> {
   console.log(`stopped (pid ${pid})`);
 }
 
-const MODES: Array<FaultMode | 'crash' | 'clear'> = ['hang', 'slow', 'blind', 'errors', 'ratelimit', 'unhealthy', 'memory', 'crash', 'clear'];
+type DataFault = 'corrupt-rows' | 'corrupt-dht';
+const MODES: Array<FaultMode | DataFault | 'crash' | 'clear'> = ['hang', 'slow', 'blind', 'errors', 'ratelimit', 'unhealthy', 'memory', 'corrupt-rows', 'corrupt-dht', 'crash', 'clear'];
 
-async function fault(modes: string[], o: { dataDir: string; delayMs: string }): Promise<void> {
-  for (const m of modes) if (!MODES.includes(m as FaultMode)) throw new Error(`fault: expected some of ${MODES.join(', ')}, found "${m}"`);
+async function withData<T>(configFile: string | undefined, fn: (pg: PgClient, conductor: ReturnType<typeof conductorClient>) => Promise<T>): Promise<T> {
+  const config = loadConfig({ file: configFile });
+  const pg = new PgClient({ connectionString: config.database.url });
+  const conductor = conductorClient(config);
+  await pg.connect();
+  try {
+    return await fn(pg, conductor);
+  } finally {
+    await pg.end();
+    await conductor.close();
+  }
+}
+
+async function fault(all: string[], o: { dataDir: string; delayMs: string; config?: string }): Promise<void> {
+  for (const m of all) if (!MODES.includes(m as FaultMode)) throw new Error(`fault: expected some of ${MODES.join(', ')}, found "${m}"`);
+  mkdirSync(o.dataDir, { recursive: true });
+  if (all.includes('corrupt-rows')) {
+    const r = await withData(o.config, (pg, c) => corruptRows(pg, c, o.dataDir));
+    console.log(`corrupt-rows: amounts changed of ${r!.changed.map((x) => x.credit_id).join(', ')}; deleted ${r!.deleted.map((x) => x.credit_id).join(', ')}`);
+  }
+  if (all.includes('corrupt-dht')) {
+    const r = await withData(o.config, (_pg, c) => corruptDht(c, o.dataDir));
+    console.log(`corrupt-dht: DHT-only credits ${r!.orphans.map((x) => x.credit_id).join(', ')}`);
+  }
+  if (all.includes('clear')) for (const line of await withData(o.config, (pg) => clearCorruption(pg, o.dataDir))) console.log(`cleared ${line}`);
+  const modes = all.filter((m) => m !== 'corrupt-rows' && m !== 'corrupt-dht');
+  if (modes.length === 0) return;
   const pid = runningPid(o.dataDir);
   if (modes.includes('crash')) {
     if (pid === undefined) throw new Error('the credits service is not running: nothing to crash');
@@ -98,8 +129,9 @@ function main(): void {
     .command('fault')
     .requiredOption('--data-dir <dir>')
     .option('--delay-ms <ms>', 'added response time for slow', '4000')
+    .option('-c, --config <file>', 'runbooks configuration (database, conductor) for the data faults')
     .argument('<modes...>', MODES.join(' | '))
-    .action((modes: string[], o: { dataDir: string; delayMs: string }) => fault(modes, o));
+    .action((modes: string[], o: { dataDir: string; delayMs: string; config?: string }) => fault(modes, o));
   program.parseAsync(process.argv).catch((e: unknown) => {
     console.error(`credits-service: ${(e as Error).message}`);
     process.exitCode = 1;

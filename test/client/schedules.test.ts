@@ -71,6 +71,6 @@ test('a triggered schedule run is a scheduled backup with its slot from the sche
   const result = (await run.result()) as { outcome: string; key: string };
   expect(result.outcome).toBe('succeeded');
   const d = await run.describe();
-  expect(d.searchAttributes.Trigger).toEqual(['schedule']);
+  expect(d.searchAttributes.RunbookTrigger).toEqual(['schedule']);
   expect(d.searchAttributes.RunbookName).toEqual(['database-backup']);
 });

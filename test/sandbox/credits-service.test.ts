@@ -5,6 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { evaluateKpis, figuresFromStatusReport, type StatusReport } from '../../common/kpi';
 import { CreditsService, faultFile, baseCredits, type FaultMode } from '../../sandbox/credits-service/service';
+import { clearCorruption, corruptDht, corruptRows } from '../../sandbox/credits-service/corruption';
 import { conductorClient } from '../../worker/deps';
 import { testRoot } from '../support/env';
 import { pgUrl, testConfig, withPg } from '../support/stack';
@@ -92,5 +93,57 @@ test('fault hang: the service stops answering', async () => {
   await withService(['hang'], async (_s, url) => {
     await sleep(300);
     await expect(fetch(`${url}/status`, { signal: AbortSignal.timeout(1000) })).rejects.toThrow();
+  });
+});
+
+describe('data faults', () => {
+  const dataDir = path.join(testRoot, 'credits-service-corruption');
+  const creditsHash = (): Promise<string> => withPg('credits', async (c) => (await c.query<{ h: string }>(`SELECT md5(string_agg(x::text, E'\\n' ORDER BY x.id)) AS h FROM credits x`)).rows[0]!.h);
+  const dbRow = (id: string): Promise<{ amount: string } | undefined> => withPg('credits', async (c) => (await c.query<{ amount: string }>('SELECT amount::text FROM credits WHERE credit_id = $1', [id])).rows[0]);
+
+  beforeEach(() => {
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
+  });
+
+  test('corrupt-rows makes the database disagree with the DHT per credit id; clear puts every row back', async () => {
+    const before = await creditsHash();
+    const conductor = conductorClient(testConfig());
+    try {
+      const done = (await withPg('credits', (c) => corruptRows(c, conductor, dataDir, 3)))!;
+      expect(done.changed).toHaveLength(3);
+      expect(done.deleted).toHaveLength(3);
+      const inDht = new Map((await conductor.getAllCredits(undefined, 10_000)).credits.map((c) => [c.credit_id, c.amount]));
+      for (const r of done.changed) {
+        expect(Number((await dbRow(r.credit_id))!.amount)).toBe(Number(r.amount) + 1000);
+        expect(inDht.get(r.credit_id)).toBe(Number(r.amount));
+      }
+      for (const r of done.deleted) {
+        expect(await dbRow(r.credit_id)).toBeUndefined();
+        expect(inDht.has(r.credit_id)).toBe(true);
+      }
+      expect(await creditsHash()).not.toBe(before);
+      await expect(withPg('credits', (c) => corruptRows(c, conductor, dataDir, 3))).rejects.toThrow(/already corrupted/);
+      expect(await withPg('credits', (c) => clearCorruption(c, dataDir))).toEqual(['rows: 3 amounts put back, 3 rows reinserted']);
+      expect(await creditsHash()).toBe(before);
+    } finally {
+      await conductor.close();
+    }
+  });
+
+  test('corrupt-dht writes credits the database lacks; clear gives them their rows', async () => {
+    const conductor = conductorClient(testConfig());
+    try {
+      const { orphans } = (await corruptDht(conductor, dataDir, 2))!;
+      const all = await conductor.getAllCredits(undefined, 10_000);
+      for (const o of orphans) {
+        expect(all.credits.some((c) => c.credit_id === o.credit_id)).toBe(true);
+        expect(await dbRow(o.credit_id)).toBeUndefined();
+      }
+      await withPg('credits', (c) => clearCorruption(c, dataDir));
+      for (const o of orphans) expect(Number((await dbRow(o.credit_id))!.amount)).toBe(o.amount);
+    } finally {
+      await conductor.close();
+    }
   });
 });

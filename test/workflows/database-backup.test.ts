@@ -104,5 +104,5 @@ test('every run carries its search attributes and outcome in visibility', async 
   expect(d.typedSearchAttributes.get(RunbookName)).toBe('database-backup');
   expect(d.searchAttributes.Target).toEqual(['credits']);
   expect(d.searchAttributes.Outcome).toEqual(['dry-run']);
-  expect(d.searchAttributes.Trigger).toEqual(['manual']);
+  expect(d.searchAttributes.RunbookTrigger).toEqual(['manual']);
 });

@@ -1,0 +1,90 @@
+// `runbook status`: one screen for the on-call engineer: the application's status report, the KPI
+// tables evaluated against the configured thresholds, open incidents, and how old the latest
+// verified database backup and DHT export are (the recovery point if disaster struck now).
+import type { Client } from '@temporalio/client';
+import { listBackups, listManifested } from '../activities/backup-files';
+import { hostFigures } from '../activities/host-figures';
+import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
+import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiResult, type StatusReport } from '../common/kpi';
+import type { LoadedConfig } from '../worker/config';
+import { Postgres } from '../worker/adapters/postgres';
+import { formatTable, runRow, shortTime, type RunRow } from './runs';
+
+export interface SystemStatus {
+  at: string;
+  statusReport: { url: string; reachable: boolean; error?: string; systemStatus?: string; alerts?: StatusReport['alerts'] };
+  kpis: KpiResult[];
+  incidents: RunRow[];
+  latestBackup?: { file: string; finishedAt: string; ageSeconds: number };
+  latestExport?: { file: string; finishedAt: string; ageSeconds: number };
+  problems: string[];
+}
+
+async function latestVerified(dir: string, kind: 'backup' | 'export', now: number): Promise<SystemStatus['latestBackup']> {
+  const list = kind === 'backup' ? (await listBackups(dir)).backups : (await listManifested<DhtExportManifest>(dir, DHT_MANIFEST_FORMAT)).backups;
+  const newest = list.find((b) => b.present && b.manifest.verified);
+  if (!newest) return undefined;
+  const finishedAt = newest.manifest.finishedAt;
+  return { file: newest.path, finishedAt, ageSeconds: Math.round((now - Date.parse(finishedAt)) / 1000) };
+}
+
+export async function systemStatus(client: Client, config: LoadedConfig, now = new Date()): Promise<SystemStatus> {
+  const problems: string[] = [];
+  const url = config.application.statusUrl;
+  let report: StatusReport | undefined;
+  let error: string | undefined;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(config.healthCheck.timeoutSeconds * 1000) });
+    if (!res.ok) throw new Error(`answered ${res.status}`);
+    report = (await res.json()) as StatusReport;
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  const host = await hostFigures({ config, postgres: Postgres.fromUrl(config.database.url, '') }, config.healthCheck.timeoutSeconds * 1000, { record: false });
+  problems.push(...host.problems);
+  const kpis = evaluateKpis(report ? figuresFromStatusReport(report, host.figures) : host.figures, kpiRules(config.kpi));
+  const incidents: RunRow[] = [];
+  for await (const w of client.workflow.list({ query: 'RunbookTrigger = "alert" AND ExecutionStatus = "Running"' })) {
+    incidents.push(runRow(w));
+    if (incidents.length >= 20) break;
+  }
+  const t = now.getTime();
+  return {
+    at: now.toISOString(),
+    statusReport: { url, reachable: report !== undefined, error, systemStatus: report?.system_status, alerts: report?.alerts },
+    kpis,
+    incidents,
+    latestBackup: await latestVerified(config.backupDirectory, 'backup', t),
+    latestExport: await latestVerified(config.dhtExportDirectory, 'export', t),
+    problems,
+  };
+}
+
+function age(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} days`;
+}
+
+function shown(r: KpiResult): string {
+  if (r.value === undefined) return '-';
+  if (r.name === 'memoryBytes' || r.name === 'storageGrowthBytesPerDay') return `${(r.value / 1024 ** 2).toFixed(1)} MiB`;
+  if (['detectionRate', 'falsePositiveRate', 'uptime', 'healthyNodeRatio', 'errorRate'].includes(r.name)) return `${(r.value * 100).toFixed(1)}%`;
+  return String(Math.round(r.value * 100) / 100);
+}
+
+export function formatSystemStatus(s: SystemStatus): string {
+  const out: string[] = [];
+  const sr = s.statusReport;
+  out.push(`Status report  ${sr.reachable ? sr.systemStatus!.toUpperCase() : `UNREACHABLE (${sr.error})`}  ${sr.url}`);
+  for (const a of sr.alerts ?? []) out.push(`  ${a.severity}: ${a.message}`);
+  out.push('', formatTable(['KPI', 'TABLE', 'VALUE', 'LEVEL', 'THRESHOLD'], s.kpis.map((k) => [k.label, k.table, shown(k), k.level === 'ok' ? 'ok' : k.level.toUpperCase(), k.threshold === undefined ? '' : String(k.threshold)])));
+  out.push('', s.incidents.length ? `Open incidents (${s.incidents.length})` : 'Open incidents: none');
+  if (s.incidents.length) out.push(formatTable(['WORKFLOW ID', 'RUNBOOK', 'SEVERITY', 'STARTED'], s.incidents.map((r) => [r.workflowId, r.runbook, r.severity, shortTime(r.startTime)])));
+  out.push('');
+  out.push(s.latestBackup ? `Latest verified backup  ${age(s.latestBackup.ageSeconds)} old  ${s.latestBackup.file}` : 'Latest verified backup  NONE');
+  out.push(s.latestExport ? `Latest verified export  ${age(s.latestExport.ageSeconds)} old  ${s.latestExport.file}` : 'Latest verified export  NONE');
+  for (const p of s.problems) out.push(`! ${p}`);
+  return out.join('\n');
+}
