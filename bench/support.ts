@@ -30,7 +30,7 @@ async function waitForPollers(connection: Connection, taskQueue: string): Promis
   throw new Error(`no worker polled ${taskQueue} within 120 s`);
 }
 
-export async function startBenchStack(): Promise<BenchStack> {
+export async function startBenchStack(o: { extraYaml?: string[] } = {}): Promise<BenchStack> {
   mkdirSync(benchRoot, { recursive: true });
   const configPath = path.join(benchRoot, 'runbooks.yaml');
   writeFileSync(
@@ -54,6 +54,7 @@ export async function startBenchStack(): Promise<BenchStack> {
       '  pageSize: 5000',
       'worker:',
       '  metricsPort: 0',
+      ...(o.extraYaml ?? []),
       '',
     ].join('\n'),
   );

@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { IncidentId, Outcome, RunbookName, Severity, Target, Trigger, searchAttributeRegistrations } from '../common/search-attributes';
 import { findTemporalCli, TemporalCliNotFound } from './temporal-cli';
@@ -54,7 +55,10 @@ export async function startTemporalServer(
   const name = o.processName ?? 'temporal';
   const [host] = splitAddress(o.address);
   const uiUrl = `http://${host}:${o.uiPort}`;
-  if (await isServing(o.address, o.namespace)) return { reused: true, uiUrl };
+  if (await isServing(o.address, o.namespace)) {
+    await ensureSearchAttributes(o.address, o.namespace);
+    return { reused: true, uiUrl };
+  }
   const existing = readPid(o.dataDir, name);
   if (existing === undefined) {
     let cli: Awaited<ReturnType<typeof findTemporalCli>>;
@@ -67,10 +71,31 @@ export async function startTemporalServer(
     mkdirSync(path.join(o.dataDir, 'temporal'), { recursive: true });
     const proc = startBackground(o.dataDir, name, [cli.path, ...devServerArgs(o)]);
     await waitForTemporal(o.address, o.namespace, 90_000, proc.logFile);
+    await ensureSearchAttributes(o.address, o.namespace);
     return { process: proc, reused: false, uiUrl };
   }
   await waitForTemporal(o.address, o.namespace, 90_000);
+  await ensureSearchAttributes(o.address, o.namespace);
   return { reused: true, uiUrl };
+}
+
+/** The dev server registers --search-attribute flags only into a new database: a data directory
+ * from an older version of this project lacks attributes added since, so add what is missing. */
+export async function ensureSearchAttributes(address: string, namespace: string): Promise<string[]> {
+  const connection = await Connection.connect({ address });
+  try {
+    const have = await connection.operatorService.listSearchAttributes({ namespace });
+    const known = new Set([...Object.keys(have.customAttributes ?? {}), ...Object.keys(have.systemAttributes ?? {})]);
+    const missing = searchAttributeRegistrations.filter(([name]) => !known.has(name));
+    if (missing.length === 0) return [];
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map(([name]) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+    return missing.map(([name]) => name);
+  } finally {
+    await connection.close();
+  }
 }
 
 export async function isServing(address: string, namespace: string): Promise<boolean> {
