@@ -8,6 +8,7 @@ import type { BackupManifest } from '../common/backup-manifest';
 import { Failure } from '../common/failures';
 import { CommandError, runCommand } from '../worker/adapters/process';
 import { countRows, listTables, quoteIdent } from '../worker/adapters/postgres';
+import { serviceControl } from '../worker/adapters/service-control';
 import { createDatabaseBackupActivities } from './database-backup';
 import type { ActivityDeps } from './deps';
 import { progressReporter } from './progress';
@@ -207,14 +208,15 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
   }
 
   async function runApplicationCommand(input: { action: 'stop' | 'start' }): Promise<{ ran: boolean; command?: string[] }> {
-    const command = deps.config.application[input.action];
-    if (!command) return { ran: false };
+    const spec = deps.config.applicationService;
+    if (!spec) return { ran: false };
+    const service = serviceControl(spec);
     try {
-      await runCommand(command, { timeoutMs: 120_000 });
+      await service[input.action]();
     } catch (e) {
       throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `application ${input.action}: ${(e as Error).message}` });
     }
-    return { ran: true, command };
+    return { ran: true, command: spec.type === 'systemd' ? ['systemctl', input.action, spec.unit] : spec[input.action] };
   }
 
   return { verifySwapped, verifyAndExpandBackup, discardExpandedBackup, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };

@@ -13,6 +13,7 @@ import { findMonitoring, startMonitoring, stopMonitoring } from '../sandbox/moni
 import { databaseTarget, type LoadedConfig } from '../worker/config';
 import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
 import { runCommand } from '../worker/adapters/process';
+import { serviceControl } from '../worker/adapters/service-control';
 import { conductorClient } from '../worker/deps';
 import { applySchedules } from './schedules';
 import { connectClient } from './temporal';
@@ -136,12 +137,9 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     await conductor.close();
   }
 
-  if (config.application.managed) {
-    const port = new URL(config.application.statusUrl).port || '18000';
-    log(`credits service: starting the simulator on port ${port}`);
-    await runCommand([...creditsServiceCli, 'start', '--data-dir', creditsServiceDir(config), '--port', port, '--rate', String(config.application.eventsPerSecond), ...(config.source ? ['--config', config.source] : [])], {
-      cwd: projectRoot,
-    });
+  if (config.application.managed && config.applicationService) {
+    log(`credits service: starting the simulator (${config.application.statusUrl})`);
+    await serviceControl(config.applicationService).start();
   }
 
   log(`temporal: starting the dev server on ${config.temporal.address} (UI port ${config.temporal.uiPort})`);
@@ -219,8 +217,10 @@ export async function stackDown(config: LoadedConfig, log: (l: string) => void =
   if (await stopManaged(config.dataDir, 'receiver', { signal: 'SIGTERM', graceMs: 5_000 })) log('receiver: stopped');
   if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
   if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
-  if (config.application.managed) {
-    await runCommand([...creditsServiceCli, 'stop', '--data-dir', creditsServiceDir(config)]).catch((e: unknown) => log(`credits service: ${(e as Error).message}`));
+  if (config.application.managed && config.applicationService) {
+    await serviceControl(config.applicationService)
+      .stop()
+      .catch((e: unknown) => log(`credits service: ${(e as Error).message}`));
     log('credits service: stopped');
   }
   if (config.conductor.managed && config.conductorService.type === 'command') {

@@ -58,6 +58,12 @@ const kpiOverrides = z
 
 const command = z.array(z.string().min(1)).min(1, { message: 'expected a command as an argument array' });
 
+/** How a service is controlled: a systemd unit (systemctl with argument arrays) or commands. */
+const serviceSpec = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('systemd'), unit: z.string().min(1), clean: command.optional() }).strict(),
+  z.object({ type: z.literal('command'), start: command, stop: command, clean: command.optional() }).strict(),
+]);
+
 export const configSchema = z
   .object({
     /** Where the sandbox keeps its state (Temporal db, PostgreSQL cluster, backups, pid files). */
@@ -83,6 +89,9 @@ export const configSchema = z
         managed: z.boolean().default(true),
         /** PostgreSQL binaries directory; else found from pg_config or /usr/lib/postgresql. */
         binDir: z.string().min(1).optional(),
+        /** How the incident runbooks restart PostgreSQL (e.g. {type: systemd, unit: postgresql}).
+         * Default for a managed cluster: the sandbox's cluster commands; otherwise none. */
+        service: serviceSpec.optional(),
       })
       .strict()
       .prefault({}),
@@ -106,7 +115,10 @@ export const configSchema = z
       .prefault({}),
     application: z
       .object({
-        /** Stops the credits application before a restore swaps databases; none in the sandbox yet. */
+        /** How the credits application is stopped, started and restarted: a systemd unit or
+         * commands. Default for a managed application: the simulator's own control CLI. */
+        service: serviceSpec.optional(),
+        /** Older form of service (commands only); used when service is not given. */
         stop: command.optional(),
         start: command.optional(),
         /** The status report (the production monitor's shape); the health check reads it. */
@@ -147,12 +159,7 @@ export const configSchema = z
         dataDir: z.string().min(1).optional(),
         /** How the conductor process is controlled: a systemd unit, or commands (argument arrays).
          * Default for a managed conductor: the stand-in's own control CLI. */
-        service: z
-          .discriminatedUnion('type', [
-            z.object({ type: z.literal('systemd'), unit: z.string().min(1), clean: command.optional() }).strict(),
-            z.object({ type: z.literal('command'), start: command, stop: command, clean: command.optional() }).strict(),
-          ])
-          .optional(),
+        service: serviceSpec.optional(),
       })
       .strict()
       .prefault({}),

@@ -26,6 +26,34 @@ export interface LoadedConfig extends Config {
   conductorDataDir: string;
   conductorAppBundle: string;
   conductorService: NonNullable<Config['conductor']['service']>;
+  /** Undefined: the runbooks cannot stop or start the application (they say so and escalate). */
+  applicationService: NonNullable<Config['application']['service']> | undefined;
+  databaseService: NonNullable<Config['database']['service']> | undefined;
+}
+
+/** The sandbox's simulator, controlled through its CLI (sandbox/credits-service/cli.ts). */
+function simulatorService(config: Config, dataDir: string, source: string | undefined): NonNullable<Config['application']['service']> {
+  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts')];
+  const dir = path.join(dataDir, 'credits-service');
+  const port = new URL(config.application.statusUrl).port || '18000';
+  return {
+    type: 'command',
+    start: [...cli, 'start', '--data-dir', dir, '--port', port, '--rate', String(config.application.eventsPerSecond), ...(source ? ['--config', source] : [])],
+    stop: [...cli, 'stop', '--data-dir', dir],
+  };
+}
+
+/** The sandbox's PostgreSQL cluster, controlled through sandbox/postgres-cli.ts. */
+function clusterService(config: Config, dataDir: string): NonNullable<Config['database']['service']> {
+  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'postgres-cli.ts')];
+  const u = new URL(config.database.url);
+  const dir = path.join(dataDir, 'postgres');
+  const bin = config.database.binDir ? ['--bin-dir', config.database.binDir] : [];
+  return {
+    type: 'command',
+    start: [...cli, 'start', '--dir', dir, '--port', u.port || '5432', '--role', decodeURIComponent(u.username) || 'postgres', '--database', decodeURIComponent(u.pathname.slice(1)), ...bin],
+    stop: [...cli, 'stop', '--dir', dir, ...bin],
+  };
 }
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -136,10 +164,17 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
     }
     conductorService = standInService(conductorDataDir, config.conductor.adminUrl);
   }
+  const source = existsSync(file) ? file : undefined;
+  const app = config.application;
+  const applicationService =
+    app.service ?? (app.start && app.stop ? { type: 'command' as const, start: app.start, stop: app.stop } : app.managed ? simulatorService(config, dataDir, source) : undefined);
+  const databaseService = config.database.service ?? (config.database.managed ? clusterService(config, dataDir) : undefined);
   return {
     ...config,
     dataDir,
-    source: existsSync(file) ? file : undefined,
+    source,
+    applicationService,
+    databaseService,
     baseDir,
     backupDirectory: path.resolve(baseDir, config.backup.directory ?? path.join(dataDir, 'backups', 'postgres')),
     dhtExportDirectory: path.resolve(baseDir, config.dhtExport.directory ?? path.join(dataDir, 'backups', 'dht')),
