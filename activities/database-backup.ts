@@ -107,7 +107,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       backupDirectory: dir,
       retentionDays: deps.config.backup.retentionDays,
       compression: deps.config.backup.compression,
-      applicationStop: deps.config.application.stop !== undefined,
+      applicationStop: deps.config.applicationService !== undefined,
       applicationStart: deps.config.application.start !== undefined,
     };
   }

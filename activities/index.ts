@@ -1,11 +1,15 @@
 // Every activity of every runbook, built from injected adapters. Workflows import only the type.
+import { createByzantineActivities } from './byzantine';
 import { createConductorActivities } from './conductor';
+import { createDataIntegrityActivities } from './data-integrity';
 import { createDatabaseBackupActivities } from './database-backup';
 import { createDhtActivities } from './dht';
 import { createHealthCheckActivities } from './health-check';
+import { createIncidentActivities } from './incident';
 import { createNotifyActivities } from './notify';
 import type { ActivityDeps } from './deps';
 import { createRestoreDatabaseActivities } from './restore-database';
+import { createTroubleshootingActivities } from './troubleshooting';
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -15,6 +19,10 @@ export function createActivities(deps: ActivityDeps) {
     ...createDhtActivities(deps),
     ...createNotifyActivities(deps),
     ...createHealthCheckActivities(deps),
+    ...createIncidentActivities(deps),
+    ...createByzantineActivities(deps),
+    ...createDataIntegrityActivities(deps),
+    ...createTroubleshootingActivities(deps),
   };
 }
 

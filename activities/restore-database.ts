@@ -207,11 +207,14 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     });
   }
 
-  async function runApplicationCommand(input: { action: 'stop' | 'start' }): Promise<{ ran: boolean; command?: string[] }> {
+  /** Stops or starts the application. A stop of an application that is not running does nothing
+   * and says so, so the restore does not start one that an operator had stopped. */
+  async function runApplicationCommand(input: { action: 'stop' | 'start' }): Promise<{ ran: boolean; command?: string[]; wasRunning?: boolean }> {
     const spec = deps.config.applicationService;
     if (!spec) return { ran: false };
     const service = serviceControl(spec);
     try {
+      if (input.action === 'stop' && (await service.isActive()) === false) return { ran: false, wasRunning: false };
       await service[input.action]();
     } catch (e) {
       throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `application ${input.action}: ${(e as Error).message}` });

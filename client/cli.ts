@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
 import { WorkflowFailedError } from '@temporalio/client';
+import { acknowledgeUpdate, closeUpdate } from '../common/incident';
 import { approvalUpdate } from '../workflows/approval';
 import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runWorker } from '../worker/main';
@@ -130,6 +131,38 @@ export function buildProgram(): Command {
         }
       });
   }
+
+  program
+    .command('acknowledge')
+    .description('take an open incident: the run records who and when')
+    .argument('<workflowId>')
+    .requiredOption('--by <name>', 'who takes it')
+    .action(async (workflowId: string, o: { by: string }) => {
+      if (!o.by.trim()) throw new UsageError('--by: expected the name of who takes the incident, found an empty string');
+      const { client, close } = await connectClient(config(program));
+      try {
+        const ack = await client.workflow.getHandle(workflowId).executeUpdate(acknowledgeUpdate, { args: [{ by: o.by }] });
+        console.log(`acknowledged by ${ack.by} at ${ack.at}: ${workflowId}`);
+      } finally {
+        await close();
+      }
+    });
+  program
+    .command('close')
+    .description('close an open incident by hand (it writes its post-mortem and ends)')
+    .argument('<workflowId>')
+    .requiredOption('--by <name>', 'who closes it')
+    .option('--reason <text>', 'why')
+    .action(async (workflowId: string, o: { by: string; reason?: string }) => {
+      if (!o.by.trim()) throw new UsageError('--by: expected the name of who closes the incident, found an empty string');
+      const { client, close } = await connectClient(config(program));
+      try {
+        await client.workflow.getHandle(workflowId).executeUpdate(closeUpdate, { args: [{ by: o.by, reason: o.reason }] });
+        console.log(`closed by ${o.by}: ${workflowId}`);
+      } finally {
+        await close();
+      }
+    });
 
   const schedules = program.command('schedules').description('the maintenance calendar as Temporal Schedules');
   schedules

@@ -61,7 +61,7 @@ const command = z.array(z.string().min(1)).min(1, { message: 'expected a command
 /** How a service is controlled: a systemd unit (systemctl with argument arrays) or commands. */
 const serviceSpec = z.discriminatedUnion('type', [
   z.object({ type: z.literal('systemd'), unit: z.string().min(1), clean: command.optional() }).strict(),
-  z.object({ type: z.literal('command'), start: command, stop: command, clean: command.optional() }).strict(),
+  z.object({ type: z.literal('command'), start: command, stop: command, clean: command.optional(), status: command.optional() }).strict(),
 ]);
 
 export const configSchema = z
@@ -204,6 +204,31 @@ export const configSchema = z
         levels: z.array(z.string().min(1)).min(1).default(['on-call engineer', 'senior engineer', 'system architect']),
         /** Notifications are POSTed here (JSON) besides the log. */
         webhookUrl: z.string().url().optional(),
+        /** An open incident reaches level 2 after this long (the runbook: 1 hour)... */
+        level2AfterSeconds: z.number().int().min(1).default(3600),
+        /** ...and level 3 after this long when critical (the runbook: 4 hours). */
+        level3AfterSeconds: z.number().int().min(1).default(4 * 3600),
+      })
+      .strict()
+      .prefault({}),
+    incident: z
+      .object({
+        /** How long verification waits for a healthy status report and new credits. */
+        verifyTimeoutSeconds: z.number().int().min(1).max(3600).default(120),
+        /** After a verified recovery, an alert-started incident stays open this long for the alert
+         * to resolve, so the alert's repeats join it instead of opening a new incident. */
+        alertResolveWaitSeconds: z.number().int().min(0).max(86_400).default(300),
+        /** How long an incident's approval (a threshold change, a reputation restore) waits. */
+        approvalTimeoutSeconds: z.number().int().min(1).default(4 * 3600),
+        /** Post-mortems, reconciliation tasks and reports. Default: <dataDir>/reports. */
+        reportsDirectory: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    byzantine: z
+      .object({
+        /** The PoGQ threshold the application should run with (detection_settings). */
+        pogqThreshold: z.number().gt(0).lt(1).default(0.5),
       })
       .strict()
       .prefault({}),
@@ -213,7 +238,15 @@ export const configSchema = z
         /** Bearer token Alertmanager sends; RUNBOOK_RECEIVER_TOKEN overrides. Required to start it. */
         token: z.string().min(16, { message: 'expected a token of at least 16 characters' }).optional(),
         /** Alert name -> runbook. Alerts without a route go to alert-notification (notify, escalate). */
-        routes: z.record(z.string(), z.string()).default({}),
+        routes: z.record(z.string(), z.string()).default({
+          CreditsServiceDown: 'incident-system-unresponsive',
+          CreditsServiceUnresponsive: 'incident-system-unresponsive',
+          VeryHighP99ResponseTime: 'incident-system-unresponsive',
+          LowDetectionRate: 'incident-byzantine-detection-failure',
+          'KPI Byzantine detection rate': 'incident-byzantine-detection-failure',
+          HighErrorRate: 'incident-system-unresponsive',
+          'KPI Error rate': 'incident-system-unresponsive',
+        }),
         maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
       })
       .strict()

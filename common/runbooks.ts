@@ -11,6 +11,13 @@ export const runbookWorkflows = {
   'restart-conductor': 'restartConductor',
   'alert-notification': 'alertNotification',
   'health-check': 'healthCheck',
+  'incident-system-unresponsive': 'incidentSystemUnresponsive',
+  'incident-byzantine-detection-failure': 'incidentByzantineDetectionFailure',
+  'incident-data-corruption': 'incidentDataCorruption',
+  'troubleshoot-high-latency': 'troubleshootHighLatency',
+  'troubleshoot-memory-growth': 'troubleshootMemoryGrowth',
+  'troubleshoot-conductor-connection': 'troubleshootConductorConnection',
+  'troubleshoot-unexpected-detections': 'troubleshootUnexpectedDetections',
 } as const;
 
 export type RunbookName = keyof typeof runbookWorkflows;

@@ -19,5 +19,5 @@ export const searchAttributeRegistrations: ReadonlyArray<readonly [string, 'Keyw
   ['IncidentId', 'Keyword'],
 ];
 
-export type Outcome = 'running' | 'succeeded' | 'failed' | 'rejected' | 'dry-run' | 'skipped';
+export type Outcome = 'running' | 'succeeded' | 'failed' | 'rejected' | 'dry-run' | 'skipped' | 'escalated';
 export type TriggerKind = 'manual' | 'schedule' | 'alert' | 'health-check' | 'parent';

@@ -63,3 +63,13 @@ BEGIN
   RETURN NEW;
 END $$;
 CREATE TRIGGER credits_audit AFTER INSERT ON credits FOR EACH ROW EXECUTE FUNCTION audit_credit_issued();
+
+-- The application's Byzantine detection settings: a node's gradient is flagged when its PoGQ score
+-- falls below pogq_threshold. The detection-failure runbook reads and (after approval) sets it.
+CREATE TABLE IF NOT EXISTS detection_settings (
+  key        text PRIMARY KEY,
+  value      double precision NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  updated_by text NOT NULL DEFAULT 'install'
+);
+INSERT INTO detection_settings (key, value) VALUES ('pogq_threshold', 0.5) ON CONFLICT (key) DO NOTHING;

@@ -2,7 +2,7 @@
 // restart it through the same service-control adapter that runs `systemctl restart postgresql`
 // on a production host.
 import { Command } from 'commander';
-import { startCluster, stopCluster } from './postgres-cluster';
+import { isRunning, startCluster, stopCluster } from './postgres-cluster';
 
 function main(): void {
   const program = new Command('postgres-cluster').description("the sandbox's PostgreSQL cluster");
@@ -25,6 +25,16 @@ function main(): void {
     .action(async (o: { dir: string; binDir?: string; immediate?: boolean }) => {
       await stopCluster({ dir: o.dir, binDir: o.binDir }, o.immediate ? 'immediate' : 'fast');
       console.log('postgres: stopped');
+    });
+  program
+    .command('status')
+    .description('exit 0 when running, 3 when not')
+    .requiredOption('--dir <dir>')
+    .option('--bin-dir <dir>')
+    .action(async (o: { dir: string; binDir?: string }) => {
+      const running = await isRunning({ dir: o.dir, binDir: o.binDir });
+      console.log(running ? 'running' : 'not running');
+      if (!running) process.exitCode = 3;
     });
   program.parseAsync(process.argv).catch((e: unknown) => {
     console.error(`postgres-cluster: ${(e as Error).message}`);

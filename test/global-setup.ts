@@ -12,7 +12,7 @@ import { serviceControl } from '../worker/adapters/service-control';
 import { loadConfig } from '../worker/config';
 import { conductorClient } from '../worker/deps';
 import { startTemporalServer } from '../sandbox/temporal-server';
-import { bundlePath, projectRoot, testConfigPath, testConfigYaml, testPorts, testRoot, testTaskQueue } from './support/env';
+import { appDataDir, bundlePath, projectRoot, testConfigPath, testConfigYaml, testPorts, testRoot, testTaskQueue } from './support/env';
 import { startWorkerProcess } from './support/worker-process';
 
 export default async function globalSetup(): Promise<void> {
@@ -40,7 +40,7 @@ export default async function globalSetup(): Promise<void> {
   await conductor.ensureApp();
   const seedPg = new PgClient({ connectionString: `postgres://zerotrustml@127.0.0.1:${testPorts.postgres}/credits` });
   await seedPg.connect();
-  await seedConductorFromDatabase(seedPg, conductor, { limit: 2000 });
+  await seedConductorFromDatabase(seedPg, conductor);
   await seedPg.end();
   await conductor.close();
 
@@ -58,15 +58,17 @@ export default async function globalSetup(): Promise<void> {
   process.env.RUNBOOK_CONFIG = testConfigPath;
 }
 
-/** Stops a stand-in conductor left by an earlier run (its pid file is in its data directory). */
+/** Stops a stand-in conductor and a simulator left by an earlier run (their pid files are in
+ * their data directories). */
 async function stopConductor(): Promise<void> {
-  const pidFile = path.join(testRoot, 'conductor', 'conductor.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8'));
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone already
+  for (const pidFile of [path.join(testRoot, 'conductor', 'conductor.pid'), path.join(appDataDir, 'credits-service.pid')]) {
+    if (!existsSync(pidFile)) continue;
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
   }
 }
 

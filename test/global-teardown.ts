@@ -12,7 +12,9 @@ export default async function globalTeardown(): Promise<void> {
   const worker = (globalThis as { __runbookWorker?: WorkerProcess }).__runbookWorker;
   await worker?.stop();
   await stopManaged(testRoot, 'temporal');
-  await serviceControl(loadConfig({ file: testConfigPath, env: {} }).conductorService)
+  const config = loadConfig({ file: testConfigPath, env: {} });
+  if (config.applicationService) await serviceControl(config.applicationService).stop().catch(() => undefined);
+  await serviceControl(config.conductorService)
     .stop()
     .catch(() => undefined);
   await stopCluster({ dir: path.join(testRoot, 'postgres') });

@@ -27,6 +27,7 @@ export interface LoadedConfig extends Config {
   conductorAppBundle: string;
   conductorService: NonNullable<Config['conductor']['service']>;
   /** Undefined: the runbooks cannot stop or start the application (they say so and escalate). */
+  reportsDirectory: string;
   applicationService: NonNullable<Config['application']['service']> | undefined;
   databaseService: NonNullable<Config['database']['service']> | undefined;
 }
@@ -40,6 +41,7 @@ function simulatorService(config: Config, dataDir: string, source: string | unde
     type: 'command',
     start: [...cli, 'start', '--data-dir', dir, '--port', port, '--rate', String(config.application.eventsPerSecond), ...(source ? ['--config', source] : [])],
     stop: [...cli, 'stop', '--data-dir', dir],
+    status: [...cli, 'status', '--data-dir', dir],
   };
 }
 
@@ -53,6 +55,7 @@ function clusterService(config: Config, dataDir: string): NonNullable<Config['da
     type: 'command',
     start: [...cli, 'start', '--dir', dir, '--port', u.port || '5432', '--role', decodeURIComponent(u.username) || 'postgres', '--database', decodeURIComponent(u.pathname.slice(1)), ...bin],
     stop: [...cli, 'stop', '--dir', dir, ...bin],
+    status: [...cli, 'status', '--dir', dir, ...bin],
   };
 }
 
@@ -175,6 +178,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
     source,
     applicationService,
     databaseService,
+    reportsDirectory: path.resolve(baseDir, config.incident.reportsDirectory ?? path.join(dataDir, 'reports')),
     baseDir,
     backupDirectory: path.resolve(baseDir, config.backup.directory ?? path.join(dataDir, 'backups', 'postgres')),
     dhtExportDirectory: path.resolve(baseDir, config.dhtExport.directory ?? path.join(dataDir, 'backups', 'dht')),

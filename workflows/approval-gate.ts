@@ -20,10 +20,10 @@ export class ApprovalGate {
     );
   }
 
-  /** The decision, or undefined when none arrived within the timeout. */
-  async wait(timeoutSeconds: number, summary: string): Promise<Approval | undefined> {
+  /** The decision, or undefined when none arrived within the timeout (or `orUntil` turned true). */
+  async wait(timeoutSeconds: number, summary: string, orUntil: () => boolean = () => false): Promise<Approval | undefined> {
     this.run.progress.awaitingApproval = true;
-    await condition(() => this.decision !== undefined, `${timeoutSeconds}s`, { summary });
+    await condition(() => this.decision !== undefined || orUntil(), `${timeoutSeconds}s`, { summary });
     this.run.progress.awaitingApproval = false;
     return this.decision;
   }

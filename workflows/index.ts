@@ -6,3 +6,7 @@ export { restoreDht } from './restore-dht';
 export { restartConductor } from './restart-conductor';
 export { alertNotification } from './alert-notification';
 export { healthCheck } from './health-check';
+export { incidentSystemUnresponsive } from './incident-system-unresponsive';
+export { incidentByzantineDetectionFailure } from './incident-byzantine-detection-failure';
+export { incidentDataCorruption } from './incident-data-corruption';
+export { troubleshootHighLatency, troubleshootMemoryGrowth, troubleshootConductorConnection, troubleshootUnexpectedDetections } from './troubleshooting';

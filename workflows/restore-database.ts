@@ -97,8 +97,9 @@ async function restore(run: RunRecord, input: RestoreDatabaseInput): Promise<Res
 
     if (target.applicationStop) {
       run.step('stop application');
-      await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application' }, [{ action: 'stop' }]);
-      stopped = true;
+      const stop = await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application (if it runs)' }, [{ action: 'stop' }]);
+      // Only an application this run stopped is started again afterwards.
+      stopped = stop.ran;
     }
     run.step('swap', `${target.database} -> ${previous}; ${scratch} -> ${target.database}`);
     await quick.swapDatabases.executeWithOptions({ summary: `swap ${scratch} in as ${target.database}` }, [{ target: target.database, scratch, previous }]);

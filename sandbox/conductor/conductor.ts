@@ -4,7 +4,7 @@
 // on this project's machines; the product talks to it through @holochain/client, as it would to
 // a real one. State lives in the data directory and survives a SIGKILL.
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import path from 'node:path';
 import { decode, encode } from '@msgpack/msgpack';
@@ -70,6 +70,10 @@ class ApiError extends Error {
   }
 }
 
+export function unsyncedPath(dataDir: string): string {
+  return path.join(dataDir, 'unsynced.json');
+}
+
 export function faultPath(dataDir: string): string {
   return path.join(dataDir, 'fault.json');
 }
@@ -91,6 +95,38 @@ export class Conductor {
     mkdirSync(o.dataDir, { recursive: true });
     this.store = new CreditsStore(path.join(o.dataDir, 'credits.log'));
     this.faultSwitch = new FaultSwitch<Fault>(faultPath(o.dataDir), { mode: 'none' });
+  }
+
+  /** Credits this node's DHT view has lost track of (the "corrupt DHT" fault of the sandbox):
+   * the zome's reads skip them until a gossip round re-syncs them from peers. Kept in a file of the
+   * data directory so the fault survives a restart, as a damaged local shard would. */
+  unsyncedIds(): Set<string> {
+    try {
+      const st = statSync(this.unsyncedPath);
+      if (st.mtimeMs !== this.unsyncedMtime) {
+        this.unsynced = new Set(JSON.parse(readFileSync(this.unsyncedPath, 'utf8')) as string[]);
+        this.unsyncedMtime = st.mtimeMs;
+      }
+    } catch {
+      this.unsynced = new Set();
+      this.unsyncedMtime = 0;
+    }
+    return this.unsynced;
+  }
+
+  /** A gossip round: what peers hold comes back into this node's view. */
+  resync(): number {
+    const n = this.unsyncedIds().size;
+    rmSync(this.unsyncedPath, { force: true });
+    this.unsynced = new Set();
+    this.unsyncedMtime = 0;
+    return n;
+  }
+
+  private unsynced = new Set<string>();
+  private unsyncedMtime = 0;
+  private get unsyncedPath(): string {
+    return unsyncedPath(this.o.dataDir);
   }
 
   private get statePath(): string {

@@ -48,6 +48,8 @@ export function callCreditsZome(conductor: Conductor, zome: string, fn: string, 
   if (zome !== 'zerotrustml_credits') throw new ZomeError(`ZomeNotFound("${zome}")`);
   const store = conductor.credits;
   const p = (payload ?? {}) as Record<string, unknown>;
+  const unsynced = conductor.unsyncedIds();
+  const visible = (list: Credit[]): Credit[] => (unsynced.size ? list.filter((c) => !unsynced.has(c.credit_id)) : list);
   const now = Date.now() * 1000;
   switch (fn) {
     case 'create_credit': {
@@ -70,30 +72,31 @@ export function callCreditsZome(conductor: Conductor, zome: string, fn: string, 
     }
     case 'get_balance': {
       const holder = typeof payload === 'string' ? payload : need(p.holder as string, 'holder');
-      return store.byHolder(holder).reduce((sum, c) => sum + c.amount, 0);
+      return visible(store.byHolder(holder)).reduce((sum, c) => sum + c.amount, 0);
     }
     case 'query_credits':
-      return store.byHolder(need(p.holder as string, 'holder'));
+      return visible(store.byHolder(need(p.holder as string, 'holder')));
     case 'get_audit_trail':
       return store.auditTrail(typeof payload === 'string' ? payload : (p.holder as string | undefined));
     case 'get_credit_statistics': {
       const holders = new Set<string>();
       let total = 0;
-      for (const c of store.page(undefined, Number.MAX_SAFE_INTEGER)) {
+      for (const c of visible(store.page(undefined, Number.MAX_SAFE_INTEGER))) {
         holders.add(c.holder);
         total += c.amount;
       }
-      return { total_credits: store.size, total_amount: total, holders: holders.size };
+      return { total_credits: store.size - unsynced.size, total_amount: total, holders: holders.size };
     }
     case 'export_state':
     case 'get_all_credits': {
       const limit = Math.min(Number(p.limit ?? MAX_PAGE), MAX_PAGE);
-      const credits = store.page(p.after as string | undefined, limit);
-      const last = credits[credits.length - 1];
+      const all = store.page(p.after as string | undefined, limit);
+      const credits = visible(all);
+      const last = all[all.length - 1];
       return {
         credits,
-        next: credits.length === limit && last ? last.credit_id : null,
-        total: store.size,
+        next: all.length === limit && last ? last.credit_id : null,
+        total: store.size - unsynced.size,
         ...(fn === 'get_all_credits' ? { hashes: credits.map(creditHash) } : {}),
       };
     }
@@ -107,7 +110,7 @@ export function callCreditsZome(conductor: Conductor, zome: string, fn: string, 
     }
     case 'trigger_gossip':
       conductor.gossipRounds++;
-      return { triggered: true, round: conductor.gossipRounds, peers: (conductor.networkStats() as { transport_stats: { connections: unknown[] } }).transport_stats.connections.length };
+      return { triggered: true, round: conductor.gossipRounds, resynced: conductor.resync(), peers: (conductor.networkStats() as { transport_stats: { connections: unknown[] } }).transport_stats.connections.length };
     case 'get_network_stats': {
       const stats = conductor.networkStats() as { transport_stats: { connections: unknown[] } };
       return { peers: stats.transport_stats.connections.length, credits: store.size, gossip_rounds: conductor.gossipRounds };

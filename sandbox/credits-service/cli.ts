@@ -35,7 +35,14 @@ async function run(o: Opts): Promise<void> {
   const config = loadConfig({ file: o.config });
   mkdirSync(o.dataDir, { recursive: true });
   const service = new CreditsService({ dataDir: o.dataDir, port: Number(o.port), pgUrl: config.database.url, conductor: conductorClient(config), eventsPerSecond: Number(o.rate) });
-  await service.start();
+  try {
+    await service.start();
+  } catch (e) {
+    // e.g. the port is taken: say so and exit now, not when idle connections time out.
+    console.error(`credits service: could not start: ${(e as Error).message}`);
+    await service.stop().catch(() => undefined);
+    process.exit(1);
+  }
   writeFileSync(pidPath(o.dataDir), String(process.pid));
   console.log(`credits service ready on 127.0.0.1:${o.port} (${o.rate} events/s)`);
   const stop = (): void => {
@@ -80,13 +87,13 @@ async function stop(o: { dataDir: string }): Promise<void> {
 type DataFault = 'corrupt-rows' | 'corrupt-dht';
 const MODES: Array<FaultMode | DataFault | 'crash' | 'clear'> = ['hang', 'slow', 'blind', 'errors', 'ratelimit', 'unhealthy', 'memory', 'corrupt-rows', 'corrupt-dht', 'crash', 'clear'];
 
-async function withData<T>(configFile: string | undefined, fn: (pg: PgClient, conductor: ReturnType<typeof conductorClient>) => Promise<T>): Promise<T> {
+async function withData<T>(configFile: string | undefined, fn: (pg: PgClient, conductor: ReturnType<typeof conductorClient>, conductorDataDir: string) => Promise<T>): Promise<T> {
   const config = loadConfig({ file: configFile });
   const pg = new PgClient({ connectionString: config.database.url });
   const conductor = conductorClient(config);
   await pg.connect();
   try {
-    return await fn(pg, conductor);
+    return await fn(pg, conductor, config.conductorDataDir);
   } finally {
     await pg.end();
     await conductor.close();
@@ -101,8 +108,8 @@ async function fault(all: string[], o: { dataDir: string; delayMs: string; confi
     console.log(`corrupt-rows: amounts changed of ${r!.changed.map((x) => x.credit_id).join(', ')}; deleted ${r!.deleted.map((x) => x.credit_id).join(', ')}`);
   }
   if (all.includes('corrupt-dht')) {
-    const r = await withData(o.config, (_pg, c) => corruptDht(c, o.dataDir));
-    console.log(`corrupt-dht: DHT-only credits ${r!.orphans.map((x) => x.credit_id).join(', ')}`);
+    const r = await withData(o.config, (_pg, c, dir) => corruptDht(c, dir, o.dataDir));
+    console.log(`corrupt-dht: lost from the DHT view (until a gossip round): ${r!.lost.join(', ')}`);
   }
   if (all.includes('clear')) for (const line of await withData(o.config, (pg) => clearCorruption(pg, o.dataDir))) console.log(`cleared ${line}`);
   const modes = all.filter((m) => m !== 'corrupt-rows' && m !== 'corrupt-dht');
@@ -125,6 +132,15 @@ function main(): void {
   common(program.command('run')).action((o: Opts) => run(o));
   common(program.command('start')).action((o: Opts) => start(o));
   program.command('stop').requiredOption('--data-dir <dir>').action((o: { dataDir: string }) => stop(o));
+  program
+    .command('status')
+    .description('exit 0 when running, 3 when not')
+    .requiredOption('--data-dir <dir>')
+    .action((o: { dataDir: string }) => {
+      const pid = runningPid(o.dataDir);
+      console.log(pid === undefined ? 'not running' : `running (pid ${pid})`);
+      if (pid === undefined) process.exitCode = 3;
+    });
   program
     .command('fault')
     .requiredOption('--data-dir <dir>')

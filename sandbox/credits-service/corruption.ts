@@ -1,12 +1,13 @@
 // The two data faults of the simulator, done once rather than switched on: "corrupt-rows" changes
 // and deletes credits rows in PostgreSQL (so the database disagrees with the DHT per credit id and
-// per holder); "corrupt-dht" writes credits to the DHT that the database never got (a write that
-// reached one store only). What was changed is kept in corruption.json, so "clear" can put it back
+// per holder); "corrupt-dht" makes this node's DHT view lose credits the database holds (a
+// damaged local shard that a gossip round re-syncs). What was changed is kept in corruption.json, so "clear" can put it back
 // and the sandbox is consistent again; the data-corruption runbook is what repairs it otherwise.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from 'pg';
 import type { ConductorClient } from '../../worker/adapters/conductor';
+import { unsyncedPath } from '../conductor/conductor';
 
 interface CreditRow {
   id: string;
@@ -23,7 +24,7 @@ interface CreditRow {
 
 export interface CorruptionRecord {
   rows?: { changed: CreditRow[]; deleted: CreditRow[] };
-  dht?: { orphans: Array<{ credit_id: string; holder: string; amount: number; earned_from: string; event_type: string; created_at: number }> };
+  dht?: { lost: string[]; conductorDataDir: string };
 }
 
 export function corruptionFile(dataDir: string): string {
@@ -31,6 +32,7 @@ export function corruptionFile(dataDir: string): string {
 }
 
 function readRecord(dataDir: string): CorruptionRecord {
+  mkdirSync(dataDir, { recursive: true });
   const f = corruptionFile(dataDir);
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as CorruptionRecord) : {};
 }
@@ -60,25 +62,20 @@ export async function corruptRows(pg: Client, conductor: ConductorClient, dataDi
   return done;
 }
 
-/** Writes `count` credits to the DHT only. */
-export async function corruptDht(conductor: ConductorClient, dataDir: string, count = 5): Promise<CorruptionRecord['dht']> {
+/** This node's DHT view loses `count` credits the database holds (a damaged local shard): reads
+ * skip them until a gossip round re-syncs them (the stand-in conductor's unsynced.json). */
+export async function corruptDht(conductor: ConductorClient, conductorDataDir: string, dataDir: string, count = 5): Promise<CorruptionRecord['dht']> {
   const record = readRecord(dataDir);
   if (record.dht) throw new Error('corrupt-dht: the DHT is already corrupted (clear first)');
-  const now = Date.now() * 1000;
-  const orphans = Array.from({ length: count }, (_, i) => ({
-    credit_id: `orphan-${now}-${i}`,
-    holder: 'node-0001',
-    amount: 10,
-    earned_from: `orphan-${i}`,
-    event_type: 'peer_validation',
-    created_at: now,
-  }));
-  writeFileSync(corruptionFile(dataDir), JSON.stringify({ ...record, dht: { orphans } }));
-  await conductor.importState(orphans.map((o) => ({ ...o, verifiers: [], author: 'corrupt-dht' })));
-  return { orphans };
+  const page = await conductor.getAllCredits(undefined, 200);
+  const lost = page.credits.slice(0, count).map((c) => c.credit_id);
+  if (lost.length < count) throw new Error(`corrupt-dht: expected at least ${count} credits on the DHT, found ${lost.length}`);
+  writeFileSync(corruptionFile(dataDir), JSON.stringify({ ...record, dht: { lost, conductorDataDir } }));
+  writeFileSync(unsyncedPath(conductorDataDir), JSON.stringify(lost));
+  return { lost, conductorDataDir };
 }
 
-/** Puts the corrupted rows back and gives the orphan DHT credits their database rows. */
+/** Puts the corrupted rows back and the lost DHT credits into view again. */
 export async function clearCorruption(pg: Client, dataDir: string): Promise<string[]> {
   const record = readRecord(dataDir);
   const done: string[] = [];
@@ -92,14 +89,13 @@ export async function clearCorruption(pg: Client, dataDir: string): Promise<stri
     );
   }
   if (record.rows) done.push(`rows: ${record.rows.changed.length} amounts put back, ${record.rows.deleted.length} rows reinserted`);
-  for (const o of record.dht?.orphans ?? []) {
-    await pg.query(
-      `INSERT INTO credits (credit_id, holder, amount, event_type, earned_from, verifiers, response_ms, created_at)
-       VALUES ($1, $2, $3, $4, $5, '{}', 0, to_timestamp($6 / 1000000.0)) ON CONFLICT (credit_id) DO NOTHING`,
-      [o.credit_id, o.holder, o.amount, o.event_type, o.earned_from, o.created_at],
-    );
+  if (record.dht) {
+    rmSync(unsyncedPath(record.dht.conductorDataDir), { force: true });
+    done.push(`dht: ${record.dht.lost.length} credits back in the DHT view`);
   }
-  if (record.dht) done.push(`dht: ${record.dht.orphans.length} DHT-only credits given their database rows`);
+  // The "blind" fault's bad threshold outlives the process that set it; clear puts it back too.
+  const blind = await pg.query(`UPDATE detection_settings SET value = 0.5, updated_at = now(), updated_by = 'fault cleared' WHERE key = 'pogq_threshold' AND updated_by = 'fault: blind'`).catch(() => ({ rowCount: 0 }));
+  if (blind.rowCount) done.push('blind: PoGQ threshold back to 0.5');
   await pg.query('COMMIT');
   rmSync(corruptionFile(dataDir), { force: true });
   return done;

@@ -5,7 +5,7 @@
 // a switch file, per process, like the conductor stand-in's.
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
-import { Client as PgClient } from 'pg';
+import { Pool } from 'pg';
 import { evaluateKpis, figuresFromStatusReport, type StatusReport } from '../../common/kpi';
 import type { ConductorClient } from '../../worker/adapters/conductor';
 import { FaultSwitch } from '../fault-switch';
@@ -57,7 +57,8 @@ export function faultFile(dataDir: string): string {
 
 export class CreditsService {
   readonly window = new MetricsWindow();
-  private pg: PgClient | undefined;
+  // A pool, not one client: a restarted PostgreSQL costs some failed events, not the service.
+  private pg: Pool | undefined;
   private http: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private faults: Faults = { modes: [] };
@@ -71,6 +72,10 @@ export class CreditsService {
   private readonly histogram = { bounds: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], counts: new Array<number>(10).fill(0), sum: 0, count: 0 };
   private readonly log: (l: string) => void;
   private inFlight = false;
+  /** The PoGQ score under which a gradient is flagged Byzantine (detection_settings). */
+  threshold = 0.5;
+  private thresholdReadAt = 0;
+  private validators: string[] = [];
 
   constructor(private readonly o: ServiceOptions) {
     this.log = o.log ?? ((l) => process.stdout.write(l + '\n'));
@@ -82,9 +87,12 @@ export class CreditsService {
   }
 
   async start(): Promise<void> {
-    this.pg = new PgClient({ connectionString: this.o.pgUrl });
+    this.pg = new Pool({ connectionString: this.o.pgUrl, max: 3, connectionTimeoutMillis: 3000 });
     this.pg.on('error', () => undefined);
-    await this.pg.connect();
+    // Databases created before the settings table existed get it here.
+    await this.pg.query(`CREATE TABLE IF NOT EXISTS detection_settings (key text PRIMARY KEY, value double precision NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), updated_by text NOT NULL DEFAULT 'install')`);
+    await this.pg.query(`INSERT INTO detection_settings (key, value) VALUES ('pogq_threshold', 0.5) ON CONFLICT (key) DO NOTHING`);
+    await this.readThreshold();
     await this.loadNodes();
     this.http = createServer((req, res) => {
       if (this.has('hang')) return; // never answers, like a hung application
@@ -104,7 +112,7 @@ export class CreditsService {
     });
     this.timer = setInterval(() => {
       this.readFaults();
-      void this.tick();
+      void this.tick().catch(() => undefined);
     }, Math.max(5, 1000 / this.o.eventsPerSecond));
   }
 
@@ -119,15 +127,28 @@ export class CreditsService {
   private async loadNodes(): Promise<void> {
     const r = await this.pg!.query<{ node_id: string; reputation: string; healthy: boolean }>('SELECT node_id, reputation::text, healthy FROM nodes ORDER BY node_id');
     this.nodes = r.rows.map((n) => ({ id: n.node_id, reputation: n.reputation, healthy: n.healthy }));
+    this.validators = (await this.pg!.query<{ node_id: string }>('SELECT node_id FROM nodes WHERE is_validator ORDER BY node_id')).rows.map((v) => v.node_id);
+  }
+
+  private async readThreshold(): Promise<void> {
+    this.thresholdReadAt = Date.now();
+    const r = await this.pg!.query<{ value: number }>(`SELECT value FROM detection_settings WHERE key = 'pogq_threshold'`);
+    if (r.rows[0]) this.threshold = r.rows[0].value;
   }
 
   private readFaults(): void {
     const next = this.faultSwitch.poll();
     if (!next) return;
+    // "blind" is a bad threshold pushed to the settings (0: nothing scores below it), so it
+    // outlives a restart until the threshold is put right (the runbook) or the fault is cleared.
+    const wasBlind = this.has('blind');
+    const blind = next.modes.includes('blind');
+    if (blind && !wasBlind) void this.pg!.query(`UPDATE detection_settings SET value = 0, updated_at = now(), updated_by = 'fault: blind' WHERE key = 'pogq_threshold'`).then(() => this.readThreshold()).catch(() => undefined);
+    if (!blind && wasBlind) void this.pg!.query(`UPDATE detection_settings SET value = 0.5, updated_at = now(), updated_by = 'fault cleared' WHERE key = 'pogq_threshold'`).then(() => this.readThreshold()).catch(() => undefined);
     this.faults = next;
     this.log(`faults: ${next.modes.join(', ') || 'none'}`);
-    if (next.modes.includes('unhealthy')) void this.pg!.query(`UPDATE nodes SET healthy = (substr(node_id, 6)::int % 4 <> 0)`).then(() => this.loadNodes());
-    else void this.pg!.query(`UPDATE nodes SET healthy = true WHERE NOT healthy AND substr(node_id, 6)::int % 23 <> 0`).then(() => this.loadNodes());
+    if (next.modes.includes('unhealthy')) void this.pg!.query(`UPDATE nodes SET healthy = (CASE WHEN node_id ~ '^node-[0-9]+$' THEN substr(node_id, 6)::int % 4 <> 0 ELSE true END)`).then(() => this.loadNodes()).catch(() => undefined);
+    else void this.pg!.query(`UPDATE nodes SET healthy = true WHERE NOT healthy AND (CASE WHEN node_id ~ '^node-[0-9]+$' THEN substr(node_id, 6)::int % 23 <> 0 ELSE true END)`).then(() => this.loadNodes()).catch(() => undefined);
     if (next.modes.includes('memory')) for (let i = 0; i < 64; i++) this.ballast.push(Buffer.alloc(8 * 1024 * 1024, 1));
     else this.ballast.length = 0;
   }
@@ -161,12 +182,24 @@ export class CreditsService {
     try {
       const node = this.nodes[this.seq++ % Math.max(1, this.nodes.length)];
       if (!node) return;
-      // A Byzantine node tries its luck now and then; detection works unless the fault blinds it.
+      if (now - this.thresholdReadAt > 1000) void this.readThreshold().catch(() => undefined);
+      // A Byzantine node tries its luck now and then with a low-quality gradient (PoGQ 0.05 to
+      // 0.45); a validator flags it when the score is under the threshold. One in a hundred slips
+      // through anyway, as in production.
       if (this.seq % 5 === 0) {
-        // 99% of attempts are caught (one in a hundred slips through), none when blinded.
-        const detected = !this.has('blind') && ++this.attempts % 100 !== 0;
+        const pogq = 0.05 + Math.random() * 0.4;
+        const detected = pogq < this.threshold && ++this.attempts % 100 !== 0;
         this.window.recordAttempt(now, detected);
-        if (detected) this.totals.detections++;
+        const detector = this.validators[this.seq % Math.max(1, this.validators.length)];
+        if (detected && detector) {
+          this.totals.detections++;
+          const suspect = this.nodes[(this.seq * 7) % this.nodes.length]!.id;
+          await this.pg!.query(`INSERT INTO byzantine_detections (detector_id, detected_id, evidence, detected_at) VALUES ($1, $2, $3, now())`, [
+            detector,
+            suspect,
+            JSON.stringify({ pogq_score: Math.round(pogq * 1000) / 1000, threshold: this.threshold, anomaly: 'low-quality-gradient' }),
+          ]).catch(() => undefined); // a database outage loses the audit row, not the service
+        }
       }
       const type = this.pickType();
       if (this.overLimit(node.id, type, now)) {

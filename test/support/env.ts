@@ -11,6 +11,13 @@ export const testConfigPath = path.join(testRoot, 'runbooks.yaml');
 export const bundlePath = path.join(testRoot, 'workflow-bundle.js');
 export const testTaskQueue = 'runbooks-test';
 
+export const appDataDir = path.join(testRoot, 'credits-service-app');
+
+function creditsServiceCommand(verb: 'start' | 'stop' | 'status'): string[] {
+  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), verb, '--data-dir', appDataDir];
+  return verb === 'start' ? [...cli, '--port', String(testPorts.creditsService), '--rate', '20', '--config', testConfigPath] : cli;
+}
+
 export function testConfigYaml(): string {
   return [
     `dataDir: ${testRoot}`,
@@ -35,6 +42,18 @@ export function testConfigYaml(): string {
     'application:',
     `  statusUrl: http://127.0.0.1:${testPorts.creditsService}/status`,
     '  managed: false',
+    '  # The simulator as a separate process that the incident runbooks restart (tests start it).',
+    '  service:',
+    '    type: command',
+    `    start: ${JSON.stringify(creditsServiceCommand('start'))}`,
+    `    stop: ${JSON.stringify(creditsServiceCommand('stop'))}`,
+    `    status: ${JSON.stringify(creditsServiceCommand('status'))}`,
+    'healthCheck:',
+    '  timeoutSeconds: 2',
+    'incident:',
+    '  verifyTimeoutSeconds: 30',
+    'receiver:',
+    '  routes: {}',
     'worker:',
     '  metricsPort: 0',
     '',

@@ -156,7 +156,7 @@ export class ConductorClient {
     return this.call(this.settings.functions.getAllCredits, { after, limit });
   }
 
-  triggerGossip(): Promise<{ triggered: boolean; round: number; peers: number }> {
+  triggerGossip(): Promise<{ triggered: boolean; round: number; peers: number; resynced?: number }> {
     return this.call(this.settings.functions.triggerGossip, null);
   }
 

@@ -1,10 +1,10 @@
 // Starts, stops and wipes a service the same way on a systemd host and in the sandbox: a systemd
 // unit through `systemctl` (argument arrays), or configured commands.
-import { runCommand } from './process';
+import { CommandError, runCommand } from './process';
 
 export type ServiceSpec =
   | { type: 'systemd'; unit: string; clean?: string[] }
-  | { type: 'command'; start: string[]; stop: string[]; clean?: string[] };
+  | { type: 'command'; start: string[]; stop: string[]; clean?: string[]; status?: string[] };
 
 export interface ServiceControl {
   describe(): string;
@@ -13,6 +13,19 @@ export interface ServiceControl {
   /** Wipes the service's data; only for services whose spec says how. */
   clean(): Promise<void>;
   canClean(): boolean;
+  /** Whether it runs: `systemctl is-active`, or the status command's exit code (0: running).
+   * Undefined when the spec has no way to tell. */
+  isActive(): Promise<boolean | undefined>;
+}
+
+async function exitsZero(command: string[], timeoutMs: number): Promise<boolean> {
+  try {
+    await runCommand(command, { timeoutMs });
+    return true;
+  } catch (e) {
+    if (e instanceof CommandError && e.exitCode !== null) return false;
+    throw e;
+  }
 }
 
 export function serviceControl(spec: ServiceSpec, o: { timeoutMs?: number } = {}): ServiceControl {
@@ -28,6 +41,7 @@ export function serviceControl(spec: ServiceSpec, o: { timeoutMs?: number } = {}
         await runCommand(spec.clean, { timeoutMs });
       },
       canClean: () => spec.clean !== undefined,
+      isActive: () => exitsZero(['systemctl', 'is-active', '--quiet', spec.unit], timeoutMs),
     };
   }
   return {
@@ -39,5 +53,6 @@ export function serviceControl(spec: ServiceSpec, o: { timeoutMs?: number } = {}
       await runCommand(spec.clean, { timeoutMs });
     },
     canClean: () => spec.clean !== undefined,
+    isActive: async () => (spec.status ? exitsZero(spec.status, timeoutMs) : undefined),
   };
 }

@@ -1,0 +1,201 @@
+// What the incident runbooks do to the outside world: their settings, the diagnosis of an
+// unresponsive system (status report, conductor, database, application, host load, memory, disk),
+// service restarts through service control, freeing what is safe, verification that credits are
+// issued again, and the post-mortem file.
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { Failure } from '../common/failures';
+import type { StatusReport } from '../common/kpi';
+import { serviceControl } from '../worker/adapters/service-control';
+import type { ActivityDeps } from './deps';
+
+export type SystemCause = 'database-down' | 'conductor-down' | 'application-hung' | 'application-down' | 'resources-exhausted' | 'healthy';
+
+export interface Diagnosis {
+  cause: SystemCause;
+  statusReport: { reachable: boolean; ms: number; error?: string; systemStatus?: string; p99ResponseMs?: number; eventsPerMinute?: number };
+  conductor: { alive: boolean; error?: string };
+  database: { reachable: boolean; error?: string };
+  host: { load1PerCpu: number; memoryAvailableRatio: number; diskFreeRatio: number };
+  findings: string[];
+}
+
+export interface IncidentSettings {
+  escalateAfterSeconds: [number, number];
+  levels: string[];
+  production: boolean;
+  verifyTimeoutSeconds: number;
+  approvalTimeoutSeconds: number;
+  alertResolveWaitSeconds: number;
+  reportsDirectory: string;
+  pogqThreshold: number;
+  services: { application: string | undefined; database: string | undefined };
+}
+
+/** Thresholds of "resources exhausted": under 5% memory available or disk free. */
+const EXHAUSTED = 0.05;
+
+function memoryAvailableRatio(): number {
+  try {
+    const info = readFileSync('/proc/meminfo', 'utf8');
+    const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+    const r = kb('MemAvailable') / kb('MemTotal');
+    if (Number.isFinite(r)) return r;
+  } catch {
+    // not Linux
+  }
+  return os.freemem() / os.totalmem();
+}
+
+export function createIncidentActivities(deps: ActivityDeps) {
+  const cfg = deps.config;
+
+  async function incidentSettings(): Promise<IncidentSettings> {
+    const describe = (spec: typeof cfg.applicationService): string | undefined => (spec ? serviceControl(spec).describe() : undefined);
+    return {
+      escalateAfterSeconds: [cfg.escalation.level2AfterSeconds, cfg.escalation.level3AfterSeconds],
+      levels: cfg.escalation.levels,
+      production: cfg.database.production,
+      verifyTimeoutSeconds: cfg.incident.verifyTimeoutSeconds,
+      approvalTimeoutSeconds: cfg.incident.approvalTimeoutSeconds,
+      alertResolveWaitSeconds: cfg.incident.alertResolveWaitSeconds,
+      reportsDirectory: cfg.reportsDirectory,
+      pogqThreshold: cfg.byzantine.pogqThreshold,
+      services: { application: describe(cfg.applicationService), database: describe(cfg.databaseService) },
+    };
+  }
+
+  async function readStatus(timeoutMs: number): Promise<Diagnosis['statusReport']> {
+    const t = Date.now();
+    try {
+      const res = await fetch(cfg.application.statusUrl, { signal: AbortSignal.timeout(timeoutMs) });
+      if (!res.ok) throw new Error(`answered HTTP ${res.status}`);
+      const r = (await res.json()) as StatusReport;
+      return {
+        reachable: true,
+        ms: Date.now() - t,
+        systemStatus: r.system_status,
+        p99ResponseMs: r.metrics.performance.p99_response_ms,
+        eventsPerMinute: r.metrics.throughput.events_per_minute,
+      };
+    } catch (e) {
+      const err = e as Error & { cause?: { code?: string } };
+      const why = err.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (err.cause?.code ?? err.message);
+      return { reachable: false, ms: Date.now() - t, error: why };
+    }
+  }
+
+  async function diagnoseSystem(): Promise<Diagnosis> {
+    const timeoutMs = cfg.healthCheck.timeoutSeconds * 1000;
+    const [statusReport, live, database] = await Promise.all([
+      readStatus(timeoutMs),
+      deps.conductor.liveness(),
+      deps.postgres
+        .withClient(undefined, async (c) => void (await c.query('SELECT 1')))
+        .then(() => ({ reachable: true }))
+        .catch((e: unknown) => ({ reachable: false, error: (e as Error).message })),
+    ]);
+    let diskFreeRatio = 1;
+    try {
+      const st = await statfs(cfg.dataDir);
+      diskFreeRatio = st.bavail / st.blocks;
+    } catch {
+      // unknown: not counted as exhausted
+    }
+    const host = { load1PerCpu: Math.round((os.loadavg()[0]! / os.cpus().length) * 100) / 100, memoryAvailableRatio: Math.round(memoryAvailableRatio() * 1000) / 1000, diskFreeRatio: Math.round(diskFreeRatio * 1000) / 1000 };
+    const findings = [
+      statusReport.reachable
+        ? `status report answered in ${statusReport.ms} ms: ${statusReport.systemStatus} (p99 ${statusReport.p99ResponseMs} ms, ${statusReport.eventsPerMinute} events/min)`
+        : `status report at ${cfg.application.statusUrl} did not answer: ${statusReport.error}`,
+      live.alive ? `conductor at ${cfg.conductor.adminUrl} answers (app ${live.appEnabled ? 'enabled' : 'NOT enabled'})` : `conductor at ${cfg.conductor.adminUrl} does not answer: ${live.error ?? 'no answer'}`,
+      database.reachable ? 'database answers' : `database unreachable: ${(database as { error?: string }).error}`,
+      `host: load ${host.load1PerCpu} per CPU, ${(host.memoryAvailableRatio * 100).toFixed(1)}% memory available, ${(host.diskFreeRatio * 100).toFixed(1)}% disk free`,
+    ];
+    // The order is the dependency order: the application needs the database and the conductor.
+    const cause: SystemCause = !database.reachable
+      ? 'database-down'
+      : !live.alive || !live.appEnabled
+        ? 'conductor-down'
+        : !statusReport.reachable
+          ? /no answer within/.test(statusReport.error ?? '')
+            ? 'application-hung'
+            : 'application-down'
+          : host.memoryAvailableRatio < EXHAUSTED || host.diskFreeRatio < EXHAUSTED
+            ? 'resources-exhausted'
+            : 'healthy';
+    return { cause, statusReport, conductor: { alive: live.alive && live.appEnabled, error: live.error }, database, host, findings };
+  }
+
+  /** Restart through service control; a hung process gets SIGKILL after its stop grace time. */
+  async function restartService(input: { service: 'application' | 'database' }): Promise<{ restarted: boolean; how: string }> {
+    const spec = input.service === 'application' ? cfg.applicationService : cfg.databaseService;
+    if (!spec) return { restarted: false, how: `no ${input.service}.service is configured: it cannot be restarted from here` };
+    const control = serviceControl(spec);
+    try {
+      await control.stop();
+      await control.start();
+    } catch (e) {
+      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `restart ${input.service} (${control.describe()}): ${(e as Error).message}` });
+    }
+    return { restarted: true, how: control.describe() };
+  }
+
+  /** Frees only what is ours and safe: temp files of interrupted backups and exports. The
+   * runbook's "drop caches" is left out: it frees nothing the kernel would not free itself. */
+  async function freeResources(): Promise<{ freedBytes: number; removed: string[] }> {
+    const removed: string[] = [];
+    let freedBytes = 0;
+    for (const dir of [cfg.backupDirectory, cfg.dhtExportDirectory]) {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const n of names.filter((x) => /\.tmp-[^/]+$/.test(x))) {
+        const file = path.join(dir, n);
+        try {
+          const { size } = await stat(file);
+          await rm(file, { force: true });
+          freedBytes += size;
+          removed.push(file);
+        } catch {
+          // gone already
+        }
+      }
+    }
+    return { freedBytes, removed };
+  }
+
+  /** Healthy again: the status report answers and is not critical, and new credits arrive in the
+   * database, within the timeout. */
+  async function verifyRecovered(input: { timeoutSeconds: number }): Promise<{ healthy: boolean; newCredits: number; systemStatus?: string; details: string }> {
+    const since = new Date();
+    const deadline = Date.now() + input.timeoutSeconds * 1000;
+    let last = 'not checked';
+    let status: Diagnosis['statusReport'] | undefined;
+    let newCredits = 0;
+    while (Date.now() < deadline) {
+      status = await readStatus(Math.min(5000, cfg.healthCheck.timeoutSeconds * 1000));
+      newCredits = await deps.postgres
+        .withClient(undefined, async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM credits WHERE created_at > $1', [since])).rows[0]!.n))
+        .catch(() => -1);
+      last = `status report ${status.reachable ? status.systemStatus : `unreachable (${status.error})`}, ${newCredits < 0 ? 'database unreachable' : `${newCredits} new credits`}`;
+      if (status.reachable && status.systemStatus !== 'critical' && newCredits > 0) return { healthy: true, newCredits, systemStatus: status.systemStatus, details: last };
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return { healthy: false, newCredits, systemStatus: status?.systemStatus, details: `after ${input.timeoutSeconds} s: ${last}` };
+  }
+
+  async function writeReport(input: { name: string; markdown: string }): Promise<{ path: string }> {
+    await mkdir(cfg.reportsDirectory, { recursive: true });
+    const file = path.join(cfg.reportsDirectory, input.name.replace(/[^A-Za-z0-9._-]/g, '_'));
+    await writeFile(file, input.markdown);
+    return { path: file };
+  }
+
+  return { incidentSettings, diagnoseSystem, restartService, freeResources, verifyRecovered, writeReport };
+}

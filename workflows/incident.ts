@@ -1,0 +1,236 @@
+// The incident lifecycle shared by the three incident runbooks: the five phases with their times,
+// the alert's repeats and resolution, acknowledgement and closing by an operator (Updates with a
+// name), escalation along the runbook's path in the background (level 1 at once, level 2 when
+// unresolved after an hour, level 3 after four hours for critical incidents; every duration
+// configurable), one immediate escalation when a resolution did not work, and the post-mortem.
+import { condition, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { alertSignal, resolvedSignal, type Alert } from '../common/alerts';
+import {
+  acknowledgeUpdate,
+  closeUpdate,
+  incidentQuery,
+  renderPostMortem,
+  timeToDetect,
+  timeToRecover,
+  type IncidentAction,
+  type IncidentInput,
+  type IncidentOutcome,
+  type IncidentPhase,
+  type IncidentResult,
+  type IncidentState,
+} from '../common/incident';
+import type { Approval } from '../common/runbooks';
+import { IncidentId } from '../common/search-attributes';
+import type { Activities } from '../activities';
+import type { IncidentSettings } from '../activities/incident';
+import { ApprovalGate } from './approval-gate';
+import { shortStep } from './presets';
+import { RunRecord, failureMessage } from './run-record';
+
+const quick = proxyActivities<Activities>(shortStep);
+
+export class Incident {
+  readonly run: RunRecord;
+  readonly gate: ApprovalGate;
+  readonly state: IncidentState;
+  settings!: IncidentSettings;
+  private alertResolved = false;
+  private operatorClosed: { by: string; reason?: string } | undefined;
+  private level = 0;
+  private ended = false;
+
+  constructor(
+    runbook: string,
+    private readonly input: IncidentInput,
+  ) {
+    const severity = input.alert?.severity ?? input.severity ?? 'critical';
+    this.run = new RunRecord(runbook, input.trigger ?? (input.alert ? 'alert' : undefined), severity);
+    this.gate = new ApprovalGate(this.run);
+    const now = new Date().toISOString();
+    this.state = {
+      runbook,
+      workflowId: workflowInfo().workflowId,
+      severity,
+      alert: input.alert,
+      detectedAt: input.alert?.startsAt && input.alert.startsAt < now ? input.alert.startsAt : now,
+      startedAt: now,
+      phases: [],
+      findings: [],
+      actions: [],
+      escalations: [],
+      approvals: [],
+      repeats: 0,
+      followUps: [],
+    };
+    setHandler(incidentQuery, () => this.state);
+    // signalWithStart delivers the starting alert as a signal too: it is not a repeat.
+    let startSignalSeen = !input.alert;
+    setHandler(alertSignal, () => {
+      if (startSignalSeen) this.state.repeats++;
+      startSignalSeen = true;
+    });
+    setHandler(resolvedSignal, () => void (this.alertResolved = true));
+    setHandler(
+      acknowledgeUpdate,
+      ({ by }) => {
+        this.state.acknowledged = { by: by.trim(), at: new Date().toISOString() };
+        this.run.step(this.run.progress.step, `acknowledged by ${by.trim()}`);
+        return this.state.acknowledged;
+      },
+      { validator: ({ by }) => requireName(by, 'acknowledge') },
+    );
+    setHandler(
+      closeUpdate,
+      ({ by, reason }) => {
+        this.operatorClosed = { by: by.trim(), reason };
+        return { closed: true };
+      },
+      { validator: ({ by }) => requireName(by, 'close') },
+    );
+    if (input.alert) upsertSearchAttributes([{ key: IncidentId, value: input.alert.fingerprint }]);
+  }
+
+  /** Resolved by the alert or closed by an operator: the run should wrap up. */
+  get closed(): boolean {
+    return this.alertResolved || this.operatorClosed !== undefined;
+  }
+
+  /** How a wait cut short by the alert's resolution or an operator ends the incident. */
+  get closedOutcome(): IncidentOutcome {
+    return this.operatorClosed ? 'closed-by-operator' : 'resolved';
+  }
+
+  get dryRun(): boolean {
+    return this.input.dryRun === true;
+  }
+
+  /** Detect: settings, level-1 notification, and the escalation timers (not in a dry-run). */
+  async open(target: string): Promise<void> {
+    this.run.target(target);
+    this.phase('detect');
+    this.settings = await quick.incidentSettings.executeWithOptions({ summary: 'read the incident settings' }, []);
+    if (this.input.escalateAfterSeconds) this.settings.escalateAfterSeconds = this.input.escalateAfterSeconds;
+    if (this.input.verifyTimeoutSeconds) this.settings.verifyTimeoutSeconds = this.input.verifyTimeoutSeconds;
+    if (this.input.approvalTimeoutSeconds) this.settings.approvalTimeoutSeconds = this.input.approvalTimeoutSeconds;
+    if (this.input.alertResolveWaitSeconds !== undefined) this.settings.alertResolveWaitSeconds = this.input.alertResolveWaitSeconds;
+    if (this.dryRun) return;
+    await this.escalate('incident opened');
+    void this.escalationTimers();
+  }
+
+  phase(phase: IncidentPhase, details?: string): void {
+    this.state.phases.push({ phase, at: new Date().toISOString() });
+    this.run.step(phase, details);
+  }
+
+  finding(...lines: string[]): void {
+    this.state.findings.push(...lines);
+  }
+
+  record(name: string, outcome: IncidentAction['outcome'], detail?: string): void {
+    this.state.actions.push({ name, at: new Date().toISOString(), outcome, detail });
+  }
+
+  /** Runs an action and records its outcome; a failure is recorded and returned, not thrown, so
+   * the runbook can escalate instead of dying mid-incident. */
+  async act<T>(name: string, fn: () => Promise<T>, describe?: (v: T) => string): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+    this.run.step(this.run.progress.step, name);
+    try {
+      const value = await fn();
+      this.record(name, 'succeeded', describe?.(value));
+      return { ok: true, value };
+    } catch (e) {
+      const error = failureMessage(e);
+      this.record(name, 'failed', error);
+      return { ok: false, error };
+    }
+  }
+
+  /** Waits for an approval of `what`; the escalation timers keep running meanwhile. */
+  async approval(what: string, details: string): Promise<Approval | undefined> {
+    this.run.step('awaiting approval', `${what}\n\n${details}\n\nApprove with \`runbook approve ${this.state.workflowId} --by <name>\` (or reject).`);
+    const decision = await this.gate.wait(this.settings.approvalTimeoutSeconds, `wait for an approval: ${what}`, () => this.closed);
+    if (decision) this.state.approvals.push({ ...decision, for: what });
+    else if (this.closed) this.record(`approval of: ${what}`, 'skipped', 'the incident was closed while waiting');
+    else this.record(`approval of: ${what}`, 'failed', `no decision within ${this.settings.approvalTimeoutSeconds} s`);
+    return decision;
+  }
+
+  /** The next level now, with the reason (a failed resolution, a rejected change). */
+  async escalate(reason: string): Promise<void> {
+    const max = this.state.severity === 'critical' ? 3 : 2;
+    if (this.level >= max) {
+      this.record('escalate', 'skipped', `already at level ${this.level}: ${reason}`);
+      return;
+    }
+    this.level++;
+    const alert = this.alertForNotify();
+    const r = await quick.notify
+      .executeWithOptions({ summary: `notify escalation level ${this.level}` }, [{ level: this.level, alert, workflowId: this.state.workflowId, repeats: this.state.repeats }])
+      .catch((e: unknown) => ({ contact: this.settings.levels[this.level - 1] ?? 'on-call', delivered: false, error: failureMessage(e) }));
+    this.state.escalations.push({ level: this.level, contact: r.contact, at: new Date().toISOString(), reason });
+  }
+
+  private alertForNotify(): Alert {
+    return (
+      this.input.alert ?? {
+        fingerprint: this.state.workflowId,
+        name: this.state.runbook,
+        status: 'firing',
+        severity: this.state.severity,
+        category: 'incident',
+        summary: `${this.state.runbook} started ${this.input.trigger ?? 'manually'}`,
+        labels: {},
+        startsAt: this.state.startedAt,
+        source: 'health-check',
+      }
+    );
+  }
+
+  private async escalationTimers(): Promise<void> {
+    const started = Date.now();
+    const [l2, l3] = this.settings.escalateAfterSeconds;
+    const steps: Array<[number, number]> = [[2, l2], ...(this.state.severity === 'critical' ? [[3, l3] as [number, number]] : [])];
+    for (const [level, after] of steps) {
+      const wait = after * 1000 - (Date.now() - started);
+      if (wait > 0 && (await condition(() => this.ended, wait, { summary: `escalate to level ${level} if still unresolved` }))) return;
+      if (this.ended) return;
+      if (this.level < level) await this.escalate(`unresolved after ${after} s`);
+    }
+  }
+
+  /** Resolve and Post-mortem: closes the incident, writes the post-mortem, returns the result. */
+  async close(outcome: IncidentOutcome, extra: Partial<IncidentResult> = {}): Promise<IncidentResult> {
+    if (outcome === 'resolved' && this.input.alert && !this.closed && this.settings.alertResolveWaitSeconds > 0) {
+      // Recovered, but the alert still fires (its rule looks back over a window): stay open so
+      // its repeats join this run instead of opening a new incident for a fixed problem.
+      this.run.step('waiting for the alert to resolve', `verified healthy at ${this.state.recoveredAt}`);
+      if (!(await condition(() => this.closed, `${this.settings.alertResolveWaitSeconds}s`, { summary: 'wait for the alert to resolve' }))) {
+        this.finding(`the alert still fired ${this.settings.alertResolveWaitSeconds} s after the verified recovery`);
+      }
+    }
+    this.ended = true;
+    const s = this.state;
+    s.outcome = this.operatorClosed && outcome !== 'resolved' ? 'closed-by-operator' : outcome;
+    s.closedBy ??= this.operatorClosed ? 'operator' : outcome === 'resolved' && s.recoveredAt ? 'verification' : this.alertResolved ? 'resolved alert' : outcome === 'escalated' ? 'escalation' : undefined;
+    if (this.operatorClosed) this.record(`closed by ${this.operatorClosed.by}`, 'succeeded', this.operatorClosed.reason);
+    const result: IncidentResult = { runbook: s.runbook, outcome: s.outcome, ...extra, incident: s, timeToDetectMs: timeToDetect(s), timeToRecoverMs: timeToRecover(s) };
+    if (outcome === 'dry-run') {
+      this.run.finish('dry-run', (extra.plan ?? []).map((p) => `- ${p}`).join('\n'));
+      return result;
+    }
+    this.phase('post-mortem');
+    s.endedAt = new Date().toISOString();
+    const markdown = renderPostMortem(s);
+    const { path } = await quick.writeReport.executeWithOptions({ summary: 'write the post-mortem' }, [
+      { name: `postmortem-${s.startedAt.slice(0, 10)}-${s.workflowId}.md`, markdown },
+    ]);
+    result.postMortem = { path, markdown };
+    this.run.finish(s.outcome === 'resolved' ? 'succeeded' : s.outcome === 'escalated' ? 'escalated' : 'succeeded', `${s.outcome}${s.closedBy ? ` (${s.closedBy})` : ''}; post-mortem ${path}`);
+    return result;
+  }
+}
+
+function requireName(by: string, what: string): void {
+  if (typeof by !== 'string' || !by.trim()) throw new Error(`${what}: expected the operator's name (--by), found nothing`);
+}
