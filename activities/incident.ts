@@ -170,8 +170,10 @@ export function createIncidentActivities(deps: ActivityDeps) {
     return { freedBytes, removed };
   }
 
-  /** Healthy again: the status report answers and is not critical, and new credits arrive in the
-   * database, within the timeout. */
+  /** Responsive again: the status report answers, the conductor and the database answer, and new
+   * credits arrive in the database, within the timeout. The report's own status is recorded but
+   * not required: its KPIs look back over the monitor's 60-minute window, which still holds the
+   * outage's errors long after the system recovered (the alert's resolution says when it clears). */
   async function verifyRecovered(input: { timeoutSeconds: number }): Promise<{ healthy: boolean; newCredits: number; systemStatus?: string; details: string }> {
     const since = new Date();
     const deadline = Date.now() + input.timeoutSeconds * 1000;
@@ -180,11 +182,16 @@ export function createIncidentActivities(deps: ActivityDeps) {
     let newCredits = 0;
     while (Date.now() < deadline) {
       status = await readStatus(Math.min(5000, cfg.healthCheck.timeoutSeconds * 1000));
+      const live = await deps.conductor.liveness();
       newCredits = await deps.postgres
         .withClient(undefined, async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM credits WHERE created_at > $1', [since])).rows[0]!.n))
         .catch(() => -1);
-      last = `status report ${status.reachable ? status.systemStatus : `unreachable (${status.error})`}, ${newCredits < 0 ? 'database unreachable' : `${newCredits} new credits`}`;
-      if (status.reachable && status.systemStatus !== 'critical' && newCredits > 0) return { healthy: true, newCredits, systemStatus: status.systemStatus, details: last };
+      last = [
+        status.reachable ? `status report answers (${status.systemStatus}${status.systemStatus === 'healthy' ? '' : ': its 60-minute window may still hold the outage'})` : `status report unreachable (${status.error})`,
+        live.alive && live.appEnabled ? 'conductor answers' : `conductor: ${live.error ?? 'app not enabled'}`,
+        newCredits < 0 ? 'database unreachable' : `${newCredits} new credits`,
+      ].join(', ');
+      if (status.reachable && live.alive && live.appEnabled && newCredits > 0) return { healthy: true, newCredits, systemStatus: status.systemStatus, details: last };
       await new Promise((r) => setTimeout(r, 500));
     }
     return { healthy: false, newCredits, systemStatus: status?.systemStatus, details: `after ${input.timeoutSeconds} s: ${last}` };

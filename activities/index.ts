@@ -1,9 +1,11 @@
 // Every activity of every runbook, built from injected adapters. Workflows import only the type.
 import { createByzantineActivities } from './byzantine';
 import { createConductorActivities } from './conductor';
+import { createConfigBackupActivities } from './config-backup';
 import { createDataIntegrityActivities } from './data-integrity';
 import { createDatabaseBackupActivities } from './database-backup';
 import { createDhtActivities } from './dht';
+import { createDisasterRecoveryActivities } from './disaster-recovery';
 import { createHealthCheckActivities } from './health-check';
 import { createIncidentActivities } from './incident';
 import { createNotifyActivities } from './notify';
@@ -23,6 +25,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createByzantineActivities(deps),
     ...createDataIntegrityActivities(deps),
     ...createTroubleshootingActivities(deps),
+    ...createConfigBackupActivities(deps),
+    ...createDisasterRecoveryActivities(deps),
   };
 }
 

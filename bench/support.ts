@@ -30,7 +30,7 @@ async function waitForPollers(connection: Connection, taskQueue: string): Promis
   throw new Error(`no worker polled ${taskQueue} within 120 s`);
 }
 
-export async function startBenchStack(o: { extraYaml?: string[] } = {}): Promise<BenchStack> {
+export async function startBenchStack(o: { extraYaml?: string[]; conductorTimeoutSeconds?: number } = {}): Promise<BenchStack> {
   mkdirSync(benchRoot, { recursive: true });
   const configPath = path.join(benchRoot, 'runbooks.yaml');
   writeFileSync(
@@ -48,7 +48,7 @@ export async function startBenchStack(o: { extraYaml?: string[] } = {}): Promise
       'conductor:',
       `  adminUrl: ws://127.0.0.1:${benchPorts.conductor}`,
       `  dataDir: ${path.join(benchRoot, 'conductor')}`,
-      '  timeoutSeconds: 120',
+      `  timeoutSeconds: ${o.conductorTimeoutSeconds ?? 120}`,
       'dhtExport:',
       `  directory: ${path.join(benchRoot, 'dht-exports')}`,
       '  pageSize: 5000',

@@ -1,7 +1,7 @@
 // `runbook run <runbook>`: start a runbook with a JSON input, optionally wait for its result.
 import { randomBytes } from 'node:crypto';
-import type { Client } from '@temporalio/client';
-import { isRunbookName, runbookWorkflows, type CommonInput } from '../common/runbooks';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { isRunbookName, runbookWorkflows, singletonRunbooks, type CommonInput } from '../common/runbooks';
 import { RunbookName, Trigger } from '../common/search-attributes';
 import type { LoadedConfig } from '../worker/config';
 import { UsageError } from './errors';
@@ -37,8 +37,10 @@ export async function startRunbook(client: Client, config: LoadedConfig, runbook
   }
   const input: CommonInput & Record<string, unknown> = { ...parseInput(o.input), trigger: 'manual' };
   if (o.dryRun) input.dryRun = true;
-  const workflowId = runWorkflowId(runbook);
-  const handle = await client.workflow.start(runbookWorkflows[runbook], {
+  // Singletons run under their own name: the server refuses a second start while one runs.
+  const workflowId = singletonRunbooks.includes(runbook) ? runbook : runWorkflowId(runbook);
+  const start = client.workflow.start(runbookWorkflows[runbook], {
+    workflowIdConflictPolicy: 'FAIL',
     workflowId,
     taskQueue: config.temporal.taskQueue,
     args: [input],
@@ -48,6 +50,12 @@ export async function startRunbook(client: Client, config: LoadedConfig, runbook
     ],
     staticSummary: `${runbook} (manual${input.dryRun ? ', dry-run' : ''})`,
     staticDetails: `Started from the CLI with input:\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
+  });
+  const handle = await start.catch((e: unknown) => {
+    if (e instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new UsageError(`${runbook} is already running (workflow ${workflowId}): one at a time; follow it with \`runbook runs --runbook ${runbook}\``);
+    }
+    throw e;
   });
   return handle;
 }

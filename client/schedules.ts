@@ -16,6 +16,8 @@ export interface ScheduleDefinition {
   /** A daily time, or an interval in seconds. */
   hour?: number;
   minute?: number;
+  /** Monthly on this day (with hour and minute). */
+  dayOfMonth?: number;
   everySeconds?: number;
   args: unknown[];
 }
@@ -38,6 +40,25 @@ export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
       workflowType: 'dhtExport',
       description: `daily DHT export at ${config.dhtExport.schedule} ${config.timezone}, ${config.dhtExport.retentionDays}-day retention`,
       ...parseClock(config.dhtExport.schedule),
+      args: [{ trigger: 'schedule' }],
+    },
+    {
+      scheduleId: 'runbook-config-backup',
+      runbook: 'config-backup',
+      target: 'configuration',
+      workflowType: 'configBackup',
+      description: `daily configuration backup at ${config.configBackup.schedule} ${config.timezone}, ${config.configBackup.retentionDays}-day retention`,
+      ...parseClock(config.configBackup.schedule),
+      args: [{ trigger: 'schedule' }],
+    },
+    {
+      scheduleId: 'runbook-dr-drill',
+      runbook: 'dr-drill',
+      target: 'dr-drill',
+      workflowType: 'drDrill',
+      description: `monthly DR drill on day ${config.disasterRecovery.drillDayOfMonth} at ${config.disasterRecovery.drillTime} ${config.timezone}`,
+      ...parseClock(config.disasterRecovery.drillTime),
+      dayOfMonth: config.disasterRecovery.drillDayOfMonth,
       args: [{ trigger: 'schedule' }],
     },
     {
@@ -64,7 +85,7 @@ function scheduleOptions(d: ScheduleDefinition, config: LoadedConfig): ScheduleO
     spec:
       d.everySeconds !== undefined
         ? { intervals: [{ every: `${d.everySeconds}s` }] }
-        : { calendars: [{ hour: d.hour, minute: d.minute, comment: d.description }], timezone: config.timezone },
+        : { calendars: [{ hour: d.hour, minute: d.minute, ...(d.dayOfMonth ? { dayOfMonth: d.dayOfMonth } : {}), comment: d.description }], timezone: config.timezone },
     action: {
       type: 'startWorkflow',
       workflowType: d.workflowType,

@@ -174,6 +174,35 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    configBackup: z
+      .object({
+        /** The configuration files to archive (the runbook's: application, monitoring, conductor).
+         * Default in the sandbox: this configuration file and the generated monitoring configs. */
+        files: z.array(z.string().min(1)).min(1).optional(),
+        /** Default: <dataDir>/backups/config. */
+        directory: z.string().min(1).optional(),
+        schedule: clock.default('02:45'),
+        retentionDays: z.number().int().min(1).max(3650).default(30),
+      })
+      .strict()
+      .prefault({}),
+    disasterRecovery: z
+      .object({
+        /** Provisions the replacement infrastructure (argument array). Default in the sandbox: start
+         * the database and conductor services (a wiped cluster is initialised, a wiped conductor
+         * starts empty). */
+        provision: command.optional(),
+        /** Refuse to start without a verified configuration backup. */
+        requireConfigBackup: z.boolean().default(true),
+        /** The monthly DR drill: day of the month and time (in `timezone`). */
+        drillDayOfMonth: z.number().int().min(1).max(28).default(1),
+        drillTime: clock.default('05:00'),
+        /** The drill's isolated environment: its own cluster port and conductor admin port. */
+        drillPostgresPort: port.default(55499),
+        drillConductorPort: port.default(18899),
+      })
+      .strict()
+      .prefault({}),
     healthCheck: z
       .object({
         /** How often the built-in health check evaluates the KPI tables (down to seconds). */

@@ -18,7 +18,14 @@ export const runbookWorkflows = {
   'troubleshoot-memory-growth': 'troubleshootMemoryGrowth',
   'troubleshoot-conductor-connection': 'troubleshootConductorConnection',
   'troubleshoot-unexpected-detections': 'troubleshootUnexpectedDetections',
+  'config-backup': 'configBackup',
+  'disaster-recovery': 'disasterRecovery',
+  'dr-drill': 'drDrill',
 } as const;
+
+/** Runbooks of which at most one run may exist at a time: they run under their own name as the
+ * workflow id, so a second start is refused by the server. */
+export const singletonRunbooks: readonly RunbookName[] = ['disaster-recovery', 'dr-drill'];
 
 export type RunbookName = keyof typeof runbookWorkflows;
 

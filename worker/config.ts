@@ -28,6 +28,8 @@ export interface LoadedConfig extends Config {
   conductorService: NonNullable<Config['conductor']['service']>;
   /** Undefined: the runbooks cannot stop or start the application (they say so and escalate). */
   reportsDirectory: string;
+  configBackupDirectory: string;
+  configBackupFiles: string[];
   applicationService: NonNullable<Config['application']['service']> | undefined;
   databaseService: NonNullable<Config['database']['service']> | undefined;
 }
@@ -179,6 +181,11 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
     applicationService,
     databaseService,
     reportsDirectory: path.resolve(baseDir, config.incident.reportsDirectory ?? path.join(dataDir, 'reports')),
+    configBackupDirectory: path.resolve(baseDir, config.configBackup.directory ?? path.join(dataDir, 'backups', 'config')),
+    // The sandbox's configuration: this file and what it generates for monitoring.
+    configBackupFiles: (config.configBackup.files ?? [...(source ? [source] : []), path.join(dataDir, 'monitoring', 'prometheus.yml'), path.join(dataDir, 'monitoring', 'alertmanager.yml')]).map((f) =>
+      path.resolve(baseDir, f.replace(/^~(?=\/)/, process.env.HOME ?? '~')),
+    ),
     baseDir,
     backupDirectory: path.resolve(baseDir, config.backup.directory ?? path.join(dataDir, 'backups', 'postgres')),
     dhtExportDirectory: path.resolve(baseDir, config.dhtExport.directory ?? path.join(dataDir, 'backups', 'dht')),

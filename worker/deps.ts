@@ -7,10 +7,11 @@ import { Postgres } from './adapters/postgres';
 import { serviceControl } from './adapters/service-control';
 import type { LoadedConfig } from './config';
 
-export function conductorClient(config: LoadedConfig): ConductorClient {
+/** The configured conductor's client; `adminUrl` points it at another one (the DR drill's). */
+export function conductorClient(config: LoadedConfig, adminUrl?: string): ConductorClient {
   const c = config.conductor;
   return new ConductorClient({
-    adminUrl: c.adminUrl,
+    adminUrl: adminUrl ?? c.adminUrl,
     origin: c.origin,
     appId: c.appId,
     roleName: c.roleName,

@@ -10,3 +10,6 @@ export { incidentSystemUnresponsive } from './incident-system-unresponsive';
 export { incidentByzantineDetectionFailure } from './incident-byzantine-detection-failure';
 export { incidentDataCorruption } from './incident-data-corruption';
 export { troubleshootHighLatency, troubleshootMemoryGrowth, troubleshootConductorConnection, troubleshootUnexpectedDetections } from './troubleshooting';
+export { configBackup } from './config-backup';
+export { disasterRecovery } from './disaster-recovery';
+export { drDrill } from './dr-drill';

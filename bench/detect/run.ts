@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     await startService();
     await applySchedules(client, config);
     const schedule = client.schedule.getHandle('runbook-health-check');
+    if ((await schedule.describe()).state.paused) await schedule.unpause('bench:detect measures the health check');
 
     // Built-in: the health check's next run finds the status report unreachable.
     const incident = client.workflow.getHandle(alertWorkflowId(healthFingerprint('statusReport')));

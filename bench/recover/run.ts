@@ -34,6 +34,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 async function main(): Promise<void> {
   const stack = await startBenchStack({
+    // A call to a stopped conductor fails within this, as the application's client would.
+    conductorTimeoutSeconds: 5,
     extraYaml: [
       'application:',
       `  statusUrl: http://127.0.0.1:${port}/status`,
@@ -68,9 +70,15 @@ async function main(): Promise<void> {
   try {
     await app.start();
     await applySchedules(client, config);
+    // apply leaves a paused schedule paused (an operator may have paused it); this bench needs it.
+    const schedule = client.schedule.getHandle('runbook-health-check');
+    if ((await schedule.describe()).state.paused) await schedule.unpause('bench:recover needs the health check');
     for (let i = 0; i < reps; i++) {
       for (const kind of ['conductor down', 'application hung'] as const) {
         // A fresh application: its metrics window starts clean, so no earlier fault lingers in it.
+        // The health check is paused meanwhile, or it would open an incident about the restart.
+        await schedule.pause('bench:recover resets the application');
+        await sleep(1500); // a health check already running finishes
         await app.stop();
         await app.start();
         await sleep(4000);
@@ -82,6 +90,8 @@ async function main(): Promise<void> {
             await h.result().catch(() => undefined);
           }
         }
+        await schedule.unpause('bench:recover measures');
+        await sleep(2000);
         const handle = client.workflow.getHandle(alertWorkflowId(healthFingerprint(kind === 'conductor down' ? 'errorRate' : 'statusReport')));
         const before = await handle.describe().then((d) => d.runId, () => undefined);
         const t0 = Date.now();

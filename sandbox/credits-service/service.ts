@@ -118,8 +118,10 @@ export class CreditsService {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    const closed = new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    // Requests a hang left open are dropped now: close() alone would wait for them forever.
     this.http?.closeAllConnections();
+    await closed;
     await this.pg?.end().catch(() => undefined);
     await this.o.conductor.close();
   }

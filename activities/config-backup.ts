@@ -1,0 +1,131 @@
+// The configuration backup of the nightly maintenance: an archive (tar + gzip) of the
+// configuration files the runbook lists, with a manifest of each file's size and SHA-256, verified
+// by reading the archive back and comparing every member, and retained like the other backups.
+// Disaster recovery needs it; `runbook status` shows its age.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { Failure } from '../common/failures';
+import type { RetentionResult } from '../common/runbooks';
+import { runCommand } from '../worker/adapters/process';
+import { fsyncDir, listManifested, manifestPathOf, readManifestOf, removeStaleTemps, sha256File, writeManifest, type ManifestBase } from './backup-files';
+import type { ActivityDeps } from './deps';
+import { applyRetention } from './retention';
+
+export const CONFIG_MANIFEST_FORMAT = 'zerotrustml-runbooks/config-backup@1';
+
+export interface ConfigBackupManifest extends ManifestBase {
+  format: typeof CONFIG_MANIFEST_FORMAT;
+  bytes: number;
+  sha256: string;
+  files: Array<{ path: string; bytes: number; sha256: string }>;
+  /** Configured files that did not exist when the backup ran. */
+  missing: string[];
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** Verifies an archive against its manifest: the archive's checksum, then every member's. */
+async function verifyArchive(file: string, m: ConfigBackupManifest): Promise<void> {
+  const fail = (why: string): never => {
+    throw ApplicationFailure.create({ type: Failure.BackupDamaged, message: `config backup ${file}: ${why}`, nonRetryable: true });
+  };
+  const st = await stat(file).catch(() => fail('the archive is missing'));
+  if (st.size !== m.bytes) fail(`expected ${m.bytes} bytes, found ${st.size}`);
+  if ((await sha256File(file)) !== m.sha256) fail('SHA-256 differs from the manifest');
+  // Every member is extracted into a scratch directory and hashed.
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'config-verify-'));
+  try {
+    await runCommand(['tar', '-xzf', file, '-C', scratch]).catch((e: unknown) => fail(`cannot be read: ${(e as Error).message}`));
+    for (const f of m.files) {
+      const member = path.join(scratch, f.path.replace(/^\//, ''));
+      if (!existsSync(member)) fail(`${f.path} is missing from the archive`);
+      if ((await sha256File(member)) !== f.sha256) fail(`${f.path} differs from the manifest`);
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export function createConfigBackupActivities(deps: ActivityDeps) {
+  const cfg = deps.config;
+  const dir = cfg.configBackupDirectory;
+  const now = (): Date => deps.now?.() ?? new Date();
+
+  async function backupConfiguration(input: { key: string }): Promise<{ path: string; manifest: ConfigBackupManifest; reused: boolean }> {
+    await mkdir(dir, { recursive: true });
+    const file = `config_${input.key}.tar.gz`;
+    const finalPath = path.join(dir, file);
+    const manifestPath = manifestPathOf(finalPath);
+    const existing = await readManifestOf<ConfigBackupManifest>(manifestPath, CONFIG_MANIFEST_FORMAT);
+    if (existing?.verified && existsSync(finalPath)) return { path: finalPath, manifest: existing, reused: true };
+    await removeStaleTemps(dir, file);
+    const started = now();
+    const present = cfg.configBackupFiles.filter((f) => existsSync(f));
+    const missing = cfg.configBackupFiles.filter((f) => !existsSync(f));
+    if (present.length === 0) {
+      throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `configBackup.files: expected at least one existing file, found none of ${cfg.configBackupFiles.join(', ')}`, nonRetryable: true });
+    }
+    const files = await Promise.all(present.map(async (p) => ({ path: p, bytes: (await stat(p)).size, sha256: await sha256File(p) })));
+    const tmp = `${finalPath}.tmp-${process.pid}`;
+    try {
+      // Absolute paths (leading / stripped by tar) so a restore knows where each file belongs.
+      await runCommand(['tar', '-czf', tmp, '-C', '/', ...present.map((p) => p.replace(/^\//, ''))]);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    const manifest: ConfigBackupManifest = {
+      format: CONFIG_MANIFEST_FORMAT,
+      key: input.key,
+      file,
+      bytes: (await stat(tmp)).size,
+      sha256: await sha256File(tmp),
+      files,
+      missing,
+      startedAt: started.toISOString(),
+      finishedAt: now().toISOString(),
+    };
+    await verifyArchive(tmp, manifest);
+    manifest.verified = { at: now().toISOString(), method: 'sha256 of the archive and of every member read back', durationMs: Date.now() - started.getTime() };
+    await writeManifest(`${manifestPath}.tmp-${process.pid}`, manifest);
+    await rename(`${manifestPath}.tmp-${process.pid}`, manifestPath);
+    await rename(tmp, finalPath);
+    await fsyncDir(dir);
+    return { path: finalPath, manifest, reused: false };
+  }
+
+  /** The newest verified configuration backup (or the named one), verified again. */
+  async function resolveConfigBackup(input: { backup?: string } = {}): Promise<{ path: string; manifest: ConfigBackupManifest }> {
+    const { backups } = await listManifested<ConfigBackupManifest>(dir, CONFIG_MANIFEST_FORMAT);
+    const b = input.backup && input.backup !== 'latest' ? backups.find((x) => x.path === path.resolve(input.backup!)) : backups.find((x) => x.present && x.manifest.verified);
+    if (!b) {
+      throw ApplicationFailure.create({ type: Failure.BackupMissing, message: `no verified configuration backup in ${dir}${input.backup ? ` named ${input.backup}` : ''}`, nonRetryable: true });
+    }
+    await verifyArchive(b.path, b.manifest);
+    return { path: b.path, manifest: b.manifest };
+  }
+
+  async function applyConfigRetention(input: { currentKey: string; dryRun?: boolean }): Promise<RetentionResult> {
+    return applyRetention<ConfigBackupManifest>({ dir, format: CONFIG_MANIFEST_FORMAT, what: 'configuration backup', currentKey: input.currentKey, days: cfg.configBackup.retentionDays, now: now(), dryRun: input.dryRun, ours: () => true });
+  }
+
+  /** Puts archived files back where they were, keeping any file it would replace as .pre-restore. */
+  async function restoreConfiguration(input: { path: string }): Promise<{ restored: string[] }> {
+    const { manifest } = await resolveConfigBackup({ backup: input.path });
+    const restored: string[] = [];
+    for (const f of manifest.files) {
+      if (existsSync(f.path) && (await sha256File(f.path)) === f.sha256) continue;
+      if (existsSync(f.path)) await rename(f.path, `${f.path}.pre-restore`);
+      await mkdir(path.dirname(f.path), { recursive: true });
+      await runCommand(['tar', '-xzf', input.path, '-C', '/', f.path.replace(/^\//, '')]);
+      if ((await sha256File(f.path)) !== f.sha256) throw new Error(`restored ${f.path} differs from the manifest`);
+      restored.push(f.path);
+    }
+    return { restored };
+  }
+
+  return { backupConfiguration, resolveConfigBackup, applyConfigRetention, restoreConfiguration };
+}

@@ -1,0 +1,126 @@
+// Runbook "disaster-recovery" (the runbook's Full System Failure): check the prerequisites (latest
+// verified database backup, DHT export and configuration backup, each with its age: the recovery
+// point); provision through the configured hook; restore the database (restore-database as a
+// child: scratch, swap, verify; a production target waits for its approval there); start the
+// conductor, install the app and import the DHT state (restore-dht as a child); check the credit
+// totals against the backups before the application adds any; start the application; verify the
+// status report. The result records the recovery time per step and the recovery point achieved.
+// One at a time: the client starts it under a fixed workflow id.
+import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { formatMs } from '../common/durations';
+import { Failure } from '../common/failures';
+import type { CommonInput, RestoreDatabaseResult, RestoreDhtResult } from '../common/runbooks';
+import type { Activities } from '../activities';
+import type { DrPrerequisites } from '../activities/disaster-recovery';
+import { shortStep } from './presets';
+import { recorded, RunRecord } from './run-record';
+
+const quick = proxyActivities<Activities>(shortStep);
+const slow = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '1 hour', retry: { maximumAttempts: 2 } });
+
+export interface RecoveryStep {
+  step: string;
+  startedAt: string;
+  durationMs: number;
+  outcome: 'succeeded' | 'failed' | 'skipped';
+  detail?: string;
+}
+
+export interface DisasterRecoveryResult {
+  runbook: 'disaster-recovery';
+  outcome: 'succeeded' | 'dry-run' | 'failed';
+  /** Recovery time achieved: from the start to the verified system, and per step. */
+  rtoMs: number;
+  /** Recovery point achieved: how old the restored data was when the recovery started. */
+  rpo: { databaseSeconds: number; dhtSeconds: number; configSeconds?: number };
+  steps: RecoveryStep[];
+  prerequisites: DrPrerequisites;
+  plan?: string[];
+}
+
+export interface DisasterRecoveryInput extends CommonInput {
+  /** Wait this long for the status report to show active nodes. */
+  verifyTimeoutSeconds?: number;
+}
+
+/** Runs a step, timing it; a failure is recorded and rethrown with the step's name. */
+export async function timedStep<T>(steps: RecoveryStep[], run: RunRecord, name: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> {
+  run.step(name);
+  const startedAt = new Date();
+  try {
+    const v = await fn();
+    steps.push({ step: name, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime(), outcome: 'succeeded', detail: detail?.(v) });
+    return v;
+  } catch (e) {
+    const message = (e as { cause?: { message?: string }; message?: string }).cause?.message ?? (e as Error).message;
+    steps.push({ step: name, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime(), outcome: 'failed', detail: message });
+    throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `${name} failed: ${message}`, nonRetryable: true, details: [steps] });
+  }
+}
+
+export async function disasterRecovery(input: DisasterRecoveryInput = {}): Promise<DisasterRecoveryResult> {
+  const run = new RunRecord('disaster-recovery', input.trigger, input.severity ?? 'critical');
+  return recorded(run, async () => {
+    const started = Date.now();
+    const steps: RecoveryStep[] = [];
+    const id = workflowInfo().workflowId;
+    run.target('credits');
+    const pre = await timedStep(steps, run, 'check prerequisites', () => quick.drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{}]), (p) =>
+      `database backup ${formatMs(p.database.ageSeconds * 1000)} old, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old${p.config ? `, configuration ${formatMs(p.config.ageSeconds * 1000)} old` : ''}`,
+    );
+    const rpo = { databaseSeconds: pre.database.ageSeconds, dhtSeconds: pre.dht.ageSeconds, configSeconds: pre.config?.ageSeconds };
+    const plan = [
+      `recovery point: database backup ${pre.database.path} (${formatMs(pre.database.ageSeconds * 1000)} old), DHT export ${pre.dht.path} (${formatMs(pre.dht.ageSeconds * 1000)} old)${pre.config ? `, configuration ${pre.config.path}` : ''}`,
+      'provision: the configured hook (sandbox: start the database and conductor services)',
+      'restore the database: restore-database (verify, scratch, swap, verify; production waits for an approval)',
+      `restore the DHT: restore-dht (start the conductor, install the app, import ${pre.dht.credits} credits, verify each)`,
+      `check totals: ${pre.database.tables['public.credits'] ?? '?'} credits in the database, ${pre.dht.credits} on the DHT`,
+      'start the application; verify the status report shows active nodes',
+    ];
+    if (input.dryRun) {
+      run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
+      return { runbook: 'disaster-recovery', outcome: 'dry-run', rtoMs: 0, rpo, steps, prerequisites: pre, plan };
+    }
+    await timedStep(steps, run, 'provision', () => slow.provision.executeWithOptions({ summary: 'provision the infrastructure (hook)' }, []), (v) => v.how.join('; '));
+    const db = await timedStep(
+      steps,
+      run,
+      'restore the database',
+      () =>
+        executeChild<(i: object) => Promise<RestoreDatabaseResult>>('restoreDatabase', {
+          args: [{ backup: pre.database.path, trigger: 'parent', severity: 'critical' }],
+          workflowId: `${id}-restore-database`,
+          staticSummary: 'restore-database for disaster-recovery',
+        }),
+      (v) => `${v.outcome}${v.approval ? ` (approved by ${v.approval.by})` : ''}`,
+    );
+    if (db.outcome !== 'succeeded') throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `the database restore ended ${db.outcome}: nothing else was done`, nonRetryable: true });
+    await timedStep(
+      steps,
+      run,
+      'restore the DHT',
+      () =>
+        executeChild<(i: object) => Promise<RestoreDhtResult>>('restoreDht', {
+          args: [{ export: pre.dht.path, trigger: 'parent', severity: 'critical' }],
+          workflowId: `${id}-restore-dht`,
+          staticSummary: 'restore-dht for disaster-recovery',
+        }),
+      (v) => `${v.outcome}: ${v.credits} credits`,
+    );
+    const expected = { dbCredits: pre.database.tables['public.credits'] ?? -1, dhtCredits: pre.dht.credits };
+    await timedStep(steps, run, 'check totals', async () => {
+      const t = await quick.verifyTotals.executeWithOptions({ summary: 'credit totals against the backups' }, [expected]);
+      if (!t.matches) throw new Error(`expected ${expected.dbCredits} credits in the database and ${expected.dhtCredits} on the DHT, found ${t.dbCredits} and ${t.dhtCredits}`);
+      return t;
+    }, (t) => `${t.dbCredits} in the database, ${t.dhtCredits} on the DHT`);
+    await timedStep(steps, run, 'start the application', () => quick.startApplication.executeWithOptions({ summary: 'start the application' }, []), (v) => v.how);
+    await timedStep(steps, run, 'verify', async () => {
+      const v = await slow.verifyStatusReport.executeWithOptions({ summary: 'status report with active nodes' }, [{ timeoutSeconds: input.verifyTimeoutSeconds ?? 60 }]);
+      if (!v.ok) throw new Error(v.details);
+      return v;
+    }, (v) => v.details);
+    const rtoMs = Date.now() - started;
+    run.finish('succeeded', `recovered in ${formatMs(rtoMs)}; recovery point ${formatMs(Math.max(rpo.databaseSeconds, rpo.dhtSeconds) * 1000)} before the start\n\n${steps.map((s) => `- ${s.step}: ${formatMs(s.durationMs)}`).join('\n')}`);
+    return { runbook: 'disaster-recovery', outcome: 'succeeded', rtoMs, rpo, steps, prerequisites: pre };
+  });
+}

@@ -1,0 +1,109 @@
+// Runbook "dr-drill" (monthly, and on demand): the disaster recovery, rehearsed in an isolated
+// environment (a cluster on its own port and directory, a conductor on its own port and data
+// directory), verified, measured and torn down, reported as Markdown with the recovery time and
+// point achieved and any step that failed. It reads production's backups and never touches
+// production itself.
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { formatMs } from '../common/durations';
+import type { CommonInput } from '../common/runbooks';
+import type { Activities } from '../activities';
+import type { DrillEnvironment, DrPrerequisites } from '../activities/disaster-recovery';
+import { timedStep, type RecoveryStep } from './disaster-recovery';
+import { longTransfer, shortStep } from './presets';
+import { failureMessage, recorded, RunRecord } from './run-record';
+
+const quick = proxyActivities<Activities>(shortStep);
+const slow = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '1 hour', retry: { maximumAttempts: 1 } });
+const long = proxyActivities<Activities>({ ...longTransfer(60), retry: { maximumAttempts: 1 } });
+
+export interface DrDrillInput extends CommonInput {
+  /** Where the drill's environment lives (default <dataDir>/dr-drill) and its ports. */
+  dir?: string;
+  postgresPort?: number;
+  conductorPort?: number;
+  /** A specific database backup to rehearse with (default: the latest verified). */
+  backup?: string;
+}
+
+export interface DrDrillResult {
+  runbook: 'dr-drill';
+  outcome: 'passed' | 'failed' | 'dry-run';
+  rtoMs: number;
+  rpo?: { databaseSeconds: number; dhtSeconds: number; configSeconds?: number };
+  steps: RecoveryStep[];
+  failedStep?: string;
+  error?: string;
+  tornDown: boolean;
+  report?: { path: string; markdown: string };
+  environment: DrillEnvironment;
+}
+
+function render(r: Omit<DrDrillResult, 'report'>, pre: DrPrerequisites | undefined): string {
+  return [
+    `# DR drill ${workflowInfo().workflowId}: ${r.outcome === 'passed' ? 'PASSED' : 'FAILED'}`,
+    '',
+    `- Recovery time achieved (RTO): ${formatMs(r.rtoMs)}`,
+    r.rpo ? `- Recovery point achieved (RPO): database backup ${formatMs(r.rpo.databaseSeconds * 1000)} old, DHT export ${formatMs(r.rpo.dhtSeconds * 1000)} old${r.rpo.configSeconds === undefined ? ', no configuration backup' : `, configuration ${formatMs(r.rpo.configSeconds * 1000)} old`}` : '- Recovery point: unknown (prerequisites failed)',
+    ...(pre ? [`- Database backup: ${pre.database.path}`, `- DHT export: ${pre.dht.path}`] : []),
+    `- Environment: ${r.environment.dir}, PostgreSQL port ${r.environment.postgresPort}, conductor port ${r.environment.conductorPort}; torn down: ${r.tornDown ? 'yes' : 'NO'}`,
+    ...(r.failedStep ? [`- **Failed step: ${r.failedStep}**: ${r.error}`] : []),
+    '',
+    '| step | duration | outcome | detail |',
+    '|---|---|---|---|',
+    ...r.steps.map((s) => `| ${s.step} | ${formatMs(s.durationMs)} | ${s.outcome} | ${(s.detail ?? '').replace(/\|/g, '\\|')} |`),
+    '',
+  ].join('\n');
+}
+
+export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> {
+  const run = new RunRecord('dr-drill', input.trigger, input.severity ?? 'info');
+  return recorded(run, async () => {
+    const started = Date.now();
+    const settings = await quick.drillSettings.executeWithOptions({ summary: 'the drill environment' }, []);
+    const environment: DrillEnvironment = {
+      dir: input.dir ?? settings.dir,
+      postgresPort: input.postgresPort ?? settings.postgresPort,
+      conductorPort: input.conductorPort ?? settings.conductorPort,
+      database: settings.database,
+    };
+    run.target('dr-drill');
+    const steps: RecoveryStep[] = [];
+    let pre: DrPrerequisites | undefined;
+    let failedStep: string | undefined;
+    let error: string | undefined;
+    let provisioned = false;
+    try {
+      pre = await timedStep(steps, run, 'check prerequisites', () => quick.drPrerequisites.executeWithOptions({ summary: 'latest verified backups and their ages' }, [{ requireConfig: false }]));
+      if (input.dryRun) {
+        const plan = [`rehearse with ${input.backup ?? pre.database.path} and ${pre.dht.path}`, `in ${environment.dir}: PostgreSQL on port ${environment.postgresPort}, conductor on port ${environment.conductorPort}`, 'restore, verify every table and every credit, tear down, report'];
+        run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
+        return { runbook: 'dr-drill', outcome: 'dry-run', rtoMs: 0, steps, tornDown: true, environment };
+      }
+      provisioned = true;
+      await timedStep(steps, run, 'provision the drill environment', () => slow.drillProvision.executeWithOptions({ summary: 'a cluster and a conductor of its own' }, [environment]), (v) => v.how.join('; '));
+      const backup = input.backup ?? pre.database.path;
+      await timedStep(steps, run, 'restore the database', () => long.drillRestoreDatabase.executeWithOptions({ summary: `verify and restore ${backup} into the drill cluster` }, [{ env: environment, backup }]), (v) => `${v.tables} tables, ${v.rows} rows as in the manifest`);
+      await timedStep(steps, run, 'restore the DHT', () => long.drillRestoreDht.executeWithOptions({ summary: `import ${pre!.dht.path} into the drill conductor` }, [{ env: environment, export: pre!.dht.path }]), (v) => `${v.credits} credits, each as exported`);
+    } catch (e) {
+      const failed = steps.find((s) => s.outcome === 'failed');
+      failedStep = failed?.step ?? 'drill';
+      error = failed?.detail ?? failureMessage(e);
+    }
+    const rtoMs = Date.now() - started;
+    let tornDown = !provisioned;
+    if (provisioned) {
+      // Always torn down, even after a failure or a cancellation: a drill leaves nothing behind.
+      await CancellationScope.nonCancellable(async () => {
+        const t = await slow.drillTeardown.executeWithOptions({ summary: 'tear the drill environment down' }, [environment]).catch(() => ({ removed: false }));
+        tornDown = t.removed;
+        steps.push({ step: 'tear down', startedAt: new Date().toISOString(), durationMs: 0, outcome: t.removed ? 'succeeded' : 'failed' });
+      });
+    }
+    const rpo = pre ? { databaseSeconds: pre.database.ageSeconds, dhtSeconds: pre.dht.ageSeconds, configSeconds: pre.config?.ageSeconds } : undefined;
+    const result: Omit<DrDrillResult, 'report'> = { runbook: 'dr-drill', outcome: failedStep ? 'failed' : 'passed', rtoMs, rpo, steps, failedStep, error, tornDown, environment };
+    const markdown = render(result, pre);
+    const { path } = await quick.writeReport.executeWithOptions({ summary: 'write the drill report' }, [{ name: `dr-drill-${workflowInfo().workflowId}.md`, markdown }]);
+    run.finish(failedStep ? 'failed' : 'succeeded', markdown);
+    return { ...result, report: { path, markdown } };
+  });
+}
