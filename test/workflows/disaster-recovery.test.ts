@@ -1,0 +1,165 @@
+// Disaster recovery and the DR drill on the test stack: the PostgreSQL data directory and the
+// conductor's data are wiped and `disaster-recovery` brings both back with the data they had; a
+// second recovery while one runs is refused; the drill leaves production untouched and reports a
+// pass; a drill on a damaged backup fails with a clear report and leaves nothing behind.
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { backupFileName } from '../../common/backup-manifest';
+import type { DisasterRecoveryResult } from '../../workflows/disaster-recovery';
+import type { DrDrillResult } from '../../workflows/dr-drill';
+import { serviceControl } from '../../worker/adapters/service-control';
+import { conductorClient } from '../../worker/deps';
+import { makeConsistent } from '../support/consistency';
+import { testRoot } from '../support/env';
+import { fingerprint } from '../support/fingerprint';
+import { runCli, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
+
+const config = testConfig();
+const app = serviceControl(config.applicationService!);
+let client: Client;
+let close: () => Promise<void>;
+
+/** The data as it was: rows up to the ids that existed, so credits the restarted application adds
+ * afterwards do not count. */
+async function dataFingerprint(upTo?: Record<string, number>): Promise<{ tables: Record<string, string>; maxIds: Record<string, number> }> {
+  return withPg('credits', async (c) => {
+    const tables: Record<string, string> = {};
+    const maxIds: Record<string, number> = {};
+    for (const t of ['credits', 'audit_trail', 'byzantine_detections']) {
+      maxIds[t] = upTo?.[t] ?? Number((await c.query(`SELECT coalesce(max(id), 0) AS m FROM ${t}`)).rows[0].m);
+      tables[t] = (await c.query(`SELECT md5(string_agg(x::text, E'\\n' ORDER BY x.id)) AS h FROM ${t} x WHERE id <= $1`, [maxIds[t]])).rows[0].h;
+    }
+    for (const t of ['nodes', 'detection_settings']) tables[t] = (await c.query(`SELECT md5(string_agg(x::text, E'\\n' ORDER BY x::text)) AS h FROM ${t} x`)).rows[0].h;
+    return { tables, maxIds };
+  });
+}
+
+async function dhtCredits(): Promise<Map<string, number>> {
+  const c = conductorClient(config);
+  try {
+    const out = new Map<string, number>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await c.getAllCredits(after, 10_000);
+      for (const x of page.credits) out.set(x.credit_id, Number(x.amount));
+      if (!page.next) return out;
+      after = page.next;
+    }
+  } finally {
+    await c.close();
+  }
+}
+
+beforeAll(async () => {
+  ({ client, close } = await temporalClient());
+  await app.stop();
+  await makeConsistent();
+  for (const runbook of ['database-backup', 'dht-export', 'config-backup']) {
+    const r = await runCli(['run', runbook, '--wait', '--json']);
+    expect({ runbook, code: r.code, stderr: r.stderr }).toEqual({ runbook, code: 0, stderr: '' });
+  }
+});
+afterAll(async () => {
+  await app.stop();
+  await close();
+});
+
+test('the configuration backup archives the configured files with a manifest, read back', async () => {
+  const r = JSON.parse((await runCli(['run', 'config-backup', '--wait', '--json', '--input', '{"key":"20200102_024500"}'])).stdout) as { path: string; files: string[]; missing: string[] };
+  expect(r.files).toContain(path.join(testRoot, 'runbooks.yaml'));
+  expect(r.missing.length).toBeGreaterThan(0); // the monitoring configs do not exist in the test stack
+  const manifest = JSON.parse(readFileSync(`${r.path}.manifest.json`, 'utf8')) as { files: Array<{ path: string; sha256: string }>; verified?: object };
+  expect(manifest.verified).toBeDefined();
+  expect(manifest.files.map((f) => f.path)).toEqual(r.files);
+});
+
+test('wiped PostgreSQL and conductor data: disaster-recovery brings both back; a second one is refused', async () => {
+  const before = await dataFingerprint();
+  const dhtBefore = await dhtCredits();
+  await serviceControl(config.databaseService!).stop();
+  await serviceControl(config.conductorService).stop();
+  rmSync(path.join(testRoot, 'postgres'), { recursive: true, force: true });
+  rmSync(config.conductorDataDir, { recursive: true, force: true });
+
+  const first = await runCli(['run', 'disaster-recovery']);
+  expect(first.code).toBe(0);
+  const second = await runCli(['run', 'disaster-recovery']);
+  expect(second.code).toBe(2);
+  expect(second.stderr).toMatch(/disaster-recovery is already running \(workflow disaster-recovery\): one at a time/);
+
+  const r = (await client.workflow.getHandle('disaster-recovery').result()) as DisasterRecoveryResult;
+  expect(r.outcome).toBe('succeeded');
+  expect(r.steps.map((s) => [s.step, s.outcome])).toEqual([
+    ['check prerequisites', 'succeeded'],
+    ['provision', 'succeeded'],
+    ['restore the database', 'succeeded'],
+    ['restore the DHT', 'succeeded'],
+    ['check totals', 'succeeded'],
+    ['start the application', 'succeeded'],
+    ['verify', 'succeeded'],
+  ]);
+  expect(r.rtoMs).toBeGreaterThanOrEqual(r.steps.reduce((a, s) => a + s.durationMs, 0) - 1000);
+  expect(r.rpo.databaseSeconds).toBeGreaterThanOrEqual(0);
+  expect(r.rpo.configSeconds).toBeDefined();
+
+  await app.stop();
+  expect(await dataFingerprint(before.maxIds)).toEqual(before);
+  const dhtAfter = await dhtCredits();
+  for (const [id, amount] of dhtBefore) expect([id, dhtAfter.get(id)]).toEqual([id, amount]);
+});
+
+test('a DR drill leaves production as it was and reports a pass', async () => {
+  await makeConsistent();
+  const before = await withPg('credits', fingerprint);
+  const dhtBefore = (await dhtCredits()).size;
+  const r = JSON.parse((await runCli(['run', 'dr-drill', '--wait', '--json'])).stdout) as DrDrillResult;
+  expect(r.outcome).toBe('passed');
+  expect(r.tornDown).toBe(true);
+  expect(existsSync(r.environment.dir)).toBe(false);
+  expect(r.steps.map((s) => s.step)).toEqual(['check prerequisites', 'provision the drill environment', 'restore the database', 'restore the DHT', 'tear down']);
+  expect(r.report!.markdown).toMatch(/: PASSED\n\n- Recovery time achieved \(RTO\): [\d.]+ s\n- Recovery point achieved \(RPO\): database backup/);
+  expect(readFileSync(r.report!.path, 'utf8')).toBe(r.report!.markdown);
+  expect(await withPg('credits', fingerprint)).toEqual(before);
+  expect((await dhtCredits()).size).toBe(dhtBefore);
+});
+
+test('a drill on a damaged backup fails with a clear report and leaves nothing behind', async () => {
+  // A copy of the latest backup with one byte changed, under a manifest of its own.
+  const latest = (await waitFor('a verified backup', async () => {
+    const dir = config.backupDirectory;
+    const manifests = readdirSync(dir).filter((f) => f.endsWith('.manifest.json')).sort();
+    return manifests.length ? path.join(dir, manifests[manifests.length - 1]!) : undefined;
+  }))!;
+  const m = JSON.parse(readFileSync(latest, 'utf8')) as { key: string; file: string; database: string; compression: 'zstd' | 'gzip' | 'none' };
+  const key = '20200101_000000';
+  const file = backupFileName(m.database, key, m.compression);
+  const damaged = path.join(config.backupDirectory, file);
+  copyFileSync(path.join(config.backupDirectory, m.file), damaged);
+  const bytes = readFileSync(damaged);
+  const at = Math.floor(bytes.length / 2);
+  bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
+  writeFileSync(damaged, bytes);
+  writeFileSync(`${damaged}.manifest.json`, JSON.stringify({ ...m, key, file }));
+  try {
+    const r = JSON.parse((await runCli(['run', 'dr-drill', '--wait', '--json', '--input', JSON.stringify({ backup: damaged })])).stdout) as DrDrillResult;
+    expect(r.outcome).toBe('failed');
+    expect(r.failedStep).toBe('restore the database');
+    expect(r.error).toMatch(/SHA-256|checksum|damaged/i);
+    expect(r.tornDown).toBe(true);
+    expect(existsSync(r.environment.dir)).toBe(false);
+    expect(r.report!.markdown).toMatch(/: FAILED[\s\S]*\*\*Failed step: restore the database\*\*/);
+  } finally {
+    rmSync(damaged, { force: true });
+    rmSync(`${damaged}.manifest.json`, { force: true });
+  }
+});
+
+test('a disaster-recovery dry-run shows the recovery point and the plan, and changes nothing', async () => {
+  const before = await withPg('credits', fingerprint);
+  const r = JSON.parse((await runCli(['run', 'disaster-recovery', '--dry-run', '--wait', '--json'])).stdout) as DisasterRecoveryResult;
+  expect(r.outcome).toBe('dry-run');
+  expect(r.plan![0]).toMatch(/^recovery point: database backup .*credits_\d{8}_\d{6}\.dump\.zst \([^)]* old\), DHT export /);
+  expect(r.steps.map((s) => s.step)).toEqual(['check prerequisites']);
+  expect(await withPg('credits', fingerprint)).toEqual(before);
+});
