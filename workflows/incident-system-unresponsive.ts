@@ -4,7 +4,7 @@
 // through service control, or freeing what is safe and recommending scaling); verify the system
 // is healthy and credits are issued again. A resolution that does not work escalates once and the
 // run ends "escalated": it never loops on restarts.
-import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { RestartConductorResult } from '../common/runbooks';
 import type { Activities } from '../activities';
@@ -31,6 +31,16 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
     await incident.open('credits-service');
 
     incident.phase('assess', 'diagnose: status report, conductor, database, application, host');
+    // A recovery, restore or scaling run stops components on purpose: wait for it (and for the
+    // next diagnosis) instead of restarting what it is working on.
+    let held = 0;
+    for (let busy = await quick.disruptiveRunsInProgress.executeWithOptions({ summary: 'any recovery, restore or scaling run in progress?' }, []); busy.length; ) {
+      if (held === 0) incident.record('hold: other runbooks are working on the system', 'skipped', busy.join(', '));
+      if (incident.closed || held >= 120) break;
+      await sleep('15s');
+      held++;
+      busy = await quick.disruptiveRunsInProgress.executeWithOptions({ summary: 'still in progress?' }, []);
+    }
     const diagnosis: Diagnosis = await quick.diagnoseSystem.executeWithOptions({ summary: 'diagnose: status report, conductor, database, application, host' }, []);
     incident.finding(...diagnosis.findings, `diagnosis: ${diagnosis.cause}`);
     const plan = [...diagnosis.findings, `diagnosis: ${diagnosis.cause}`, `resolution: ${RESOLUTIONS[diagnosis.cause]}`, `verify: status report healthy and new credits within ${incident.settings.verifyTimeoutSeconds} s`];
