@@ -4,7 +4,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { alertWorkflowId, type Alert } from '../common/alerts';
 import { isRunbookName, runbookWorkflows } from '../common/runbooks';
-import { IncidentId, RunbookName, Severity, Trigger } from '../common/search-attributes';
+import { AlertName, IncidentId, RunbookName, Severity, Trigger } from '../common/search-attributes';
 import type { LoadedConfig } from '../worker/config';
 
 export interface AlertCounters {
@@ -48,6 +48,7 @@ export async function routeAlert(client: Client, config: LoadedConfig, alert: Al
       { key: Trigger, value: 'alert' },
       { key: Severity, value: alert.severity },
       { key: IncidentId, value: alert.fingerprint },
+      { key: AlertName, value: alert.name },
     ],
     staticSummary: `${runbook}: ${alert.name} (${alert.severity})`,
     staticDetails: `Started by the alert **${alert.name}** (${alert.severity}, ${alert.category}): ${alert.summary}\n\nFingerprint \`${alert.fingerprint}\`, firing since ${alert.startsAt}.`,

@@ -8,9 +8,12 @@ import { createDhtActivities } from './dht';
 import { createDisasterRecoveryActivities } from './disaster-recovery';
 import { createHealthCheckActivities } from './health-check';
 import { createIncidentActivities } from './incident';
+import { createMaintenanceActivities } from './maintenance';
 import { createNotifyActivities } from './notify';
 import type { ActivityDeps } from './deps';
 import { createRestoreDatabaseActivities } from './restore-database';
+import { createReviewActivities } from './reviews';
+import { createScalingActivities } from './scaling';
 import { createTroubleshootingActivities } from './troubleshooting';
 
 export function createActivities(deps: ActivityDeps) {
@@ -27,6 +30,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createTroubleshootingActivities(deps),
     ...createConfigBackupActivities(deps),
     ...createDisasterRecoveryActivities(deps),
+    ...createMaintenanceActivities(deps),
+    ...createReviewActivities(deps),
+    ...createScalingActivities(deps),
   };
 }
 

@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { WorkflowFailedError } from '@temporalio/client';
 import { acknowledgeUpdate, closeUpdate } from '../common/incident';
 import { approvalUpdate } from '../workflows/approval';
+import { upgradedUpdate } from '../workflows/scaling';
 import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runWorker } from '../worker/main';
 import { audit, auditCsv, auditQuery, auditTable } from './audit';
@@ -159,6 +160,23 @@ export function buildProgram(): Command {
       try {
         await client.workflow.getHandle(workflowId).executeUpdate(closeUpdate, { args: [{ by: o.by, reason: o.reason }] });
         console.log(`closed by ${o.by}: ${workflowId}`);
+      } finally {
+        await close();
+      }
+    });
+
+  program
+    .command('upgraded')
+    .description('tell a vertical-scale run waiting for the upgrade that it is done')
+    .argument('<workflowId>')
+    .requiredOption('--by <name>', 'who upgraded')
+    .option('--note <text>', 'what was changed (e.g. 4 -> 8 vCPU)')
+    .action(async (workflowId: string, o: { by: string; note?: string }) => {
+      if (!o.by.trim()) throw new UsageError('--by: expected the name of who upgraded, found an empty string');
+      const { client, close } = await connectClient(config(program));
+      try {
+        const u = await client.workflow.getHandle(workflowId).executeUpdate(upgradedUpdate, { args: [{ by: o.by, note: o.note }] });
+        console.log(`upgrade recorded by ${u.by} at ${u.at}: ${workflowId}`);
       } finally {
         await close();
       }

@@ -18,6 +18,8 @@ export interface ScheduleDefinition {
   minute?: number;
   /** Monthly on this day (with hour and minute). */
   dayOfMonth?: number;
+  /** Weekly on this day (with hour and minute). */
+  dayOfWeek?: 'MONDAY' | 'WEDNESDAY' | 'FRIDAY';
   everySeconds?: number;
   args: unknown[];
 }
@@ -62,6 +64,56 @@ export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
       args: [{ trigger: 'schedule' }],
     },
     {
+      scheduleId: 'runbook-log-rotation',
+      runbook: 'log-rotation',
+      target: 'logs',
+      workflowType: 'logRotation',
+      description: `daily log rotation at ${config.logRotation.schedule} ${config.timezone}, ${config.logRotation.keep} rotated files kept`,
+      ...parseClock(config.logRotation.schedule),
+      args: [{ trigger: 'schedule' }],
+    },
+    {
+      scheduleId: 'runbook-metrics-cleanup',
+      runbook: 'metrics-cleanup',
+      target: 'reports',
+      workflowType: 'metricsCleanup',
+      description: `daily metrics cleanup at ${config.metricsCleanup.schedule} ${config.timezone}, reports kept ${config.metricsCleanup.reportsRetentionDays} days`,
+      ...parseClock(config.metricsCleanup.schedule),
+      args: [{ trigger: 'schedule' }],
+    },
+    ...(
+      [
+        ['weekly-health-review', 'weeklyHealthReview', 'MONDAY', 'Monday health review'],
+        ['weekly-performance-review', 'weeklyPerformanceReview', 'WEDNESDAY', 'Wednesday performance review'],
+        ['weekly-capacity-report', 'weeklyCapacityReport', 'FRIDAY', 'Friday capacity report'],
+      ] as const
+    ).map(([runbook, workflowType, dayOfWeek, what]) => ({
+      scheduleId: `runbook-${runbook}`,
+      runbook,
+      target: 'reports',
+      workflowType,
+      description: `${what} at ${config.reviews.time} ${config.timezone}`,
+      ...parseClock(config.reviews.time),
+      dayOfWeek,
+      args: [{ trigger: 'schedule' }],
+    })),
+    ...(
+      [
+        ['monthly-threshold-review', 'monthlyThresholdReview', 'alert-threshold review'],
+        ['monthly-rate-limit-review', 'monthlyRateLimitReview', 'rate-limit review'],
+        ['monthly-security-checklist', 'monthlySecurityChecklist', 'security checklist'],
+      ] as const
+    ).map(([runbook, workflowType, what]) => ({
+      scheduleId: `runbook-${runbook}`,
+      runbook,
+      target: 'reports',
+      workflowType,
+      description: `monthly ${what} on day ${config.reviews.monthlyDay} at ${config.reviews.time} ${config.timezone}`,
+      ...parseClock(config.reviews.time),
+      dayOfMonth: config.reviews.monthlyDay,
+      args: [{ trigger: 'schedule' }],
+    })),
+    {
       scheduleId: 'runbook-health-check',
       runbook: 'health-check',
       target: 'credits-service',
@@ -85,7 +137,7 @@ function scheduleOptions(d: ScheduleDefinition, config: LoadedConfig): ScheduleO
     spec:
       d.everySeconds !== undefined
         ? { intervals: [{ every: `${d.everySeconds}s` }] }
-        : { calendars: [{ hour: d.hour, minute: d.minute, ...(d.dayOfMonth ? { dayOfMonth: d.dayOfMonth } : {}), comment: d.description }], timezone: config.timezone },
+        : { calendars: [{ hour: d.hour, minute: d.minute, ...(d.dayOfMonth ? { dayOfMonth: d.dayOfMonth } : {}), ...(d.dayOfWeek ? { dayOfWeek: d.dayOfWeek } : {}), comment: d.description }], timezone: config.timezone },
     action: {
       type: 'startWorkflow',
       workflowType: d.workflowType,

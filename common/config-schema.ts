@@ -203,6 +203,60 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    logRotation: z
+      .object({
+        schedule: clock.default('03:00'),
+        /** Rotated files kept per log (compressed). */
+        keep: z.number().int().min(1).max(365).default(7),
+        /** The logs to rotate, each with how its writer is told to reopen it (a signal to the pid
+         * in pidFile, or a command). Default in the sandbox: the simulator's app.log and monitor.log. */
+        files: z
+          .array(
+            z
+              .object({
+                path: z.string().min(1),
+                pidFile: z.string().min(1).optional(),
+                signal: z.enum(['SIGHUP', 'SIGUSR1', 'SIGUSR2']).default('SIGHUP'),
+                reopen: command.optional(),
+              })
+              .strict(),
+          )
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    metricsCleanup: z
+      .object({
+        schedule: clock.default('04:00'),
+        /** Reports (post-mortems, reviews, drills, reconciliation tasks) older than this go. */
+        reportsRetentionDays: z.number().int().min(1).max(3650).default(90),
+        /** Health-check storage samples older than this go. */
+        samplesRetentionDays: z.number().int().min(1).max(365).default(2),
+      })
+      .strict()
+      .prefault({}),
+    reviews: z
+      .object({
+        /** Monday, Wednesday and Friday reviews, and the monthly ones on this day. */
+        time: clock.default('08:00'),
+        monthlyDay: z.number().int().min(1).max(28).default(1),
+      })
+      .strict()
+      .prefault({}),
+    scaling: z
+      .object({
+        /** The upgrade step of vertical-scale (e.g. a cloud CLI resizing the instance). Without it
+         * the run waits for an operator's "upgraded" Update. */
+        verticalUpgrade: command.optional(),
+        /** Provisions a node for horizontal-scale; "{nodeId}" in an argument is replaced. Default in
+         * the sandbox: the simulator's join command. */
+        provisionNode: command.optional(),
+        /** vertical-scale fails its verification when the average response time after the upgrade
+         * exceeds the one before by more than this factor. */
+        performanceTolerance: z.number().min(1).max(10).default(1.25),
+      })
+      .strict()
+      .prefault({}),
     healthCheck: z
       .object({
         /** How often the built-in health check evaluates the KPI tables (down to seconds). */

@@ -21,6 +21,16 @@ export const runbookWorkflows = {
   'config-backup': 'configBackup',
   'disaster-recovery': 'disasterRecovery',
   'dr-drill': 'drDrill',
+  'log-rotation': 'logRotation',
+  'metrics-cleanup': 'metricsCleanup',
+  'weekly-health-review': 'weeklyHealthReview',
+  'weekly-performance-review': 'weeklyPerformanceReview',
+  'weekly-capacity-report': 'weeklyCapacityReport',
+  'monthly-threshold-review': 'monthlyThresholdReview',
+  'monthly-rate-limit-review': 'monthlyRateLimitReview',
+  'monthly-security-checklist': 'monthlySecurityChecklist',
+  'vertical-scale': 'verticalScale',
+  'horizontal-scale': 'horizontalScale',
 } as const;
 
 /** Runbooks of which at most one run may exist at a time: they run under their own name as the

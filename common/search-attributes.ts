@@ -8,6 +8,8 @@ export const Target = defineSearchAttributeKey('Target', SearchAttributeType.KEY
 export const Severity = defineSearchAttributeKey('Severity', SearchAttributeType.KEYWORD);
 export const Outcome = defineSearchAttributeKey('Outcome', SearchAttributeType.KEYWORD);
 export const IncidentId = defineSearchAttributeKey('IncidentId', SearchAttributeType.KEYWORD);
+/** The alert that started a run (receiver or health check): the monthly threshold review counts them. */
+export const AlertName = defineSearchAttributeKey('AlertName', SearchAttributeType.KEYWORD);
 
 /** Names and types the dev server must register (`--search-attribute Name=Keyword`). */
 export const searchAttributeRegistrations: ReadonlyArray<readonly [string, 'Keyword']> = [
@@ -17,6 +19,7 @@ export const searchAttributeRegistrations: ReadonlyArray<readonly [string, 'Keyw
   ['Severity', 'Keyword'],
   ['Outcome', 'Keyword'],
   ['IncidentId', 'Keyword'],
+  ['AlertName', 'Keyword'],
 ];
 
 export type Outcome = 'running' | 'succeeded' | 'failed' | 'rejected' | 'dry-run' | 'skipped' | 'escalated';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { IncidentId, Outcome, RunbookName, Severity, Target, Trigger, searchAttributeRegistrations } from '../common/search-attributes';
+import { AlertName, IncidentId, Outcome, RunbookName, Severity, Target, Trigger, searchAttributeRegistrations } from '../common/search-attributes';
 import { findTemporalCli, TemporalCliNotFound } from './temporal-cli';
 import { readPid, startBackground, type ManagedProcess } from './processes';
 
@@ -136,7 +136,7 @@ async function sdkDownloadedServer(o: TemporalServerOptions, notFound: TemporalC
         uiPort: o.uiPort,
         namespace: o.namespace,
         dbFilename: path.join(o.dataDir, 'temporal', 'temporal.sqlite'),
-        searchAttributes: [RunbookName, Trigger, Target, Severity, Outcome, IncidentId],
+        searchAttributes: [RunbookName, Trigger, Target, Severity, Outcome, IncidentId, AlertName],
       },
     });
     return { stop: () => env.teardown() };

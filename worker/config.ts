@@ -30,6 +30,8 @@ export interface LoadedConfig extends Config {
   reportsDirectory: string;
   configBackupDirectory: string;
   configBackupFiles: string[];
+  logFiles: Array<{ path: string; pidFile?: string; signal: 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2'; reopen?: string[] }>;
+  provisionNode: string[] | undefined;
   applicationService: NonNullable<Config['application']['service']> | undefined;
   databaseService: NonNullable<Config['database']['service']> | undefined;
 }
@@ -181,6 +183,17 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
     applicationService,
     databaseService,
     reportsDirectory: path.resolve(baseDir, config.incident.reportsDirectory ?? path.join(dataDir, 'reports')),
+    logFiles: (
+      config.logRotation.files ??
+      (app.managed
+        ? ['app.log', 'monitor.log'].map((n) => ({ path: path.join(dataDir, 'credits-service', n), pidFile: path.join(dataDir, 'credits-service', 'credits-service.pid'), signal: 'SIGHUP' as const }))
+        : [])
+    ).map((f) => ({ ...f, path: path.resolve(baseDir, f.path), pidFile: f.pidFile ? path.resolve(baseDir, f.pidFile) : undefined })),
+    provisionNode:
+      config.scaling.provisionNode ??
+      (app.managed
+        ? [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'join', '--data-dir', path.join(dataDir, 'credits-service'), '--node-id', '{nodeId}', ...(source ? ['--config', source] : [])]
+        : undefined),
     configBackupDirectory: path.resolve(baseDir, config.configBackup.directory ?? path.join(dataDir, 'backups', 'config')),
     // The sandbox's configuration: this file and what it generates for monitoring.
     configBackupFiles: (config.configBackup.files ?? [...(source ? [source] : []), path.join(dataDir, 'monitoring', 'prometheus.yml'), path.join(dataDir, 'monitoring', 'alertmanager.yml')]).map((f) =>

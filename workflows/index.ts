@@ -13,3 +13,6 @@ export { troubleshootHighLatency, troubleshootMemoryGrowth, troubleshootConducto
 export { configBackup } from './config-backup';
 export { disasterRecovery } from './disaster-recovery';
 export { drDrill } from './dr-drill';
+export { logRotation, metricsCleanup } from './maintenance';
+export { weeklyHealthReview, weeklyPerformanceReview, weeklyCapacityReport, monthlyThresholdReview, monthlyRateLimitReview, monthlySecurityChecklist } from './reviews';
+export { verticalScale, horizontalScale } from './scaling';

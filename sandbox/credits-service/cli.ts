@@ -34,7 +34,7 @@ interface Opts {
 async function run(o: Opts): Promise<void> {
   const config = loadConfig({ file: o.config });
   mkdirSync(o.dataDir, { recursive: true });
-  const service = new CreditsService({ dataDir: o.dataDir, port: Number(o.port), pgUrl: config.database.url, conductor: conductorClient(config), eventsPerSecond: Number(o.rate) });
+  const service = new CreditsService({ dataDir: o.dataDir, port: Number(o.port), pgUrl: config.database.url, conductor: conductorClient(config), eventsPerSecond: Number(o.rate), logDir: o.dataDir });
   try {
     await service.start();
   } catch (e) {
@@ -53,6 +53,23 @@ async function run(o: Opts): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  process.on('SIGHUP', () => service.reopenLogs());
+}
+
+/** A new node joins: it is added to the nodes table and the running service picks it up. */
+async function join(o: { dataDir: string; nodeId: string; config?: string }): Promise<void> {
+  if (!/^node-[0-9]+$/.test(o.nodeId)) throw new Error(`join: expected a node id like node-0101, found "${o.nodeId}"`);
+  const config = loadConfig({ file: o.config });
+  const pg = new PgClient({ connectionString: config.database.url });
+  await pg.connect();
+  try {
+    await pg.query(`INSERT INTO nodes (node_id, reputation, is_validator, healthy, joined_at, last_seen_at) VALUES ($1, 'normal', false, true, now(), now()) ON CONFLICT (node_id) DO NOTHING`, [o.nodeId]);
+  } finally {
+    await pg.end();
+  }
+  const pid = runningPid(o.dataDir);
+  if (pid !== undefined) process.kill(pid, 'SIGHUP');
+  console.log(`joined ${o.nodeId}${pid === undefined ? ' (the service is not running: it picks the node up when it starts)' : ''}`);
 }
 
 async function start(o: Opts): Promise<void> {
@@ -132,6 +149,13 @@ function main(): void {
   common(program.command('run')).action((o: Opts) => run(o));
   common(program.command('start')).action((o: Opts) => start(o));
   program.command('stop').requiredOption('--data-dir <dir>').action((o: { dataDir: string }) => stop(o));
+  program
+    .command('join')
+    .description('add a node to the network (a horizontal scale-out in the sandbox)')
+    .requiredOption('--data-dir <dir>')
+    .requiredOption('--node-id <id>')
+    .option('-c, --config <file>')
+    .action((o: { dataDir: string; nodeId: string; config?: string }) => join(o));
   program
     .command('status')
     .description('exit 0 when running, 3 when not')

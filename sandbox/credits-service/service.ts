@@ -6,9 +6,11 @@
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { Pool } from 'pg';
+import { EVENT_RULES } from '../../common/credit-rules';
 import { evaluateKpis, figuresFromStatusReport, type StatusReport } from '../../common/kpi';
 import type { ConductorClient } from '../../worker/adapters/conductor';
 import { FaultSwitch } from '../fault-switch';
+import { LogFiles } from './log-files';
 import { MetricsWindow } from './metrics-window';
 
 export type FaultMode = 'hang' | 'slow' | 'blind' | 'errors' | 'ratelimit' | 'unhealthy' | 'memory';
@@ -18,13 +20,7 @@ export interface Faults {
   pid?: number;
 }
 
-/** Credits per event type and rate limits, as the original integration defines them. */
-export const EVENT_RULES = {
-  quality_gradient: { weight: 0.7, limit: 10_000, per: 'hour' },
-  byzantine_detection: { weight: 0.05, limit: 2000, per: 'day' },
-  peer_validation: { weight: 0.2, limit: 1000, per: 'hour' },
-  network_contribution: { weight: 0.05, limit: 24, per: 'day' },
-} as const;
+export { EVENT_RULES };
 type EventType = keyof typeof EVENT_RULES;
 
 export const REPUTATION_MULTIPLIER: Record<string, number> = { blacklisted: 0, critical: 0.5, warning: 0.75, normal: 1, trusted: 1.2, elite: 1.5 };
@@ -49,6 +45,8 @@ export interface ServiceOptions {
   conductor: ConductorClient;
   eventsPerSecond: number;
   log?: (l: string) => void;
+  /** Write app.log and monitor.log here (reopened on reopenLogs()). */
+  logDir?: string;
 }
 
 export function faultFile(dataDir: string): string {
@@ -72,6 +70,9 @@ export class CreditsService {
   private readonly histogram = { bounds: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], counts: new Array<number>(10).fill(0), sum: 0, count: 0 };
   private readonly log: (l: string) => void;
   private inFlight = false;
+  private logs: LogFiles | undefined;
+  private eventSeq = 0;
+  private monitorTimer: NodeJS.Timeout | undefined;
   /** The PoGQ score under which a gradient is flagged Byzantine (detection_settings). */
   threshold = 0.5;
   private thresholdReadAt = 0;
@@ -110,20 +111,35 @@ export class CreditsService {
       this.http!.once('error', reject);
       this.http!.listen(this.o.port, '127.0.0.1', () => resolve());
     });
+    if (this.o.logDir) {
+      this.logs = new LogFiles(this.o.logDir);
+      this.monitorTimer = setInterval(() => {
+        const f = this.window.figures(Date.now());
+        this.logs?.write('monitor.log', `${new Date().toISOString()} events/min=${f.eventsPerMinute} p99=${f.p99ResponseMs}ms detection=${f.detectionRate.toFixed(3)} errors=${f.errorRate.toFixed(3)}`);
+      }, 1000);
+    }
     this.timer = setInterval(() => {
       this.readFaults();
       void this.tick().catch(() => undefined);
     }, Math.max(5, 1000 / this.o.eventsPerSecond));
   }
 
+  /** SIGHUP: move to freshly opened log files, and pick up nodes that joined. */
+  reopenLogs(): void {
+    this.logs?.reopen();
+    void this.loadNodes().catch(() => undefined);
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.monitorTimer) clearInterval(this.monitorTimer);
     const closed = new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
     // Requests a hang left open are dropped now: close() alone would wait for them forever.
     this.http?.closeAllConnections();
     await closed;
     await this.pg?.end().catch(() => undefined);
     await this.o.conductor.close();
+    this.logs?.close();
   }
 
   private async loadNodes(): Promise<void> {
@@ -236,6 +252,7 @@ export class CreditsService {
       const responseMs = Date.now() - started;
       this.window.record({ at: now, nodeId: node.id, eventType: type, credits: ok ? credits : 0, responseMs, ok });
       if (ok) {
+        this.logs?.write('app.log', `${new Date().toISOString()} seq=${++this.eventSeq} ${type} holder=${node.id} credits=${credits} ms=${responseMs}`);
         this.totals.credits += credits;
         this.totals.events++;
         this.totals.byType.set(type, (this.totals.byType.get(type) ?? 0) + 1);

@@ -1,5 +1,6 @@
-// `runbook schedules apply` creates the daily backup schedule at the configured time and zone,
-// leaves it unchanged when run again, and updates it when the configuration changes.
+// `runbook schedules apply` creates every schedule of the runbook's calendar at the configured
+// times and zone, leaves them unchanged when run again, and updates the one whose configuration
+// changed; `schedules list` shows their next run times.
 import type { Client } from '@temporalio/client';
 import { runCli, temporalClient } from '../support/stack';
 
@@ -7,9 +8,7 @@ let client: Client;
 let close: () => Promise<void>;
 beforeAll(async () => ({ client, close } = await temporalClient()));
 afterAll(async () => {
-  await client.schedule.getHandle('runbook-database-backup').delete().catch(() => undefined);
-  await client.schedule.getHandle('runbook-dht-export').delete().catch(() => undefined);
-  await client.schedule.getHandle('runbook-health-check').delete().catch(() => undefined);
+  for await (const s of client.schedule.list()) await client.schedule.getHandle(s.scheduleId).delete().catch(() => undefined);
   await close();
 });
 
@@ -17,11 +16,30 @@ test('apply twice leaves one unchanged schedule; a changed time updates it', asy
   const env = { RUNBOOK_TIMEZONE: 'Europe/Berlin' };
   const first = await runCli(['schedules', 'apply', '--json'], env);
   expect(first.code).toBe(0);
-  expect(JSON.parse(first.stdout)).toEqual([
-    expect.objectContaining({ scheduleId: 'runbook-database-backup', outcome: 'created' }),
-    expect.objectContaining({ scheduleId: 'runbook-dht-export', outcome: 'created' }),
-    expect.objectContaining({ scheduleId: 'runbook-health-check', outcome: 'created' }),
-  ]);
+  const ids = [
+    'runbook-database-backup',
+    'runbook-dht-export',
+    'runbook-config-backup',
+    'runbook-dr-drill',
+    'runbook-log-rotation',
+    'runbook-metrics-cleanup',
+    'runbook-weekly-health-review',
+    'runbook-weekly-performance-review',
+    'runbook-weekly-capacity-report',
+    'runbook-monthly-threshold-review',
+    'runbook-monthly-rate-limit-review',
+    'runbook-monthly-security-checklist',
+    'runbook-health-check',
+  ];
+  expect(JSON.parse(first.stdout)).toEqual(ids.map((scheduleId) => expect.objectContaining({ scheduleId, outcome: 'created' })));
+  // Weekly reviews on their weekday, monthly ones on their day of the month, at 08:00 local time.
+  const local = (d: Date, o: Intl.DateTimeFormatOptions): string => new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', ...o }).format(d);
+  const monday = (await client.schedule.getHandle('runbook-weekly-health-review').describe()).info.nextActionTimes[0]!;
+  expect([local(monday, { weekday: 'long' }), local(monday, { hour: '2-digit', minute: '2-digit' })]).toEqual(['Monday', '08:00']);
+  const friday = (await client.schedule.getHandle('runbook-weekly-capacity-report').describe()).info.nextActionTimes[0]!;
+  expect(local(friday, { weekday: 'long' })).toBe('Friday');
+  const drill = (await client.schedule.getHandle('runbook-dr-drill').describe()).info.nextActionTimes[0]!;
+  expect([local(drill, { day: 'numeric' }), local(drill, { hour: '2-digit', minute: '2-digit' })]).toEqual(['1', '05:00']);
   // The health check is an interval (60 s by default, configurable down to seconds).
   const hc = await client.schedule.getHandle('runbook-health-check').describe();
   expect(hc.spec.intervals?.[0]?.every).toBe(60_000);
@@ -37,23 +55,20 @@ test('apply twice leaves one unchanged schedule; a changed time updates it', asy
   expect(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }).format(next)).toBe('02:00');
 
   const second = await runCli(['schedules', 'apply', '--json'], env);
-  expect(JSON.parse(second.stdout)).toEqual([expect.objectContaining({ outcome: 'unchanged' }), expect.objectContaining({ outcome: 'unchanged' }), expect.objectContaining({ outcome: 'unchanged' })]);
+  expect(JSON.parse(second.stdout)).toEqual(ids.map((scheduleId) => expect.objectContaining({ scheduleId, outcome: 'unchanged' })));
   const after = await handle.describe();
   expect(after.raw.conflictToken).toEqual(before.raw.conflictToken);
   expect(after.spec).toEqual(before.spec);
 
   const changed = await runCli(['schedules', 'apply', '--json'], { ...env, RUNBOOK_SET_backup__schedule: '"03:15"' });
-  expect(JSON.parse(changed.stdout)).toEqual([
-    expect.objectContaining({ outcome: 'updated' }),
-    expect.objectContaining({ outcome: 'unchanged' }),
-    expect.objectContaining({ outcome: 'unchanged' }),
-  ]);
+  expect(JSON.parse(changed.stdout)).toEqual(ids.map((scheduleId) => expect.objectContaining({ scheduleId, outcome: scheduleId === 'runbook-database-backup' ? 'updated' : 'unchanged' })));
   const updated = await handle.describe();
   expect(updated.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 3, end: 3, step: 1 }], minute: [{ start: 15, end: 15, step: 1 }] });
 
   const list = await runCli(['schedules', 'list', '--json'], env);
   const rows = JSON.parse(list.stdout) as Array<{ scheduleId: string; nextRuns: string[] }>;
-  expect(rows.map((r) => r.scheduleId)).toContain('runbook-database-backup');
+  expect(rows.map((r) => r.scheduleId).sort()).toEqual([...ids].sort());
+  for (const r of rows) expect(r.nextRuns.length).toBeGreaterThan(0);
 });
 
 test('a triggered schedule run is a scheduled backup with its slot from the scheduled time', async () => {

@@ -1,0 +1,46 @@
+// The daily maintenance runbooks: "log-rotation" (03:00) and "metrics-cleanup" (04:00). Both
+// have a dry-run that lists what would be rotated or deleted.
+import { proxyActivities } from '@temporalio/workflow';
+import type { CommonInput } from '../common/runbooks';
+import type { Activities } from '../activities';
+import type { RotationResult } from '../activities/maintenance';
+import { shortStep } from './presets';
+import { recorded, RunRecord } from './run-record';
+
+const quick = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '30 minutes', retry: { maximumAttempts: 2 } });
+
+export interface LogRotationResult {
+  runbook: 'log-rotation';
+  outcome: 'succeeded' | 'dry-run';
+  logs: RotationResult[];
+}
+
+export async function logRotation(input: CommonInput = {}): Promise<LogRotationResult> {
+  const run = new RunRecord('log-rotation', input.trigger, input.severity);
+  return recorded(run, async () => {
+    run.target('logs');
+    run.step(input.dryRun ? 'plan' : 'rotate', 'rename, tell the writer to reopen, wait for it, compress, keep the newest');
+    const logs = await quick.rotateLogs.executeWithOptions({ summary: input.dryRun ? 'list what would be rotated and deleted' : 'rotate the application and monitor logs' }, [{ dryRun: input.dryRun }]);
+    const text = logs.map((l) => `- ${l.log}: ${l.skipped ?? `${l.rotated} (${l.bytes} bytes)`}${l.deleted.length ? `; deletes ${l.deleted.join(', ')}` : ''}`).join('\n');
+    run.finish(input.dryRun ? 'dry-run' : 'succeeded', text);
+    return { runbook: 'log-rotation', outcome: input.dryRun ? 'dry-run' : 'succeeded', logs };
+  });
+}
+
+export interface MetricsCleanupResult {
+  runbook: 'metrics-cleanup';
+  outcome: 'succeeded' | 'dry-run';
+  reports: string[];
+  samplesRemoved: number;
+}
+
+export async function metricsCleanup(input: CommonInput = {}): Promise<MetricsCleanupResult> {
+  const run = new RunRecord('metrics-cleanup', input.trigger, input.severity);
+  return recorded(run, async () => {
+    run.target('reports');
+    run.step(input.dryRun ? 'plan' : 'clean up', 'reports and health-check samples beyond their retention');
+    const r = await quick.cleanupMetrics.executeWithOptions({ summary: input.dryRun ? 'list what would be deleted' : 'delete reports and samples beyond retention' }, [{ dryRun: input.dryRun }]);
+    run.finish(input.dryRun ? 'dry-run' : 'succeeded', `${input.dryRun ? 'would delete' : 'deleted'} ${r.reports.length} reports and ${r.samplesRemoved} samples\n${r.reports.map((p) => `- ${p}`).join('\n')}`);
+    return { runbook: 'metrics-cleanup', outcome: input.dryRun ? 'dry-run' : 'succeeded', reports: r.reports, samplesRemoved: r.samplesRemoved };
+  });
+}
