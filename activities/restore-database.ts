@@ -51,7 +51,10 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     try {
       // -e: stop at the first error instead of leaving a partial database behind.
       await runCommand([pg.tool('pg_restore'), '-e', '-j', String(deps.config.backup.threads), ...pg.toolArgs(input.scratch), plain], {
-        env: pg.toolEnv(),
+        // The scratch database is not live: its commits need not wait for the WAL flush (the swap's
+        // own commit, synchronous, makes everything before it durable), and index builds get the
+        // memory to sort in one pass.
+        env: { ...pg.toolEnv(), PGOPTIONS: '-c synchronous_commit=off -c maintenance_work_mem=256MB' },
         signal: progress.signal,
       });
     } catch (e) {

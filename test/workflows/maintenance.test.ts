@@ -1,7 +1,7 @@
 // The routine of the runbook's calendar: log rotation with a live writer (no line lost), metrics
 // cleanup (only our old reports go; dry-run lists), the weekly and monthly reports over seeded data
 // (their numbers checked against the database and visibility), and the two scaling procedures.
-import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Client } from '@temporalio/client';
@@ -35,6 +35,10 @@ describe('log-rotation', () => {
   const seqs = (text: string): number[] => [...text.matchAll(/ seq=(\d+) /g)].map((m) => Number(m[1]));
 
   test('rotates while the application writes: every line is in exactly one file, in order', async () => {
+    // One writer's lifetime: earlier suites' runs of the application left their own numbered lines.
+    await app.stop();
+    mkdirSync(appDataDir, { recursive: true });
+    for (const n of readdirSync(appDataDir).filter((x) => x.startsWith('app.log') || x.startsWith('monitor.log'))) rmSync(path.join(appDataDir, n));
     await app.start();
     await sleep(1500);
     const dry = await run<{ outcome: string; logs: RotationResult[] }>('logRotation', { dryRun: true });
