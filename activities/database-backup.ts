@@ -66,8 +66,8 @@ export function compressorCommand(deps: ActivityDeps, compression: Compression, 
 
 /** Reads a backup file end to end: SHA-256 of the bytes on disk, and every block through the
  * decompressor and `pg_restore -f /dev/null` (`pg_restore -l` reads only the table of contents).
- * With `expandTo`, the decompressed dump is also written there (tee). Throws CommandError when a
- * block cannot be read. */
+ * With `expandTo`, the decompressed dump is also written there (for zstd without the parse: see
+ * below). Throws CommandError when a block cannot be read. */
 async function readBack(
   deps: ActivityDeps,
   file: string,
@@ -78,10 +78,19 @@ async function readBack(
   let bytes = 0;
   const decompress = compressorCommand(deps, compression, 'decompress');
   const readAll = [deps.postgres.tool('pg_restore'), '-f', '/dev/null'];
-  // A restore needs the expanded dump on disk anyway (pg_restore -j wants a seekable file):
-  // writing it with tee during the verifying read saves a second decompression.
-  const expand = o.expandTo && decompress ? [['tee', o.expandTo]] : [];
-  await runPipeline(decompress ? [decompress, ...expand, readAll] : [readAll], {
+  // A restore needs the expanded dump on disk anyway (pg_restore -j wants a seekable file). For a
+  // zstd backup about to be restored, zstd writes it and checks every frame's XXH64 checksum: the
+  // SHA-256 against the manifest of a backup verified in full when it was made, plus the frame
+  // checks, refuse a damaged file before anything is created; the scratch restore that follows
+  // (pg_restore -e) then parses every block anyway, so a second parse here would only cost time.
+  // Otherwise the expanded copy is written with tee during the full verifying read.
+  const stages: string[][] =
+    o.expandTo && compression === 'zstd' && decompress
+      ? [[...decompress.filter((a) => a !== '-c'), '-f', '-o', o.expandTo]]
+      : decompress
+        ? [decompress, ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll]
+        : [readAll];
+  await runPipeline(stages, {
     input: createReadStream(file),
     signal: o.signal,
     onInput: (chunk) => {
@@ -145,6 +154,9 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
     try {
       // One snapshot for the dump and the row counts, so the manifest describes exactly the dump.
       await snapshotClient.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // The row counts run beside the read-back verification; parallel scan workers would only
+      // fight it for the same two cores.
+      await snapshotClient.query('SET LOCAL max_parallel_workers_per_gather = 0');
       const snapshot = (await snapshotClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
       const serverVersion = (await snapshotClient.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
       const pgDumpVersion = await pg.toolVersion('pg_dump');

@@ -13,6 +13,8 @@ const MIN_SPAN_MS = 3_600_000;
 export interface StorageSample {
   at: number;
   bytes: number;
+  /** The application's memory at the same moment, when it answered (the capacity report's trend). */
+  memory?: number;
 }
 
 export function metricsUrl(config: ActivityDeps['config']): string {
@@ -73,7 +75,7 @@ export async function hostFigures(
     const now = (deps.now?.() ?? new Date()).getTime();
     const file = storageSamplesFile(deps.config);
     // Two days of samples are plenty for a per-day figure; older ones are dropped.
-    const samples = [...readSamples(file).filter((s) => s.at >= now - 2 * DAY_MS), { at: now, bytes }];
+    const samples = [...readSamples(file).filter((s) => s.at >= now - 2 * DAY_MS), { at: now, bytes, ...(figures.memoryBytes === undefined ? {} : { memory: figures.memoryBytes }) }];
     // The health check keeps the samples; a look (runbook status) only reads them.
     if (o.record ?? true) {
       mkdirSync(path.dirname(file), { recursive: true });

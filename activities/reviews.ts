@@ -6,12 +6,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { WorkflowExecutionInfo } from '@temporalio/client';
-import { defaultKpiRules, kpiRules } from '../common/kpi';
+import { kpiRules } from '../common/kpi';
 import { crossing, lineChart } from '../common/svg-chart';
 import { EVENT_RULES } from '../common/credit-rules';
 import { listBackups, type listManifested } from './backup-files';
 import type { ActivityDeps } from './deps';
-import { gaugeValue, metricsUrl } from './host-figures';
+import { gaugeValue, metricsUrl, readSamples, storageSamplesFile } from './host-figures';
 
 export interface Report {
   name: string;
@@ -207,7 +207,24 @@ export function createReviewActivities(deps: ActivityDeps) {
         };
       });
     });
-    const memRule = defaultKpiRules.find((r) => r.name === 'memoryBytes')!;
+    const memRule = rules.find((r) => r.name === 'memoryBytes')!;
+    // Memory has no history in the database: the health check's samples (last days) give its trend.
+    const memPoints = readSamples(storageSamplesFile(cfg))
+      .filter((x) => x.memory !== undefined)
+      .map((x) => ({ x: (x.at - to.getTime()) / DAY, y: x.memory! }));
+    for (const level of ['warning', 'critical'] as const) {
+      const at = crossing(memPoints, memRule[level]);
+      const current = memoryBytes ?? memPoints[memPoints.length - 1]?.y;
+      const reached = current !== undefined && current > memRule[level];
+      projections.push({
+        kpi: memRule.label,
+        level,
+        threshold: memRule[level],
+        current,
+        crossesOn: reached ? 'already crossed' : memPoints.length < 2 ? 'no trend yet (needs health-check samples)' : at === undefined ? 'not on the current trend' : day(to.getTime() + at * DAY),
+        inDays: reached ? 0 : at === undefined ? undefined : Math.max(0, Math.round(at)),
+      });
+    }
     const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MB`;
     const growth = lineChart([{ name: 'storage growth', points: perDay.map((d, i) => ({ x: i, y: d.growthBytes / 1048576 })) }], { title: 'Storage growth per day (MB)', xLabel: (i) => perDay[i]?.day.slice(5) ?? '', yUnit: 'MB' });
     const nodes = lineChart([{ name: 'active nodes', points: perDay.map((d, i) => ({ x: i, y: d.activeNodes })) }], {

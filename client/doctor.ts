@@ -5,6 +5,7 @@ import path from 'node:path';
 import { postgresBinDir } from '../sandbox/postgres-cluster';
 import { findTemporalCli } from '../sandbox/temporal-cli';
 import { runCommand, which } from '../worker/adapters/process';
+import { findMonitoring } from '../sandbox/monitoring';
 import type { LoadedConfig } from '../worker/config';
 
 export interface Check {
@@ -35,5 +36,12 @@ export async function doctor(config: LoadedConfig, o: { build: boolean }): Promi
     const found = await which(compressor);
     checks.push({ name: compressor, ok: found !== undefined, detail: found ?? `not on PATH (backup.compression is ${compressor}; install the ${compressor} package)` });
   }
+  // Optional: without them the sandbox relies on the built-in health check alone.
+  const mon = findMonitoring();
+  checks.push({
+    name: 'Prometheus + Alertmanager',
+    ok: true,
+    detail: mon.prometheus && mon.alertmanager ? `${mon.prometheus}, ${mon.alertmanager}` : 'not installed (optional: apt-get install prometheus prometheus-alertmanager); the built-in health check still runs',
+  });
   return checks;
 }

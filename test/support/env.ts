@@ -13,7 +13,7 @@ export const testTaskQueue = 'runbooks-test';
 
 export const appDataDir = path.join(testRoot, 'credits-service-app');
 
-function creditsServiceCommand(verb: 'start' | 'stop' | 'status'): string[] {
+function creditsServiceCommand(verb: 'start' | 'stop'): string[] {
   const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), verb, '--data-dir', appDataDir];
   return verb === 'start' ? [...cli, '--port', String(testPorts.creditsService), '--rate', '20', '--config', testConfigPath] : cli;
 }
@@ -47,7 +47,7 @@ export function testConfigYaml(): string {
     '    type: command',
     `    start: ${JSON.stringify(creditsServiceCommand('start'))}`,
     `    stop: ${JSON.stringify(creditsServiceCommand('stop'))}`,
-    `    status: ${JSON.stringify(creditsServiceCommand('status'))}`,
+    `    status: ${JSON.stringify(['sh', '-c', 'p=$(cat "$1" 2>/dev/null) && [ -r "/proc/$p/stat" ] && ! grep -q ") Z " "/proc/$p/stat"', 'status', path.join(appDataDir, 'credits-service.pid')])}`,
     'logRotation:',
     '  keep: 2',
     '  files:',

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Client } from '@temporalio/client';
 import { routeAlert } from '../../activities/alert-routing';
+import { storageSamplesFile } from '../../activities/host-figures';
 import type { RotationResult } from '../../activities/maintenance';
 import { alertWorkflowId } from '../../common/alerts';
 import type { ReviewResult } from '../../workflows/reviews';
@@ -116,7 +117,18 @@ describe('reviews', () => {
   });
 
   test('Friday capacity report: growth, nodes per day, and a projection for each capacity KPI', async () => {
+    // Memory from the health check's samples: 1, 2, 3 GiB a day apart, a GiB a day.
+    const GiB = 1024 ** 3;
+    const samplesFile = storageSamplesFile(config);
+    mkdirSync(path.dirname(samplesFile), { recursive: true });
+    const t = Date.now();
+    writeFileSync(samplesFile, JSON.stringify([2, 1, 0].map((d, i) => ({ at: t - d * 86_400_000, bytes: 1e8, memory: (i + 1) * GiB }))));
     const r = await run<ReviewResult>('weeklyCapacityReport');
+    const mem = (r.report.figures.projections as Array<{ kpi: string; level: string; inDays?: number; current?: number }>).filter((p) => p.kpi === 'Memory usage');
+    expect(mem.map((p) => [p.level, p.current, p.inDays])).toEqual([
+      ['warning', 3 * GiB, 1],
+      ['critical', 3 * GiB, 3],
+    ]);
     const f = r.report.figures as { perDay: Array<{ day: string; credits: number; activeNodes: number; growthBytes: number }>; bytesPerCredit: number; projections: Array<{ kpi: string; level: string }> };
     const expected = await withPg('credits', async (c) =>
       (await c.query<{ d: string; n: string; nodes: string }>(`SELECT to_char(date_trunc('day', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS d, count(*) AS n, count(DISTINCT holder) AS nodes FROM credits WHERE created_at > now() - interval '13 days' GROUP BY 1 ORDER BY 1`)).rows,
@@ -125,7 +137,14 @@ describe('reviews', () => {
       const d = f.perDay.find((x) => x.day === e.d)!;
       expect([d.credits, d.activeNodes, d.growthBytes]).toEqual([Number(e.n), Number(e.nodes), Math.round(Number(e.n) * f.bytesPerCredit)]);
     }
-    expect(f.projections.map((p) => `${p.kpi}/${p.level}`)).toEqual(['Active nodes/warning', 'Active nodes/critical', 'Storage growth/warning', 'Storage growth/critical']);
+    expect(f.projections.map((p) => `${p.kpi}/${p.level}`)).toEqual([
+      'Active nodes/warning',
+      'Active nodes/critical',
+      'Storage growth/warning',
+      'Storage growth/critical',
+      'Memory usage/warning',
+      'Memory usage/critical',
+    ]);
     expect(r.report.markdown).toMatch(/## Projection/);
   });
 
