@@ -172,9 +172,12 @@ export async function applySchedules(client: Client, config: LoadedConfig): Prom
     const options = scheduleOptions(d, config);
     const handle = client.schedule.getHandle(d.scheduleId);
     let note: string | undefined;
+    let paused = false;
     let exists = true;
     try {
-      note = (await handle.describe()).state.note;
+      const state = (await handle.describe()).state;
+      note = state.note;
+      paused = state.paused;
     } catch (e) {
       if (!(e instanceof ScheduleNotFoundError)) throw e;
       exists = false;
@@ -183,7 +186,8 @@ export async function applySchedules(client: Client, config: LoadedConfig): Prom
       await client.schedule.create(options);
       results.push({ scheduleId: d.scheduleId, outcome: 'created', description: d.description });
     } else if (note === options.state?.note) {
-      results.push({ scheduleId: d.scheduleId, outcome: 'unchanged', description: d.description });
+      // A paused schedule stays paused (someone paused it on purpose), but apply says so.
+      results.push({ scheduleId: d.scheduleId, outcome: 'unchanged', description: paused ? `${d.description} (PAUSED: runbook schedules apply does not unpause)` : d.description });
     } else {
       await handle.update((prev) => ({
         ...prev,
@@ -192,7 +196,9 @@ export async function applySchedules(client: Client, config: LoadedConfig): Prom
         policies: { ...prev.policies, ...options.policies },
         state: { ...prev.state, note: options.state?.note },
       }));
-      results.push({ scheduleId: d.scheduleId, outcome: 'updated', description: d.description });
+      // (Pausing replaces the note that holds the definition hash: the first apply after a pause
+      // writes it back, and the schedule stays paused.)
+      results.push({ scheduleId: d.scheduleId, outcome: 'updated', description: paused ? `${d.description} (PAUSED: runbook schedules apply does not unpause)` : d.description });
     }
   }
   return results;

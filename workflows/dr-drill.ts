@@ -73,6 +73,10 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
     let error: string | undefined;
     let provisioned = false;
     try {
+      await timedStep(steps, run, 'no other drill running', async () => {
+        const others = await quick.otherRunsOf.executeWithOptions({ summary: 'another dr-drill running?' }, [{ runbook: 'dr-drill' }]);
+        if (others.length) throw new Error(`another drill is running (${others.join(', ')}): they would share the drill environment`);
+      });
       pre = await timedStep(steps, run, 'check prerequisites', () => quick.drPrerequisites.executeWithOptions({ summary: 'latest verified backups and their ages' }, [{ requireConfig: false }]));
       if (input.dryRun) {
         const plan = [`rehearse with ${input.backup ?? pre.database.path} and ${pre.dht.path}`, `in ${environment.dir}: PostgreSQL on port ${environment.postgresPort}, conductor on port ${environment.conductorPort}`, 'restore, verify every table and every credit, tear down, report'];

@@ -65,6 +65,15 @@ test('apply twice leaves one unchanged schedule; a changed time updates it', asy
   const updated = await handle.describe();
   expect(updated.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 3, end: 3, step: 1 }], minute: [{ start: 15, end: 15, step: 1 }] });
 
+  // A paused schedule stays paused, and apply says so.
+  await client.schedule.getHandle('runbook-log-rotation').pause('test');
+  for (const outcome of ['updated', 'unchanged']) {
+    // The pause's note replaced the definition hash: the first apply writes it back, the next changes nothing.
+    const applied = JSON.parse((await runCli(['schedules', 'apply', '--json'], env)).stdout) as Array<{ scheduleId: string; outcome: string; description: string }>;
+    expect(applied.find((r) => r.scheduleId === 'runbook-log-rotation')).toMatchObject({ outcome, description: expect.stringMatching(/PAUSED: runbook schedules apply does not unpause/) });
+    expect((await client.schedule.getHandle('runbook-log-rotation').describe()).state.paused).toBe(true);
+  }
+
   const list = await runCli(['schedules', 'list', '--json'], env);
   const rows = JSON.parse(list.stdout) as Array<{ scheduleId: string; nextRuns: string[] }>;
   expect(rows.map((r) => r.scheduleId).sort()).toEqual([...ids].sort());

@@ -117,7 +117,7 @@ test('a DR drill leaves production as it was and reports a pass', async () => {
   expect(r.outcome).toBe('passed');
   expect(r.tornDown).toBe(true);
   expect(existsSync(r.environment.dir)).toBe(false);
-  expect(r.steps.map((s) => s.step)).toEqual(['check prerequisites', 'provision the drill environment', 'restore the database', 'restore the DHT', 'tear down']);
+  expect(r.steps.map((s) => s.step)).toEqual(['no other drill running', 'check prerequisites', 'provision the drill environment', 'restore the database', 'restore the DHT', 'tear down']);
   expect(r.report!.markdown).toMatch(/: PASSED\n\n- Recovery time achieved \(RTO\): [\d.]+ s\n- Recovery point achieved \(RPO\): database backup/);
   expect(readFileSync(r.report!.path, 'utf8')).toBe(r.report!.markdown);
   expect(await withPg('credits', fingerprint)).toEqual(before);

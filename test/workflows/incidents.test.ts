@@ -292,3 +292,21 @@ test('an operator closes an incident that waits for an approval: runbook close',
     fault('clear');
   }
 });
+
+test('system-unresponsive holds while a vertical-scale has the application stopped, then acts on what it finds', async () => {
+  await appUp();
+  const scale = await client.workflow.start('verticalScale', { taskQueue: testTaskQueue, workflowId: `vertical-scale-hold-${Date.now()}`, args: [{ trigger: 'manual', samples: 2 }] });
+  await waitFor('the upgrade wait', async () => ((await scale.query<{ step: string }>('progress')).step === 'awaiting the upgrade' ? true : undefined), 60_000);
+  const h = await start('incidentSystemUnresponsive');
+  await waitFor('the hold', async () => ((await h.query<IncidentState>('incident')).actions.some((a) => a.name.startsWith('hold')) ? true : undefined), 30_000);
+  await sleep(3000);
+  // The incident did not restart the application the scaling run stopped.
+  expect(await fetch('http://127.0.0.1:29200/status').then(() => true, () => false)).toBe(false);
+  await scale.executeUpdate('upgraded', { args: [{ by: 'ivy' }] });
+  expect(((await scale.result()) as { outcome: string }).outcome).toBe('succeeded');
+  const r = (await h.result()) as IncidentResult;
+  expect(r.incident.actions[0]).toMatchObject({ name: 'hold: other runbooks are working on the system', outcome: 'skipped' });
+  expect(r.incident.actions[0]!.detail).toContain(scale.workflowId);
+  expect(r.diagnosis).toBe('healthy'); // the scaling run started it again; nothing left to repair
+  expect(r.outcome).toBe('resolved');
+});
