@@ -2,8 +2,8 @@
 // detections, whether PoGQ scores are computed, whether validators are active, the threshold the
 // application runs with against the configured one, validators cross-checked against each other,
 // and the two changes an operator may approve: a threshold change and a reputation restore.
-import type { StatusReport } from '../common/kpi';
 import type { ActivityDeps } from './deps';
+import { readStatusReport } from './status-report';
 
 export interface ValidatorActivity {
   validator: string;
@@ -74,13 +74,8 @@ export function createByzantineActivities(deps: ActivityDeps) {
       ).rows[0];
       return { counts, pogq, per, t };
     });
-    let detectionRate: number | undefined;
-    try {
-      const res = await fetch(deps.config.application.statusUrl, { signal: AbortSignal.timeout(deps.config.healthCheck.timeoutSeconds * 1000) });
-      detectionRate = ((await res.json()) as StatusReport).metrics.security.detection_rate;
-    } catch {
-      // the status report is optional here: the database holds the audit trail
-    }
+    // The status report is optional here: the database holds the audit trail.
+    const detectionRate = (await readStatusReport(deps.config)).report?.metrics.security.detection_rate;
     const perValidator = a.per;
     const audit: DetectionAudit = {
       detectionsLastHour: Number(a.counts.hour),

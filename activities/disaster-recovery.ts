@@ -10,7 +10,6 @@ import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
-import type { StatusReport } from '../common/kpi';
 import { runCommand } from '../worker/adapters/process';
 import { Postgres } from '../worker/adapters/postgres';
 import { serviceControl } from '../worker/adapters/service-control';
@@ -19,6 +18,7 @@ import { listBackups, listManifested } from './backup-files';
 import { CONFIG_MANIFEST_FORMAT, type ConfigBackupManifest } from './config-backup';
 import { createDhtActivities } from './dht';
 import type { ActivityDeps } from './deps';
+import { readStatusReport } from './status-report';
 import { createRestoreDatabaseActivities } from './restore-database';
 
 export interface RecoveryPoint {
@@ -103,13 +103,9 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     const deadline = Date.now() + input.timeoutSeconds * 1000;
     let last = 'no answer';
     while (Date.now() < deadline) {
-      try {
-        const r = (await (await fetch(cfg.application.statusUrl, { signal: AbortSignal.timeout(3000) })).json()) as StatusReport;
-        last = `status ${r.system_status}, ${r.metrics.health.active_nodes} active nodes`;
-        if (r.metrics.health.active_nodes > 0) return { ok: true, systemStatus: r.system_status, activeNodes: r.metrics.health.active_nodes, details: last };
-      } catch (e) {
-        last = (e as Error).message;
-      }
+      const { report: r, error } = await readStatusReport(cfg, 3000);
+      last = r ? `status ${r.system_status}, ${r.metrics.health.active_nodes} active nodes` : error!;
+      if (r && r.metrics.health.active_nodes > 0) return { ok: true, systemStatus: r.system_status, activeNodes: r.metrics.health.active_nodes, details: last };
       await new Promise((r) => setTimeout(r, 500));
     }
     return { ok: false, details: `after ${input.timeoutSeconds} s: ${last}` };

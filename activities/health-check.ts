@@ -4,10 +4,11 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Alert } from '../common/alerts';
-import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiLevel, type KpiName, type StatusReport } from '../common/kpi';
+import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiLevel, type KpiName } from '../common/kpi';
 import { routeAlert, type AlertCounters } from './alert-routing';
 import type { ActivityDeps } from './deps';
 import { hostFigures } from './host-figures';
+import { readStatusReport } from './status-report';
 
 export interface HealthFinding {
   name: KpiName | 'statusReport';
@@ -24,15 +25,11 @@ export function healthFingerprint(name: string): string {
 
 export function createHealthCheckActivities(deps: ActivityDeps) {
   async function evaluateHealth(): Promise<{ reachable: boolean; systemStatus?: string; findings: HealthFinding[]; problems?: string[] }> {
-    let report: StatusReport;
-    try {
-      const res = await fetch(deps.config.application.statusUrl, { signal: AbortSignal.timeout(deps.config.healthCheck.timeoutSeconds * 1000) });
-      if (!res.ok) throw new Error(`answered ${res.status}`);
-      report = (await res.json()) as StatusReport;
-    } catch (e) {
+    const { report, error } = await readStatusReport(deps.config);
+    if (!report) {
       return {
         reachable: false,
-        findings: [{ name: 'statusReport', label: `Status report at ${deps.config.application.statusUrl} unreachable: ${(e as Error).message}`, level: 'critical', category: 'availability' }],
+        findings: [{ name: 'statusReport', label: `Status report at ${deps.config.application.statusUrl} unreachable: ${error}`, level: 'critical', category: 'availability' }],
       };
     }
     const host = await hostFigures(deps, deps.config.healthCheck.timeoutSeconds * 1000);

@@ -5,6 +5,9 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KpiFigures } from '../common/kpi';
 import type { ActivityDeps } from './deps';
+import { readMemoryGauge } from './status-report';
+
+export { gaugeValue, metricsUrl } from './status-report';
 
 const DAY_MS = 86_400_000;
 /** Growth is reported once samples span at least this long: minutes of noise are not a trend. */
@@ -15,21 +18,6 @@ export interface StorageSample {
   bytes: number;
   /** The application's memory at the same moment, when it answered (the capacity report's trend). */
   memory?: number;
-}
-
-export function metricsUrl(config: ActivityDeps['config']): string {
-  return config.application.metricsUrl ?? new URL('/metrics', config.application.statusUrl).toString();
-}
-
-/** One gauge's value from a Prometheus text exposition, or undefined. */
-export function gaugeValue(exposition: string, name: string): number | undefined {
-  for (const line of exposition.split('\n')) {
-    if (line.startsWith(name + ' ') || line.startsWith(name + '{')) {
-      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
-      if (Number.isFinite(v)) return v;
-    }
-  }
-  return undefined;
 }
 
 /** Bytes per day over the samples of the last day (oldest to newest), once they span an hour. */
@@ -62,14 +50,9 @@ export async function hostFigures(
 ): Promise<{ figures: Partial<KpiFigures>; problems: string[] }> {
   const problems: string[] = [];
   const figures: Partial<KpiFigures> = {};
-  try {
-    const res = await fetch(metricsUrl(deps.config), { signal: AbortSignal.timeout(timeoutMs) });
-    const memory = gaugeValue(await res.text(), 'zerotrustml_memory_usage_bytes');
-    if (memory === undefined) problems.push(`${metricsUrl(deps.config)} has no zerotrustml_memory_usage_bytes`);
-    else figures.memoryBytes = memory;
-  } catch (e) {
-    problems.push(`memory: ${metricsUrl(deps.config)} unreachable: ${(e as Error).message}`);
-  }
+  const memory = await readMemoryGauge(deps.config, timeoutMs);
+  if (memory.bytes !== undefined) figures.memoryBytes = memory.bytes;
+  else problems.push(`memory: ${memory.error}`);
   try {
     const bytes = await deps.postgres.withClient(undefined, async (c) => Number((await c.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n')).rows[0]!.n));
     const now = (deps.now?.() ?? new Date()).getTime();

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Failure } from '../common/failures';
-import type { StatusReport } from '../common/kpi';
 import { serviceControl } from '../worker/adapters/service-control';
 import type { ActivityDeps } from './deps';
+import { readStatusReport } from './status-report';
 
 export type SystemCause = 'database-down' | 'conductor-down' | 'application-hung' | 'application-down' | 'resources-exhausted' | 'healthy';
 
@@ -69,23 +69,9 @@ export function createIncidentActivities(deps: ActivityDeps) {
   }
 
   async function readStatus(timeoutMs: number): Promise<Diagnosis['statusReport']> {
-    const t = Date.now();
-    try {
-      const res = await fetch(cfg.application.statusUrl, { signal: AbortSignal.timeout(timeoutMs) });
-      if (!res.ok) throw new Error(`answered HTTP ${res.status}`);
-      const r = (await res.json()) as StatusReport;
-      return {
-        reachable: true,
-        ms: Date.now() - t,
-        systemStatus: r.system_status,
-        p99ResponseMs: r.metrics.performance.p99_response_ms,
-        eventsPerMinute: r.metrics.throughput.events_per_minute,
-      };
-    } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      const why = err.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (err.cause?.code ?? err.message);
-      return { reachable: false, ms: Date.now() - t, error: why };
-    }
+    const { report: r, ms, error } = await readStatusReport(cfg, timeoutMs);
+    if (!r) return { reachable: false, ms, error };
+    return { reachable: true, ms, systemStatus: r.system_status, p99ResponseMs: r.metrics.performance.p99_response_ms, eventsPerMinute: r.metrics.throughput.events_per_minute };
   }
 
   async function diagnoseSystem(): Promise<Diagnosis> {

@@ -11,7 +11,8 @@ import { crossing, lineChart } from '../common/svg-chart';
 import { EVENT_RULES } from '../common/credit-rules';
 import { listBackups, type listManifested } from './backup-files';
 import type { ActivityDeps } from './deps';
-import { gaugeValue, metricsUrl, readSamples, storageSamplesFile } from './host-figures';
+import { readSamples, storageSamplesFile } from './host-figures';
+import { readMemoryGauge } from './status-report';
 
 export interface Report {
   name: string;
@@ -181,12 +182,8 @@ export function createReviewActivities(deps: ActivityDeps) {
     // Each credit's share of the database: what a day of credits adds to storage.
     const bytesPerCredit = data.total ? data.size / data.total : 0;
     const perDay = data.perDay.map((r) => ({ day: r.d, credits: Number(r.n), growthBytes: Math.round(Number(r.n) * bytesPerCredit), activeNodes: Number(r.nodes) }));
-    let memoryBytes: number | undefined;
-    try {
-      memoryBytes = gaugeValue(await (await fetch(metricsUrl(cfg), { signal: AbortSignal.timeout(3000) })).text(), 'zerotrustml_memory_usage_bytes');
-    } catch {
-      // the application is not answering: the report says so
-    }
+    // Undefined when the application does not answer: the report says so.
+    const memoryBytes = (await readMemoryGauge(cfg, 3000)).bytes;
     const rules = kpiRules(cfg.kpi);
     const x = (d: string): number => Math.round((Date.parse(d) - Date.parse(perDay[0]?.day ?? d)) / DAY);
     const projections = (['activeNodes', 'storageGrowthBytesPerDay'] as const).flatMap((name) => {

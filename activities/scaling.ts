@@ -6,6 +6,7 @@ import { Failure } from '../common/failures';
 import type { StatusReport } from '../common/kpi';
 import { runCommand } from '../worker/adapters/process';
 import type { ActivityDeps } from './deps';
+import { readStatusReport } from './status-report';
 
 export interface PerformanceSample {
   samples: number;
@@ -22,13 +23,9 @@ export function createScalingActivities(deps: ActivityDeps) {
     const got: StatusReport[] = [];
     const deadline = Date.now() + (input.timeoutSeconds ?? 120) * 1000;
     while (got.length < input.count && Date.now() < deadline) {
-      try {
-        const res = await fetch(cfg.application.statusUrl, { signal: AbortSignal.timeout(3000) });
-        const r = (await res.json()) as StatusReport;
-        if (r.metrics.throughput.events_per_minute > 0) got.push(r);
-      } catch {
-        // not answering yet (just started): keep trying until the deadline
-      }
+      // Not answering yet (just started): keep trying until the deadline.
+      const { report } = await readStatusReport(cfg, 3000);
+      if (report && report.metrics.throughput.events_per_minute > 0) got.push(report);
       await new Promise((r) => setTimeout(r, input.intervalMs));
     }
     if (got.length === 0) throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `no status report with events within ${input.timeoutSeconds ?? 120} s`, nonRetryable: true });
@@ -59,12 +56,8 @@ export function createScalingActivities(deps: ActivityDeps) {
         const credits = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM credits WHERE holder = $1 AND created_at > $2', [input.nodeId, input.since])).rows[0]!.n);
         return { healthy: n?.healthy ?? false, credits };
       });
-      let activeNodes: number | undefined;
-      try {
-        activeNodes = ((await (await fetch(cfg.application.statusUrl, { signal: AbortSignal.timeout(3000) })).json()) as StatusReport).metrics.health.active_nodes;
-      } catch {
-        // status report optional here
-      }
+      // The status report is optional here.
+      const activeNodes = (await readStatusReport(cfg, 3000)).report?.metrics.health.active_nodes;
       last = { active: row.credits > 0, healthy: row.healthy, credits: row.credits, activeNodes };
       if (last.active && last.healthy) return last;
       await new Promise((r) => setTimeout(r, 500));

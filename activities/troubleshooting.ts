@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { StatusReport } from '../common/kpi';
 import { runCommand } from '../worker/adapters/process';
 import type { ActivityDeps } from './deps';
-import { gaugeValue, metricsUrl } from './host-figures';
+import { metricsUrl, readMemoryGauge, readStatusReport } from './status-report';
 
 export interface TroubleshootingChecks {
   findings: string[];
@@ -34,14 +34,7 @@ function tcpReachable(host: string, port: number, timeoutMs: number): Promise<{ 
 export function createTroubleshootingActivities(deps: ActivityDeps) {
   const cfg = deps.config;
 
-  async function statusReport(): Promise<StatusReport | undefined> {
-    try {
-      const res = await fetch(cfg.application.statusUrl, { signal: AbortSignal.timeout(cfg.healthCheck.timeoutSeconds * 1000) });
-      return (await res.json()) as StatusReport;
-    } catch {
-      return undefined;
-    }
-  }
+  const statusReport = async (): Promise<StatusReport | undefined> => (await readStatusReport(cfg)).report;
 
   async function highLatencyChecks(): Promise<TroubleshootingChecks> {
     const report = await statusReport();
@@ -86,13 +79,8 @@ export function createTroubleshootingActivities(deps: ActivityDeps) {
     const samples: Array<{ at: number; bytes: number }> = [];
     for (let i = 0; i < input.samples; i++) {
       if (i) await new Promise((r) => setTimeout(r, input.intervalSeconds * 1000));
-      try {
-        const text = await (await fetch(metricsUrl(cfg), { signal: AbortSignal.timeout(5000) })).text();
-        const bytes = gaugeValue(text, 'zerotrustml_memory_usage_bytes');
-        if (bytes !== undefined) samples.push({ at: Date.now(), bytes });
-      } catch {
-        // a missed sample
-      }
+      const { bytes } = await readMemoryGauge(cfg, 5000);
+      if (bytes !== undefined) samples.push({ at: Date.now(), bytes }); // else a missed sample
     }
     const first = samples[0];
     const last = samples[samples.length - 1];

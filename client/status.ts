@@ -4,6 +4,7 @@
 import type { Client } from '@temporalio/client';
 import { listBackups, listManifested } from '../activities/backup-files';
 import { hostFigures } from '../activities/host-figures';
+import { readStatusReport } from '../activities/status-report';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
 import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiResult, type StatusReport } from '../common/kpi';
 import type { LoadedConfig } from '../worker/config';
@@ -31,15 +32,7 @@ async function latestVerified(dir: string, kind: 'backup' | 'export', now: numbe
 export async function systemStatus(client: Client, config: LoadedConfig, now = new Date()): Promise<SystemStatus> {
   const problems: string[] = [];
   const url = config.application.statusUrl;
-  let report: StatusReport | undefined;
-  let error: string | undefined;
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(config.healthCheck.timeoutSeconds * 1000) });
-    if (!res.ok) throw new Error(`answered ${res.status}`);
-    report = (await res.json()) as StatusReport;
-  } catch (e) {
-    error = (e as Error).message;
-  }
+  const { report, error } = await readStatusReport(config);
   const host = await hostFigures({ config, postgres: Postgres.fromUrl(config.database.url, '') }, config.healthCheck.timeoutSeconds * 1000, { record: false });
   problems.push(...host.problems);
   const kpis = evaluateKpis(report ? figuresFromStatusReport(report, host.figures) : host.figures, kpiRules(config.kpi));
