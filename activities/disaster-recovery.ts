@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
 import { runCommand } from '../worker/adapters/process';
@@ -122,17 +122,6 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
   const standIn = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'conductor', 'cli.ts')];
   const clusterCli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'postgres-cli.ts')];
 
-  /** Other running runs of a runbook (a scheduled drill has a timestamped id, so the singleton id
-   * alone does not keep an on-demand drill from colliding with it). */
-  async function otherRunsOf(input: { runbook: string }): Promise<string[]> {
-    const own = Context.current().info.workflowExecution?.workflowId;
-    const out: string[] = [];
-    for await (const w of Context.current().client.workflow.list({ query: `RunbookName = "${input.runbook}" AND ExecutionStatus = "Running"` })) {
-      if (w.workflowId !== own) out.push(w.workflowId);
-    }
-    return out;
-  }
-
   async function drillSettings(): Promise<Omit<DrillEnvironment, 'dir'> & { dir: string }> {
     return {
       dir: path.join(cfg.dataDir, 'dr-drill'),
@@ -196,5 +185,5 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     return { removed: !existsSync(input.dir) };
   }
 
-  return { drPrerequisites, provision, drillSettings, otherRunsOf, startApplication, verifyTotals, verifyStatusReport, drillProvision, drillRestoreDatabase, drillRestoreDht, drillTeardown };
+  return { drPrerequisites, provision, drillSettings, startApplication, verifyTotals, verifyStatusReport, drillProvision, drillRestoreDatabase, drillRestoreDht, drillTeardown };
 }

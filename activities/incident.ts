@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { serviceControl } from '../worker/adapters/service-control';
 import type { ActivityDeps } from './deps';
@@ -190,18 +190,5 @@ export function createIncidentActivities(deps: ActivityDeps) {
     return { path: file };
   }
 
-  /** Runbooks that stop or replace components on purpose: an incident does not fight them. */
-  async function disruptiveRunsInProgress(): Promise<string[]> {
-    const client = Context.current().client;
-    const own = Context.current().info.workflowExecution?.workflowId ?? '';
-    const names = ['disaster-recovery', 'restore-database', 'restore-dht', 'restart-conductor', 'vertical-scale'];
-    const found: string[] = [];
-    for await (const w of client.workflow.list({ query: `RunbookName IN (${names.map((n) => `"${n}"`).join(', ')}) AND ExecutionStatus = "Running"` })) {
-      // Its own children are part of its response, not someone else's maintenance.
-      if (!w.workflowId.startsWith(`${own}-`)) found.push(`${w.workflowId} (${String((w.searchAttributes?.RunbookName as string[] | undefined)?.[0] ?? w.type)})`);
-    }
-    return found;
-  }
-
-  return { disruptiveRunsInProgress, incidentSettings, diagnoseSystem, restartService, freeResources, verifyRecovered, writeReport };
+  return { incidentSettings, diagnoseSystem, restartService, freeResources, verifyRecovered, writeReport };
 }

@@ -12,6 +12,7 @@ import { createMaintenanceActivities } from './maintenance';
 import { createNotifyActivities } from './notify';
 import type { ActivityDeps } from './deps';
 import { createRestoreDatabaseActivities } from './restore-database';
+import { createRunningRunsActivities } from './running-runs';
 import { createReviewActivities } from './reviews';
 import { createScalingActivities } from './scaling';
 import { createTroubleshootingActivities } from './troubleshooting';
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createMaintenanceActivities(deps),
     ...createReviewActivities(deps),
     ...createScalingActivities(deps),
+    ...createRunningRunsActivities(),
   };
 }
 

@@ -74,7 +74,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
     let provisioned = false;
     try {
       await timedStep(steps, run, 'no other drill running', async () => {
-        const others = await quick.otherRunsOf.executeWithOptions({ summary: 'another dr-drill running?' }, [{ runbook: 'dr-drill' }]);
+        const others = await quick.runningRuns.executeWithOptions({ summary: 'another dr-drill running?' }, [{ runbooks: ['dr-drill'] }]);
         if (others.length) throw new Error(`another drill is running (${others.join(', ')}): they would share the drill environment`);
       });
       pre = await timedStep(steps, run, 'check prerequisites', () => quick.drPrerequisites.executeWithOptions({ summary: 'latest verified backups and their ages' }, [{ requireConfig: false }]));

@@ -34,12 +34,13 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
     // A recovery, restore or scaling run stops components on purpose: wait for it (and for the
     // next diagnosis) instead of restarting what it is working on.
     let held = 0;
-    for (let busy = await quick.disruptiveRunsInProgress.executeWithOptions({ summary: 'any recovery, restore or scaling run in progress?' }, []); busy.length; ) {
+    const disruptive = { runbooks: ['disaster-recovery', 'restore-database', 'restore-dht', 'restart-conductor', 'vertical-scale'] };
+    for (let busy = await quick.runningRuns.executeWithOptions({ summary: 'any recovery, restore or scaling run in progress?' }, [disruptive]); busy.length; ) {
       if (held === 0) incident.record('hold: other runbooks are working on the system', 'skipped', busy.join(', '));
       if (incident.closed || held >= 120) break;
       await sleep('15s');
       held++;
-      busy = await quick.disruptiveRunsInProgress.executeWithOptions({ summary: 'still in progress?' }, []);
+      busy = await quick.runningRuns.executeWithOptions({ summary: 'still in progress?' }, [disruptive]);
     }
     const diagnosis: Diagnosis = await quick.diagnoseSystem.executeWithOptions({ summary: 'diagnose: status report, conductor, database, application, host' }, []);
     incident.finding(...diagnosis.findings, `diagnosis: ${diagnosis.cause}`);
