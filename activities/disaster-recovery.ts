@@ -12,7 +12,8 @@ import { Failure } from '../common/failures';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
 import { runCommand } from '../worker/adapters/process';
 import { Postgres } from '../worker/adapters/postgres';
-import { serviceControl } from '../worker/adapters/service-control';
+import { serviceControl, type ServiceControl } from '../worker/adapters/service-control';
+import { clusterServiceAt, standInService } from '../worker/config';
 import { conductorClient } from '../worker/deps';
 import { listBackups, listManifested } from './backup-files';
 import { CONFIG_MANIFEST_FORMAT, type ConfigBackupManifest } from './config-backup';
@@ -41,7 +42,6 @@ export interface DrillEnvironment {
   database: string;
 }
 
-const projectRoot = path.resolve(__dirname, '..');
 
 export function createDisasterRecoveryActivities(deps: ActivityDeps) {
   const cfg = deps.config;
@@ -119,10 +119,13 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     return { ...deps, postgres, conductor: conductorClient(cfg, `ws://127.0.0.1:${env.conductorPort}`) };
   }
 
-  const standIn = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'conductor', 'cli.ts')];
-  const clusterCli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'postgres-cli.ts')];
+  /** The drill's cluster and conductor, controlled like the sandbox's own. */
+  const drillServices = (env: DrillEnvironment): { cluster: ServiceControl; conductor: ServiceControl } => ({
+    cluster: serviceControl(clusterServiceAt({ dir: path.join(env.dir, 'postgres'), port: env.postgresPort, role: deps.postgres.target.user, database: env.database, binDir: cfg.database.binDir }), { timeoutMs: 300_000 }),
+    conductor: serviceControl(standInService(path.join(env.dir, 'conductor'), `ws://127.0.0.1:${env.conductorPort}`)),
+  });
 
-  async function drillSettings(): Promise<Omit<DrillEnvironment, 'dir'> & { dir: string }> {
+  async function drillSettings(): Promise<DrillEnvironment> {
     return {
       dir: path.join(cfg.dataDir, 'dr-drill'),
       postgresPort: cfg.disasterRecovery.drillPostgresPort,
@@ -137,9 +140,9 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     }
     await rm(input.dir, { recursive: true, force: true });
     await mkdir(input.dir, { recursive: true });
-    const bin = cfg.database.binDir ? ['--bin-dir', cfg.database.binDir] : [];
-    await runCommand([...clusterCli, 'start', '--dir', path.join(input.dir, 'postgres'), '--port', String(input.postgresPort), '--role', deps.postgres.target.user, '--database', input.database, ...bin], { cwd: projectRoot, timeoutMs: 300_000 });
-    await runCommand([...standIn, 'start', '--data-dir', path.join(input.dir, 'conductor'), '--admin-port', String(input.conductorPort)], { cwd: projectRoot, timeoutMs: 120_000 });
+    const services = drillServices(input);
+    await services.cluster.start();
+    await services.conductor.start();
     return { how: [`PostgreSQL cluster ${path.join(input.dir, 'postgres')} on port ${input.postgresPort}`, `conductor stand-in ${path.join(input.dir, 'conductor')} on port ${input.conductorPort}`] };
   }
 
@@ -178,9 +181,9 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
   }
 
   async function drillTeardown(input: DrillEnvironment): Promise<{ removed: boolean }> {
-    const bin = cfg.database.binDir ? ['--bin-dir', cfg.database.binDir] : [];
-    await runCommand([...standIn, 'stop', '--data-dir', path.join(input.dir, 'conductor')], { cwd: projectRoot }).catch(() => undefined);
-    await runCommand([...clusterCli, 'stop', '--immediate', '--dir', path.join(input.dir, 'postgres'), ...bin], { cwd: projectRoot }).catch(() => undefined);
+    const services = drillServices(input);
+    await services.conductor.stop().catch(() => undefined);
+    await services.cluster.stop().catch(() => undefined);
     await rm(input.dir, { recursive: true, force: true });
     return { removed: !existsSync(input.dir) };
   }

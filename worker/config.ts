@@ -53,22 +53,32 @@ function simulatorService(config: Config, dataDir: string, source: string | unde
 
 /** The sandbox's PostgreSQL cluster, controlled through sandbox/postgres-cli.ts. */
 function clusterService(config: Config, dataDir: string): NonNullable<Config['database']['service']> {
-  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'postgres-cli.ts')];
   const u = new URL(config.database.url);
-  const dir = path.join(dataDir, 'postgres');
-  const bin = config.database.binDir ? ['--bin-dir', config.database.binDir] : [];
+  return clusterServiceAt({
+    dir: path.join(dataDir, 'postgres'),
+    port: Number(u.port || 5432),
+    role: decodeURIComponent(u.username) || 'postgres',
+    database: decodeURIComponent(u.pathname.slice(1)),
+    binDir: config.database.binDir,
+  });
+}
+
+/** A cluster of the sandbox's kind at a directory and port (the project's, or the DR drill's). */
+export function clusterServiceAt(o: { dir: string; port: number; role: string; database: string; binDir?: string }): NonNullable<Config['database']['service']> {
+  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'postgres-cli.ts')];
+  const bin = o.binDir ? ['--bin-dir', o.binDir] : [];
   return {
     type: 'command',
-    start: [...cli, 'start', '--dir', dir, '--port', u.port || '5432', '--role', decodeURIComponent(u.username) || 'postgres', '--database', decodeURIComponent(u.pathname.slice(1)), ...bin],
-    stop: [...cli, 'stop', '--dir', dir, ...bin],
-    status: [...cli, 'status', '--dir', dir, ...bin],
+    start: [...cli, 'start', '--dir', o.dir, '--port', String(o.port), '--role', o.role, '--database', o.database, ...bin],
+    stop: [...cli, 'stop', '--dir', o.dir, ...bin],
+    status: [...cli, 'status', '--dir', o.dir, ...bin],
   };
 }
 
 const projectRoot = path.resolve(__dirname, '..');
 
 /** The stand-in conductor's control CLI, for a managed (sandbox) conductor. */
-function standInService(dataDir: string, adminUrl: string): NonNullable<Config['conductor']['service']> {
+export function standInService(dataDir: string, adminUrl: string): NonNullable<Config['conductor']['service']> {
   const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'conductor', 'cli.ts')];
   const port = new URL(adminUrl).port || '8888';
   return {
