@@ -2,7 +2,7 @@
 // "zerotrustml", backups at 02:00 daily kept 30 days. Loading (file + environment) is in
 // worker/config.ts; this module stays pure so anything can import it.
 import { z } from 'zod';
-import { defaultKpiRules, type KpiName } from './kpi';
+import { defaultKpiRules, thresholdOrderProblem, type KpiName } from './kpi';
 
 const clock = z
   .string()
@@ -43,15 +43,8 @@ const kpiOverrides = z
         ctx.addIssue({ code: 'custom', path: [name], message: `expected one of the KPI names ${names.join(', ')}` });
         continue;
       }
-      const warning = t.warning ?? rule.warning;
-      const critical = t.critical ?? rule.critical;
-      if (rule.bad === 'below' ? critical > warning : critical < warning) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [name],
-          message: `expected the critical threshold ${rule.bad === 'below' ? 'at or below' : 'at or above'} the warning threshold (${rule.label} is bad when ${rule.bad}), found warning ${warning} and critical ${critical}`,
-        });
-      }
+      const problem = thresholdOrderProblem({ ...rule, warning: t.warning ?? rule.warning, critical: t.critical ?? rule.critical });
+      if (problem) ctx.addIssue({ code: 'custom', path: [name], message: `${problem} (${rule.label} is bad when ${rule.bad})` });
     }
   })
   .transform((rec) => rec as Partial<Record<KpiName, { warning?: number; critical?: number }>>);

@@ -64,17 +64,21 @@ export const defaultKpiRules: readonly KpiRule[] = [
 
 export type KpiOverrides = Partial<Record<KpiName, { warning?: number; critical?: number }>>;
 
+/** Why a rule's thresholds are out of order (the warning must be the milder), or undefined. */
+export function thresholdOrderProblem(rule: KpiRule): string | undefined {
+  const ordered = rule.bad === 'below' ? rule.critical <= rule.warning : rule.critical >= rule.warning;
+  return ordered
+    ? undefined
+    : `expected the critical threshold to be ${rule.bad === 'below' ? 'at or below' : 'at or above'} the warning threshold, found warning ${rule.warning} and critical ${rule.critical}`;
+}
+
 /** The rules with configured thresholds applied; a warning must be the milder of the two. */
 export function kpiRules(overrides: KpiOverrides = {}): KpiRule[] {
   return defaultKpiRules.map((r) => {
     const o = overrides[r.name];
     const rule = { ...r, warning: o?.warning ?? r.warning, critical: o?.critical ?? r.critical };
-    const ordered = rule.bad === 'below' ? rule.critical <= rule.warning : rule.critical >= rule.warning;
-    if (!ordered) {
-      throw new Error(
-        `kpi.${r.name}: expected the critical threshold to be ${rule.bad === 'below' ? 'at or below' : 'at or above'} the warning threshold, found warning ${rule.warning} and critical ${rule.critical}`,
-      );
-    }
+    const problem = thresholdOrderProblem(rule);
+    if (problem) throw new Error(`kpi.${r.name}: ${problem}`);
     return rule;
   });
 }
