@@ -36,6 +36,13 @@ export interface LoadedConfig extends Config {
   databaseService: NonNullable<Config['database']['service']> | undefined;
 }
 
+/** A status command that exits 0 while the process in the pid file runs: a shell test, not the
+ * CLI, because starting node for a status costs most of a second and a restore asks it on its way
+ * to the swap. A zombie ("Z" in /proc/<pid>/stat) is not running. */
+export function pidFileStatus(pidFile: string): string[] {
+  return ['sh', '-c', 'p=$(cat "$1" 2>/dev/null) && [ -r "/proc/$p/stat" ] && ! grep -q ") Z " "/proc/$p/stat"', 'status', pidFile];
+}
+
 /** The sandbox's simulator, controlled through its CLI (sandbox/credits-service/cli.ts). */
 function simulatorService(config: Config, dataDir: string, source: string | undefined): NonNullable<Config['application']['service']> {
   const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts')];
@@ -45,9 +52,7 @@ function simulatorService(config: Config, dataDir: string, source: string | unde
     type: 'command',
     start: [...cli, 'start', '--data-dir', dir, '--port', port, '--rate', String(config.application.eventsPerSecond), ...(source ? ['--config', source] : [])],
     stop: [...cli, 'stop', '--data-dir', dir],
-    // A shell test of the pid file, not the CLI: starting node for a status costs most of a second,
-    // and a restore asks it on its way to the swap. A zombie ("Z" in /proc/<pid>/stat) is not running.
-    status: ['sh', '-c', 'p=$(cat "$1" 2>/dev/null) && [ -r "/proc/$p/stat" ] && ! grep -q ") Z " "/proc/$p/stat"', 'status', path.join(dir, 'credits-service.pid')],
+    status: pidFileStatus(path.join(dir, 'credits-service.pid')),
   };
 }
 

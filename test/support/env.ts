@@ -3,6 +3,7 @@
 // touch a running `npm start` sandbox.
 import os from 'node:os';
 import path from 'node:path';
+import { pidFileStatus } from '../../worker/config';
 
 export const testRoot = process.env.RUNBOOK_TEST_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-test');
 export const projectRoot = path.resolve(__dirname, '..', '..');
@@ -47,7 +48,7 @@ export function testConfigYaml(): string {
     '    type: command',
     `    start: ${JSON.stringify(creditsServiceCommand('start'))}`,
     `    stop: ${JSON.stringify(creditsServiceCommand('stop'))}`,
-    `    status: ${JSON.stringify(['sh', '-c', 'p=$(cat "$1" 2>/dev/null) && [ -r "/proc/$p/stat" ] && ! grep -q ") Z " "/proc/$p/stat"', 'status', path.join(appDataDir, 'credits-service.pid')])}`,
+    `    status: ${JSON.stringify(pidFileStatus(path.join(appDataDir, 'credits-service.pid')))}`,
     'logRotation:',
     '  keep: 2',
     '  files:',
