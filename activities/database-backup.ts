@@ -163,7 +163,9 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
 
       const dump = [pg.tool('pg_dump'), '-Fc', '-Z0', `--snapshot=${snapshot}`, ...pg.toolArgs()];
       const compressor = compressorCommand(deps, compression, 'compress');
-      if (compression === 'zstd' && compressor && existsSync(SETPRIV)) {
+      // zstd writing the file itself needs setpriv; otherwise the bytes pass through here, hashed.
+      const zstdWritesFile = compression === 'zstd' && compressor !== undefined && existsSync(SETPRIV);
+      if (zstdWritesFile) {
         // zstd writes the file itself: the bytes never pass through this process (on two cores
         // that copy competes with pg_dump and zstd), and its frames carry XXH64 checksums that the
         // read-back below validates. Progress is the file's size. With no pipe to this process,
@@ -202,7 +204,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       const finishedAt = now();
       // Without a stream hash (zstd wrote the file), the read-back's hash is the file's: zstd's own
       // frame checksums are what tie it to what the compressor produced.
-      const streamSha = compression === 'zstd' && existsSync(SETPRIV) ? undefined : hash.digest('hex');
+      const streamSha = zstdWritesFile ? undefined : hash.digest('hex');
 
       // Verify what is on disk while counting rows in the dump's own snapshot: the read-back is
       // bound by decompression on one core, which leaves the other to the counts.
