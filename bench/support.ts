@@ -7,9 +7,15 @@ import { Client, Connection } from '@temporalio/client';
 import { spawn } from 'node:child_process';
 import { startCluster, stopCluster } from '../sandbox/postgres-cluster';
 import { stopManaged } from '../sandbox/processes';
+import { stopMonitoring } from '../sandbox/monitoring';
 import { startTemporalServer } from '../sandbox/temporal-server';
 import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runCommand } from '../worker/adapters/process';
+import { Client as PgClient } from 'pg';
+import { createSchema, hasSchema, seedCredits } from '../sandbox/credits-data';
+import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
+import { serviceControl, type ServiceControl } from '../worker/adapters/service-control';
+import { conductorClient } from '../worker/deps';
 
 export const benchRoot = process.env.RUNBOOK_BENCH_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-bench');
 export const benchPorts = { temporal: 37233, ui: 38233, postgres: 55434, conductor: 38888 };
@@ -73,7 +79,12 @@ export async function startBenchStack(o: { extraYaml?: string[]; conductorTimeou
   return {
     config,
     client,
+    // Everything a bench may have started goes too, also what a runbook restarted during it (the
+    // application, the conductor, Prometheus and Alertmanager): nothing outlives the bench.
     stop: async () => {
+      if (config.applicationService) await serviceControl(config.applicationService).stop().catch(() => undefined);
+      await serviceControl(config.conductorService).stop().catch(() => undefined);
+      await stopMonitoring(benchRoot);
       workerProcess.kill('SIGTERM');
       await exited;
       await connection.close();
@@ -102,4 +113,64 @@ export function median(xs: number[]): number {
 
 export function secs(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it gives a value (errors count as "not yet"). */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Generates credits until the database is at least `minMb` (it keeps what earlier runs made). */
+export async function ensureDatabaseSize(pg: PgClient, minMb: number): Promise<number> {
+  if (!(await hasSchema(pg))) await createSchema(pg);
+  const size = async (): Promise<number> => Number((await pg.query<{ s: string }>(`SELECT pg_database_size('credits') AS s`)).rows[0]!.s);
+  while ((await size()) < minMb * 1024 * 1024) {
+    process.stderr.write(`generating credits (database is ${((await size()) / 1048576).toFixed(0)} MB, want ${minMb} MB)…\n`);
+    await seedCredits(pg, { credits: 200_000 });
+  }
+  return size();
+}
+
+/** The sandbox's data for the detection and recovery benches: a small credits database when there
+ * is none, the conductor started with the app, and at least `minDhtCredits` on the DHT (seeded
+ * from the database). Returns the conductor's service control and how many credits it holds. */
+export async function prepareSandboxData(config: LoadedConfig, o: { minDhtCredits?: number; minMb?: number } = {}): Promise<{ conductorService: ServiceControl; dhtCredits: number; dbBytes: number }> {
+  const pg = new PgClient({ connectionString: config.database.url });
+  await pg.connect();
+  try {
+    let dbBytes: number;
+    if (o.minMb !== undefined) {
+      dbBytes = await ensureDatabaseSize(pg, o.minMb);
+    } else {
+      if (!(await hasSchema(pg))) {
+        await createSchema(pg);
+        await seedCredits(pg, { credits: 2000, nodes: 40 });
+      }
+      dbBytes = Number((await pg.query<{ s: string }>(`SELECT pg_database_size('credits') AS s`)).rows[0]!.s);
+    }
+    const conductorService = serviceControl(config.conductorService);
+    await conductorService.start();
+    const conductor = conductorClient(config);
+    try {
+      await conductor.ensureApp();
+      const want = o.minDhtCredits ?? 1;
+      if ((await conductor.getAllCredits(undefined, 1)).total < want) {
+        process.stderr.write(`seeding the DHT from the database…\n`);
+        await seedConductorFromDatabase(pg, conductor, o.minDhtCredits === undefined ? {} : { limit: o.minDhtCredits });
+      }
+      return { conductorService, dhtCredits: (await conductor.getAllCredits(undefined, 1)).total, dbBytes };
+    } finally {
+      await conductor.close();
+    }
+  } finally {
+    await pg.end();
+  }
 }

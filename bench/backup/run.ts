@@ -11,9 +11,8 @@ import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import type { DatabaseBackupResult, RestoreDatabaseResult } from '../../common/runbooks';
-import { createSchema, hasSchema, seedCredits } from '../../sandbox/credits-data';
 import { postgresBinDir } from '../../sandbox/postgres-cluster';
-import { benchRoot, median, secs, sh, startBenchStack, timed } from '../support';
+import { benchRoot, ensureDatabaseSize, median, secs, sh, startBenchStack, timed } from '../support';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,13 +28,7 @@ async function main(): Promise<void> {
     const pgUrl = config.database.url;
     const pg = new PgClient({ connectionString: pgUrl });
     await pg.connect();
-    if (!(await hasSchema(pg))) await createSchema(pg);
-    const size = async (): Promise<number> => Number((await pg.query(`SELECT pg_database_size('credits') AS s`)).rows[0].s);
-    while ((await size()) < minMb * 1024 * 1024) {
-      process.stderr.write(`generating credits (database is ${((await size()) / 1048576).toFixed(0)} MB, want ${minMb} MB)…\n`);
-      await seedCredits(pg, { credits: 200_000 });
-    }
-    const dbBytes = await size();
+    const dbBytes = await ensureDatabaseSize(pg, minMb);
     const credits = Number((await pg.query('SELECT count(*) AS n FROM credits')).rows[0].n);
     await pg.end();
 

@@ -8,52 +8,24 @@
 import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Client as PgClient } from 'pg';
 import { healthFingerprint } from '../../activities/health-check';
 import { createReceiver } from '../../client/receiver';
 import { applySchedules } from '../../client/schedules';
 import { alertWorkflowId } from '../../common/alerts';
-import { createSchema, hasSchema, seedCredits } from '../../sandbox/credits-data';
-import { seedConductorFromDatabase } from '../../sandbox/conductor/seed';
 import { CreditsService } from '../../sandbox/credits-service/service';
-import { startMonitoring, stopMonitoring } from '../../sandbox/monitoring';
-import { serviceControl } from '../../worker/adapters/service-control';
+import { startMonitoring } from '../../sandbox/monitoring';
 import { conductorClient } from '../../worker/deps';
-import { benchRoot, median, startBenchStack } from '../support';
+import { benchRoot, median, prepareSandboxData, sleep, startBenchStack, until } from '../support';
 
 const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] ?? 5) || 5;
 const ports = { service: 38000, prometheus: 39090, alertmanager: 39095 };
 const token = 'bench-detect-token-0123456789';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function main(): Promise<void> {
   const stack = await startBenchStack({
     extraYaml: ['application:', `  statusUrl: http://127.0.0.1:${ports.service}/status`, '  managed: false', 'healthCheck:', '  intervalSeconds: 1', '  timeoutSeconds: 2'],
   });
   const { client, config } = stack;
-  const pg = new PgClient({ connectionString: config.database.url });
-  await pg.connect();
-  if (!(await hasSchema(pg))) {
-    await createSchema(pg);
-    await seedCredits(pg, { credits: 2000, nodes: 40 });
-  }
-  const conductorService = serviceControl(config.conductorService);
-  await conductorService.start();
-  const conductor = conductorClient(config);
-  await conductor.ensureApp();
-  if ((await conductor.getAllCredits(undefined, 1)).total === 0) await seedConductorFromDatabase(pg, conductor);
-  await conductor.close();
-  await pg.end();
+  await prepareSandboxData(config);
 
   const serviceDir = path.join(benchRoot, 'credits-service');
   let service: CreditsService | undefined;
@@ -176,8 +148,6 @@ async function main(): Promise<void> {
     writeFileSync(path.join(__dirname, '..', 'results', 'detect.json'), JSON.stringify({ at: new Date().toISOString(), ...results }, null, 2) + '\n');
   } finally {
     await service?.stop();
-    await stopMonitoring(benchRoot);
-    await conductorService.stop().catch(() => undefined);
     await stack.stop();
   }
 }

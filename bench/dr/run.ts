@@ -8,13 +8,9 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { Client as PgClient } from 'pg';
 import type { DisasterRecoveryResult } from '../../workflows/disaster-recovery';
-import { createSchema, hasSchema, seedCredits } from '../../sandbox/credits-data';
-import { seedConductorFromDatabase } from '../../sandbox/conductor/seed';
 import { serviceControl } from '../../worker/adapters/service-control';
-import { conductorClient } from '../../worker/deps';
-import { startBenchStack, timed } from '../support';
+import { prepareSandboxData, startBenchStack, timed } from '../support';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -51,26 +47,7 @@ async function main(): Promise<void> {
   const database = serviceControl(config.databaseService!);
   const conductorService = serviceControl(config.conductorService);
   try {
-    const pg = new PgClient({ connectionString: config.database.url });
-    await pg.connect();
-    if (!(await hasSchema(pg))) await createSchema(pg);
-    const size = async (): Promise<number> => Number((await pg.query(`SELECT pg_database_size('credits') AS s`)).rows[0].s);
-    while ((await size()) < minMb * 1024 * 1024) {
-      process.stderr.write(`generating credits (database is ${((await size()) / 1048576).toFixed(0)} MB, want ${minMb} MB)…\n`);
-      await seedCredits(pg, { credits: 200_000 });
-    }
-    const dbBytes = await size();
-    await conductorService.start();
-    const conductor = conductorClient(config);
-    await conductor.ensureApp();
-    const onDht = (await conductor.getAllCredits(undefined, 1)).total;
-    if (onDht < minCredits) {
-      process.stderr.write(`seeding the DHT with ${minCredits} credits…\n`);
-      await seedConductorFromDatabase(pg, conductor, { limit: minCredits });
-    }
-    const dhtCredits = (await conductor.getAllCredits(undefined, 1)).total;
-    await conductor.close();
-    await pg.end();
+    const { dbBytes, dhtCredits } = await prepareSandboxData(config, { minMb, minDhtCredits: minCredits });
 
     process.stderr.write('backups: database, DHT export, configuration…\n');
     const key = `20200301_${String(Date.now() % 1_000_000).padStart(6, '0')}`;
@@ -112,8 +89,6 @@ async function main(): Promise<void> {
       JSON.stringify({ at: new Date().toISOString(), dbBytes, dhtCredits, rtoMs: r.rtoMs, clientMs: run.ms, activitiesMs: own, overhead, rpo: r.rpo, steps: r.steps, activities: acts }, null, 2) + '\n',
     );
   } finally {
-    await app.stop().catch(() => undefined);
-    await conductorService.stop().catch(() => undefined);
     await stack.stop();
   }
 }

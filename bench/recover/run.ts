@@ -6,32 +6,16 @@
 // Usage: npm run bench:recover [-- --reps 3]
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Client as PgClient } from 'pg';
 import { healthFingerprint } from '../../activities/health-check';
 import { applySchedules } from '../../client/schedules';
 import { alertWorkflowId } from '../../common/alerts';
 import type { IncidentResult } from '../../common/incident';
-import { createSchema, hasSchema, seedCredits } from '../../sandbox/credits-data';
-import { seedConductorFromDatabase } from '../../sandbox/conductor/seed';
 import { serviceControl } from '../../worker/adapters/service-control';
-import { conductorClient } from '../../worker/deps';
 import { runCommand } from '../../worker/adapters/process';
-import { median, startBenchStack } from '../support';
+import { median, prepareSandboxData, sleep, startBenchStack, until } from '../support';
 
 const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] ?? 3) || 3;
 const port = 38001;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function main(): Promise<void> {
   const stack = await startBenchStack({
     // A call to a stopped conductor fails within this, as the application's client would.
@@ -50,19 +34,7 @@ async function main(): Promise<void> {
     ],
   });
   const { client, config } = stack;
-  const pg = new PgClient({ connectionString: config.database.url });
-  await pg.connect();
-  if (!(await hasSchema(pg))) {
-    await createSchema(pg);
-    await seedCredits(pg, { credits: 2000, nodes: 40 });
-  }
-  const conductorService = serviceControl(config.conductorService);
-  await conductorService.start();
-  const conductor = conductorClient(config);
-  await conductor.ensureApp();
-  if ((await conductor.getAllCredits(undefined, 1)).total === 0) await seedConductorFromDatabase(pg, conductor);
-  await conductor.close();
-  await pg.end();
+  const { conductorService } = await prepareSandboxData(config);
   const app = serviceControl(config.applicationService!);
   const cli = [process.execPath, '--import', 'tsx', path.join(__dirname, '..', '..', 'sandbox', 'credits-service', 'cli.ts')];
 
@@ -100,11 +72,11 @@ async function main(): Promise<void> {
         const started = await until('the incident to start', async () => {
           const d = await handle.describe();
           return d.runId !== before ? d.startTime.getTime() : undefined;
-        });
+        }, 120_000, 100);
         const state = await until('the verified recovery', async () => {
           const s = await handle.query<IncidentResult['incident']>('incident');
           return s.recoveredAt || s.outcome ? s : undefined;
-        });
+        }, 120_000, 100);
         const recoverS = state.recoveredAt ? (Date.parse(state.recoveredAt) - t0) / 1000 : NaN;
         const diagnosis = state.findings.find((f) => f.startsWith('diagnosis: '))?.slice(11);
         results[kind]!.push({ detectS: (started - t0) / 1000, recoverS, diagnosis, outcome: state.outcome ?? 'resolved' });
@@ -123,8 +95,6 @@ async function main(): Promise<void> {
     }
     writeFileSync(path.join(__dirname, '..', 'results', 'recover.json'), JSON.stringify(out, null, 2) + '\n');
   } finally {
-    await app.stop().catch(() => undefined);
-    await conductorService.stop().catch(() => undefined);
     await stack.stop();
   }
 }
