@@ -2,7 +2,7 @@
 // schedules and the sandbox stack.
 import { spawnSync } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { acknowledgeUpdate, closeUpdate } from '../common/incident';
 import { approvalUpdate } from '../workflows/approval';
 import { upgradedUpdate } from '../workflows/scaling';
@@ -21,6 +21,22 @@ import { connectClient } from './temporal';
 
 function config(program: Command): LoadedConfig {
   return loadConfig({ file: program.opts<{ config?: string }>().config });
+}
+
+/** Runs `fn` with a client to the configured Temporal server, closing the connection after. */
+async function withTemporal<T>(program: Command, fn: (client: Client, cfg: LoadedConfig) => Promise<T>): Promise<T> {
+  const cfg = config(program);
+  const { client, close } = await connectClient(cfg);
+  try {
+    return await fn(client, cfg);
+  } finally {
+    await close();
+  }
+}
+
+/** The operator's name that an Update records (approve, acknowledge, close, upgraded). */
+function requireBy(by: string, who: string): void {
+  if (!by.trim()) throw new UsageError(`--by: expected the name of who ${who}, found an empty string`);
 }
 
 function print(json: boolean | undefined, value: unknown, text: () => string): void {
@@ -80,13 +96,10 @@ export function buildProgram(): Command {
     .action(async (o: { runbook?: string; limit: string; json?: boolean }) => {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, found "${o.limit}"`);
-      const { client, close } = await connectClient(config(program));
-      try {
-        const rows = await listRuns(client, { runbook: o.runbook, limit });
-        print(o.json, rows, () => formatRuns(rows));
-      } finally {
-        await close();
-      }
+      await withTemporal(program, async (client) => {
+      const rows = await listRuns(client, { runbook: o.runbook, limit });
+      print(o.json, rows, () => formatRuns(rows));
+      });
     });
 
   program
@@ -103,13 +116,10 @@ export function buildProgram(): Command {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, found "${o.limit}"`);
       auditQuery(o); // validate before connecting
-      const { client, close } = await connectClient(config(program));
-      try {
-        const rows = await audit(client, { ...o, limit });
-        console.log(o.json ? JSON.stringify(rows, null, 2) : o.csv ? auditCsv(rows) : auditTable(rows));
-      } finally {
-        await close();
-      }
+      await withTemporal(program, async (client) => {
+      const rows = await audit(client, { ...o, limit });
+      console.log(o.json ? JSON.stringify(rows, null, 2) : o.csv ? auditCsv(rows) : auditTable(rows));
+      });
     });
 
   for (const verb of ['approve', 'reject'] as const) {
@@ -120,16 +130,13 @@ export function buildProgram(): Command {
       .requiredOption('--by <name>', 'who decides (recorded in the run history)')
       .option('--reason <text>', 'why')
       .action(async (workflowId: string, o: { by: string; reason?: string }) => {
-        if (!o.by.trim()) throw new UsageError('--by: expected the name of who decides, found an empty string');
-        const { client, close } = await connectClient(config(program));
-        try {
-          const approval = await client.workflow
-            .getHandle(workflowId)
-            .executeUpdate(approvalUpdate, { args: [{ approved: verb === 'approve', by: o.by, reason: o.reason }] });
-          console.log(`${approval.approved ? 'approved' : 'rejected'} by ${approval.by} at ${approval.at}: ${workflowId}`);
-        } finally {
-          await close();
-        }
+        requireBy(o.by, 'decides');
+        await withTemporal(program, async (client) => {
+        const approval = await client.workflow
+          .getHandle(workflowId)
+          .executeUpdate(approvalUpdate, { args: [{ approved: verb === 'approve', by: o.by, reason: o.reason }] });
+        console.log(`${approval.approved ? 'approved' : 'rejected'} by ${approval.by} at ${approval.at}: ${workflowId}`);
+        });
       });
   }
 
@@ -139,14 +146,11 @@ export function buildProgram(): Command {
     .argument('<workflowId>')
     .requiredOption('--by <name>', 'who takes it')
     .action(async (workflowId: string, o: { by: string }) => {
-      if (!o.by.trim()) throw new UsageError('--by: expected the name of who takes the incident, found an empty string');
-      const { client, close } = await connectClient(config(program));
-      try {
-        const ack = await client.workflow.getHandle(workflowId).executeUpdate(acknowledgeUpdate, { args: [{ by: o.by }] });
-        console.log(`acknowledged by ${ack.by} at ${ack.at}: ${workflowId}`);
-      } finally {
-        await close();
-      }
+      requireBy(o.by, 'takes the incident');
+      await withTemporal(program, async (client) => {
+      const ack = await client.workflow.getHandle(workflowId).executeUpdate(acknowledgeUpdate, { args: [{ by: o.by }] });
+      console.log(`acknowledged by ${ack.by} at ${ack.at}: ${workflowId}`);
+      });
     });
   program
     .command('close')
@@ -155,14 +159,11 @@ export function buildProgram(): Command {
     .requiredOption('--by <name>', 'who closes it')
     .option('--reason <text>', 'why')
     .action(async (workflowId: string, o: { by: string; reason?: string }) => {
-      if (!o.by.trim()) throw new UsageError('--by: expected the name of who closes the incident, found an empty string');
-      const { client, close } = await connectClient(config(program));
-      try {
-        await client.workflow.getHandle(workflowId).executeUpdate(closeUpdate, { args: [{ by: o.by, reason: o.reason }] });
-        console.log(`closed by ${o.by}: ${workflowId}`);
-      } finally {
-        await close();
-      }
+      requireBy(o.by, 'closes the incident');
+      await withTemporal(program, async (client) => {
+      await client.workflow.getHandle(workflowId).executeUpdate(closeUpdate, { args: [{ by: o.by, reason: o.reason }] });
+      console.log(`closed by ${o.by}: ${workflowId}`);
+      });
     });
 
   program
@@ -172,14 +173,11 @@ export function buildProgram(): Command {
     .requiredOption('--by <name>', 'who upgraded')
     .option('--note <text>', 'what was changed (e.g. 4 -> 8 vCPU)')
     .action(async (workflowId: string, o: { by: string; note?: string }) => {
-      if (!o.by.trim()) throw new UsageError('--by: expected the name of who upgraded, found an empty string');
-      const { client, close } = await connectClient(config(program));
-      try {
-        const u = await client.workflow.getHandle(workflowId).executeUpdate(upgradedUpdate, { args: [{ by: o.by, note: o.note }] });
-        console.log(`upgrade recorded by ${u.by} at ${u.at}: ${workflowId}`);
-      } finally {
-        await close();
-      }
+      requireBy(o.by, 'upgraded');
+      await withTemporal(program, async (client) => {
+      const u = await client.workflow.getHandle(workflowId).executeUpdate(upgradedUpdate, { args: [{ by: o.by, note: o.note }] });
+      console.log(`upgrade recorded by ${u.by} at ${u.at}: ${workflowId}`);
+      });
     });
 
   const schedules = program.command('schedules').description('the maintenance calendar as Temporal Schedules');
@@ -188,30 +186,24 @@ export function buildProgram(): Command {
     .description('create or update every schedule; unchanged ones are left alone')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const { client, close } = await connectClient(config(program));
-      try {
-        const results = await applySchedules(client, config(program));
-        print(o.json, results, () => results.map((r) => `${r.outcome.padEnd(9)} ${r.scheduleId}  ${r.description}`).join('\n'));
-      } finally {
-        await close();
-      }
+      await withTemporal(program, async (client) => {
+      const results = await applySchedules(client, config(program));
+      print(o.json, results, () => results.map((r) => `${r.outcome.padEnd(9)} ${r.scheduleId}  ${r.description}`).join('\n'));
+      });
     });
   schedules
     .command('list')
     .description('schedules with their next run times')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const { client, close } = await connectClient(config(program));
-      try {
-        const rows = await listSchedules(client);
-        print(o.json, rows, () =>
-          rows.length === 0
-            ? 'no schedules (run: runbook schedules apply)'
-            : rows.map((r) => `${r.scheduleId}${r.paused ? ' (paused)' : ''}\n  next: ${r.nextRuns.join(', ')}\n  last: ${r.lastRun ?? 'never'}`).join('\n'),
-        );
-      } finally {
-        await close();
-      }
+      await withTemporal(program, async (client) => {
+      const rows = await listSchedules(client);
+      print(o.json, rows, () =>
+        rows.length === 0
+          ? 'no schedules (run: runbook schedules apply)'
+          : rows.map((r) => `${r.scheduleId}${r.paused ? ' (paused)' : ''}\n  next: ${r.nextRuns.join(', ')}\n  last: ${r.lastRun ?? 'never'}`).join('\n'),
+      );
+      });
     });
 
   const stack = program.command('stack').description('the local sandbox: Temporal dev server, PostgreSQL, worker');
@@ -302,16 +294,12 @@ Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/wor
     .description('the status report, the KPI tables against their thresholds, open incidents, backup and export ages')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const cfg = config(program);
-      const { client, close } = await connectClient(cfg);
-      try {
+      await withTemporal(program, async (client, cfg) => {
         const s = await systemStatus(client, cfg);
         print(o.json, s, () => formatSystemStatus(s));
         // Scripts can tell a healthy system from one that needs attention.
         if (!s.statusReport.reachable || s.kpis.some((k) => k.level === 'critical')) process.exitCode = 3;
-      } finally {
-        await close();
-      }
+      });
     });
 
   program
