@@ -38,13 +38,7 @@ const SAMPLE = 20;
 export function createDataIntegrityActivities(deps: ActivityDeps) {
   async function compareStores(input: { label: string }): Promise<StoreComparison> {
     const dht = new Map<string, { holder: string; amount: number }>();
-    let after: string | undefined;
-    for (;;) {
-      const page = await deps.conductor.getAllCredits(after, 10_000);
-      for (const c of page.credits) dht.set(c.credit_id, { holder: String(c.holder), amount: Number(c.amount) });
-      if (!page.next) break;
-      after = page.next;
-    }
+    for await (const c of deps.conductor.allCredits()) dht.set(c.credit_id, { holder: String(c.holder), amount: Number(c.amount) });
     const rows = await deps.postgres.withClient(undefined, async (c) => (await c.query<{ credit_id: string; holder: string; amount: string }>('SELECT credit_id, holder, amount::text FROM credits')).rows);
     const missingInDht: string[] = [];
     const mismatched: Array<{ creditId: string; db: string; dht: string }> = [];

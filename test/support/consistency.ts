@@ -12,13 +12,7 @@ export async function makeConsistent(): Promise<{ imported: number; inserted: nu
   const conductor = conductorClient(config);
   try {
     const dht = new Map<string, { holder: string; amount: number; earned_from: string; event_type: string; created_at: number }>();
-    let after: string | undefined;
-    for (;;) {
-      const page = await conductor.getAllCredits(after, 10_000);
-      for (const c of page.credits) dht.set(c.credit_id, c as never);
-      if (!page.next) break;
-      after = page.next;
-    }
+    for await (const c of conductor.allCredits()) dht.set(c.credit_id, c as never);
     return await withPg('credits', async (pg) => {
       const rows = (
         await pg.query<{ credit_id: string; holder: string; amount: string; earned_from: string; event_type: string; verifiers: string[]; us: string }>(

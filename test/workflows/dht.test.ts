@@ -35,13 +35,8 @@ async function dhtContent(): Promise<Map<string, string>> {
   const c = conductorClient(config);
   try {
     const out = new Map<string, string>();
-    let after: string | undefined;
-    for (;;) {
-      const page = await c.getAllCredits(after, 5000);
-      for (const credit of page.credits) out.set(credit.credit_id, creditHash(credit as CreditRecord));
-      if (!page.next) return out;
-      after = page.next;
-    }
+    for await (const credit of c.allCredits(5000)) out.set(credit.credit_id, creditHash(credit as CreditRecord));
+    return out;
   } finally {
     await c.close();
   }

@@ -39,13 +39,8 @@ async function dhtCredits(): Promise<Map<string, number>> {
   const c = conductorClient(config);
   try {
     const out = new Map<string, number>();
-    let after: string | undefined;
-    for (;;) {
-      const page = await c.getAllCredits(after, 10_000);
-      for (const x of page.credits) out.set(x.credit_id, Number(x.amount));
-      if (!page.next) return out;
-      after = page.next;
-    }
+    for await (const x of c.allCredits()) out.set(x.credit_id, Number(x.amount));
+    return out;
   } finally {
     await c.close();
   }

@@ -156,6 +156,17 @@ export class ConductorClient {
     return this.call(this.settings.functions.getAllCredits, { after, limit });
   }
 
+  /** Every credit this node's DHT view holds, page by page (get_all_credits, by credit id). */
+  async *allCredits(pageSize = 10_000): AsyncGenerator<CreditsPage['credits'][number]> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.getAllCredits(after, pageSize);
+      yield* page.credits;
+      if (!page.next) return;
+      after = page.next;
+    }
+  }
+
   triggerGossip(): Promise<{ triggered: boolean; round: number; peers: number; resynced?: number }> {
     return this.call(this.settings.functions.triggerGossip, null);
   }
