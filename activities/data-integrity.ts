@@ -3,9 +3,8 @@
 // queries rather than by re-validating constraints, which would lock the tables the application
 // writes, and audit-trail gaps). Differences go to
 // a reconciliation file in full; the workflow history carries counts and samples only.
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { ActivityDeps } from './deps';
+import { saveReport } from './report-files';
 
 export interface StoreComparison {
   dhtCredits: number;
@@ -67,9 +66,7 @@ export function createDataIntegrityActivities(deps: ActivityDeps) {
     const consistent = missingInDb.length + missingInDht.length + mismatched.length === 0;
     let file: string | undefined;
     if (!consistent) {
-      await mkdir(deps.config.reportsDirectory, { recursive: true });
-      file = path.join(deps.config.reportsDirectory, `differences-${input.label.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
-      await writeFile(file, JSON.stringify({ at: new Date().toISOString(), missingInDb, missingInDht, mismatched, holders }, null, 2));
+      file = await saveReport(deps.config.reportsDirectory, `differences-${input.label}.json`, JSON.stringify({ at: new Date().toISOString(), missingInDb, missingInDht, mismatched, holders }, null, 2));
     }
     return {
       dhtCredits: dht.size,

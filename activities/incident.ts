@@ -3,13 +3,14 @@
 // service restarts through service control, freeing what is safe, verification that credits are
 // issued again, and the post-mortem file.
 import { readFileSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { serviceControl } from '../worker/adapters/service-control';
 import type { ActivityDeps } from './deps';
+import { saveReport } from './report-files';
 import { readStatusReport } from './status-report';
 
 export type SystemCause = 'database-down' | 'conductor-down' | 'application-hung' | 'application-down' | 'resources-exhausted' | 'healthy';
@@ -184,10 +185,7 @@ export function createIncidentActivities(deps: ActivityDeps) {
   }
 
   async function writeReport(input: { name: string; markdown: string }): Promise<{ path: string }> {
-    await mkdir(cfg.reportsDirectory, { recursive: true });
-    const file = path.join(cfg.reportsDirectory, input.name.replace(/[^A-Za-z0-9._-]/g, '_'));
-    await writeFile(file, input.markdown);
-    return { path: file };
+    return { path: await saveReport(cfg.reportsDirectory, input.name, input.markdown) };
   }
 
   return { incidentSettings, diagnoseSystem, restartService, freeResources, verifyRecovered, writeReport };

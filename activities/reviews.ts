@@ -2,8 +2,6 @@
 // written to the reports directory and returned. Their numbers come from Temporal visibility (what
 // ran, what fired), the credits database (response times, detections, growth, nodes) and the
 // application's metrics; each report states where its figures come from.
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { kpiRules } from '../common/kpi';
@@ -11,6 +9,7 @@ import { crossing, lineChart } from '../common/svg-chart';
 import { EVENT_RULES } from '../common/credit-rules';
 import { listBackups, type listManifested } from './backup-files';
 import type { ActivityDeps } from './deps';
+import { saveReport } from './report-files';
 import { readSamples, storageSamplesFile } from './host-figures';
 import { readMemoryGauge } from './status-report';
 
@@ -32,11 +31,9 @@ export function createReviewActivities(deps: ActivityDeps) {
   const now = (): Date => deps.now?.() ?? new Date();
 
   async function write(name: string, markdown: string, charts: Array<{ file: string; svg: string }>, figures: Record<string, unknown>): Promise<Report> {
-    await mkdir(cfg.reportsDirectory, { recursive: true });
-    for (const c of charts) await writeFile(path.join(cfg.reportsDirectory, c.file), c.svg);
-    const p = path.join(cfg.reportsDirectory, `${name}.md`);
-    await writeFile(p, markdown);
-    return { name, path: p, markdown, charts: charts.map((c) => path.join(cfg.reportsDirectory, c.file)), figures };
+    const chartPaths: string[] = [];
+    for (const c of charts) chartPaths.push(await saveReport(cfg.reportsDirectory, c.file, c.svg));
+    return { name, path: await saveReport(cfg.reportsDirectory, `${name}.md`, markdown), markdown, charts: chartPaths, figures };
   }
 
   async function listRuns(query: string, limit = 5000): Promise<WorkflowExecutionInfo[]> {
