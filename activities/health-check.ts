@@ -3,7 +3,7 @@
 // paths start the same runbook, once per incident.
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import type { Alert } from '../common/alerts';
+import { alertWorkflowId, type Alert } from '../common/alerts';
 import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiLevel, type KpiName } from '../common/kpi';
 import { routeAlert, type AlertCounters } from './alert-routing';
 import type { ActivityDeps } from './deps';
@@ -49,9 +49,14 @@ export function createHealthCheckActivities(deps: ActivityDeps) {
     const client = Context.current().client;
     const counters: AlertCounters = { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 };
     const out = { started: [] as string[], joined: [] as string[], resolved: [] as string[] };
+    // A KPI within its thresholds resolves only an incident that is open: one visibility query per
+    // check instead of a signal per healthy KPI (most of them, every interval) that finds no run.
+    const open = new Set<string>();
+    for await (const w of client.workflow.list({ query: 'RunbookTrigger = "alert" AND ExecutionStatus = "Running"' })) open.add(w.workflowId);
     for (const f of input.findings) {
       if (f.level === 'unknown') continue;
       const firing = f.level === 'warning' || f.level === 'critical';
+      if (!firing && !open.has(alertWorkflowId(healthFingerprint(f.name)))) continue;
       const alert: Alert = {
         fingerprint: healthFingerprint(f.name),
         name: f.name === 'statusReport' ? 'CreditsServiceUnresponsive' : `KPI ${f.label}`,

@@ -76,6 +76,11 @@ export async function startBenchStack(o: { extraYaml?: string[]; conductorTimeou
   const connection = await Connection.connect({ address: config.temporal.address });
   await waitForPollers(connection, config.temporal.taskQueue);
   const client = new Client({ connection, namespace: 'default' });
+  // The bench's Temporal data outlives a bench: a run an interrupted bench left open (an incident
+  // waiting for its alert, say) would be joined instead of a new one started, and spoil the timing.
+  for await (const w of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
+    await client.workflow.getHandle(w.workflowId, w.runId).terminate('bench start: left over from an earlier bench').catch(() => undefined);
+  }
   return {
     config,
     client,
