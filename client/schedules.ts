@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import { parseClock } from '../common/durations';
+import { runbookWorkflows, type RunbookName as Runbook } from '../common/runbooks';
 import { RunbookName, Target, Trigger } from '../common/search-attributes';
 import { databaseTarget, type LoadedConfig } from '../worker/config';
 
@@ -24,104 +25,37 @@ export interface ScheduleDefinition {
   args: unknown[];
 }
 
+/** One schedule of a runbook: its id, workflow type and arguments follow from the runbook's name. */
+function scheduleOf(runbook: Runbook, target: string, description: string, when: Pick<ScheduleDefinition, 'hour' | 'minute' | 'dayOfMonth' | 'dayOfWeek' | 'everySeconds'>): ScheduleDefinition {
+  return { scheduleId: `runbook-${runbook}`, runbook, target, workflowType: runbookWorkflows[runbook], description, ...when, args: [{ trigger: 'schedule' }] };
+}
+
 export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
+  const tz = config.timezone;
+  const reviewsAt = parseClock(config.reviews.time);
   return [
-    {
-      scheduleId: 'runbook-database-backup',
-      runbook: 'database-backup',
-      target: databaseTarget(config).name,
-      workflowType: 'databaseBackup',
-      description: `daily database backup at ${config.backup.schedule} ${config.timezone}, ${config.backup.retentionDays}-day retention`,
-      ...parseClock(config.backup.schedule),
-      args: [{ trigger: 'schedule' }],
-    },
-    {
-      scheduleId: 'runbook-dht-export',
-      runbook: 'dht-export',
-      target: config.conductor.appId,
-      workflowType: 'dhtExport',
-      description: `daily DHT export at ${config.dhtExport.schedule} ${config.timezone}, ${config.dhtExport.retentionDays}-day retention`,
-      ...parseClock(config.dhtExport.schedule),
-      args: [{ trigger: 'schedule' }],
-    },
-    {
-      scheduleId: 'runbook-config-backup',
-      runbook: 'config-backup',
-      target: 'configuration',
-      workflowType: 'configBackup',
-      description: `daily configuration backup at ${config.configBackup.schedule} ${config.timezone}, ${config.configBackup.retentionDays}-day retention`,
-      ...parseClock(config.configBackup.schedule),
-      args: [{ trigger: 'schedule' }],
-    },
-    {
-      scheduleId: 'runbook-dr-drill',
-      runbook: 'dr-drill',
-      target: 'dr-drill',
-      workflowType: 'drDrill',
-      description: `monthly DR drill on day ${config.disasterRecovery.drillDayOfMonth} at ${config.disasterRecovery.drillTime} ${config.timezone}`,
+    scheduleOf('database-backup', databaseTarget(config).name, `daily database backup at ${config.backup.schedule} ${tz}, ${config.backup.retentionDays}-day retention`, parseClock(config.backup.schedule)),
+    scheduleOf('dht-export', config.conductor.appId, `daily DHT export at ${config.dhtExport.schedule} ${tz}, ${config.dhtExport.retentionDays}-day retention`, parseClock(config.dhtExport.schedule)),
+    scheduleOf('config-backup', 'configuration', `daily configuration backup at ${config.configBackup.schedule} ${tz}, ${config.configBackup.retentionDays}-day retention`, parseClock(config.configBackup.schedule)),
+    scheduleOf('dr-drill', 'dr-drill', `monthly DR drill on day ${config.disasterRecovery.drillDayOfMonth} at ${config.disasterRecovery.drillTime} ${tz}`, {
       ...parseClock(config.disasterRecovery.drillTime),
       dayOfMonth: config.disasterRecovery.drillDayOfMonth,
-      args: [{ trigger: 'schedule' }],
-    },
-    {
-      scheduleId: 'runbook-log-rotation',
-      runbook: 'log-rotation',
-      target: 'logs',
-      workflowType: 'logRotation',
-      description: `daily log rotation at ${config.logRotation.schedule} ${config.timezone}, ${config.logRotation.keep} rotated files kept`,
-      ...parseClock(config.logRotation.schedule),
-      args: [{ trigger: 'schedule' }],
-    },
-    {
-      scheduleId: 'runbook-metrics-cleanup',
-      runbook: 'metrics-cleanup',
-      target: 'reports',
-      workflowType: 'metricsCleanup',
-      description: `daily metrics cleanup at ${config.metricsCleanup.schedule} ${config.timezone}, reports kept ${config.metricsCleanup.reportsRetentionDays} days`,
-      ...parseClock(config.metricsCleanup.schedule),
-      args: [{ trigger: 'schedule' }],
-    },
+    }),
+    scheduleOf('log-rotation', 'logs', `daily log rotation at ${config.logRotation.schedule} ${tz}, ${config.logRotation.keep} rotated files kept`, parseClock(config.logRotation.schedule)),
+    scheduleOf('metrics-cleanup', 'reports', `daily metrics cleanup at ${config.metricsCleanup.schedule} ${tz}, reports kept ${config.metricsCleanup.reportsRetentionDays} days`, parseClock(config.metricsCleanup.schedule)),
+    scheduleOf('weekly-health-review', 'reports', `Monday health review at ${config.reviews.time} ${tz}`, { ...reviewsAt, dayOfWeek: 'MONDAY' }),
+    scheduleOf('weekly-performance-review', 'reports', `Wednesday performance review at ${config.reviews.time} ${tz}`, { ...reviewsAt, dayOfWeek: 'WEDNESDAY' }),
+    scheduleOf('weekly-capacity-report', 'reports', `Friday capacity report at ${config.reviews.time} ${tz}`, { ...reviewsAt, dayOfWeek: 'FRIDAY' }),
     ...(
       [
-        ['weekly-health-review', 'weeklyHealthReview', 'MONDAY', 'Monday health review'],
-        ['weekly-performance-review', 'weeklyPerformanceReview', 'WEDNESDAY', 'Wednesday performance review'],
-        ['weekly-capacity-report', 'weeklyCapacityReport', 'FRIDAY', 'Friday capacity report'],
+        ['monthly-threshold-review', 'alert-threshold review'],
+        ['monthly-rate-limit-review', 'rate-limit review'],
+        ['monthly-security-checklist', 'security checklist'],
       ] as const
-    ).map(([runbook, workflowType, dayOfWeek, what]) => ({
-      scheduleId: `runbook-${runbook}`,
-      runbook,
-      target: 'reports',
-      workflowType,
-      description: `${what} at ${config.reviews.time} ${config.timezone}`,
-      ...parseClock(config.reviews.time),
-      dayOfWeek,
-      args: [{ trigger: 'schedule' }],
-    })),
-    ...(
-      [
-        ['monthly-threshold-review', 'monthlyThresholdReview', 'alert-threshold review'],
-        ['monthly-rate-limit-review', 'monthlyRateLimitReview', 'rate-limit review'],
-        ['monthly-security-checklist', 'monthlySecurityChecklist', 'security checklist'],
-      ] as const
-    ).map(([runbook, workflowType, what]) => ({
-      scheduleId: `runbook-${runbook}`,
-      runbook,
-      target: 'reports',
-      workflowType,
-      description: `monthly ${what} on day ${config.reviews.monthlyDay} at ${config.reviews.time} ${config.timezone}`,
-      ...parseClock(config.reviews.time),
-      dayOfMonth: config.reviews.monthlyDay,
-      args: [{ trigger: 'schedule' }],
-    })),
-    {
-      scheduleId: 'runbook-health-check',
-      runbook: 'health-check',
-      target: 'credits-service',
-      workflowType: 'healthCheck',
-      description: `KPI health check every ${config.healthCheck.intervalSeconds} s of ${config.application.statusUrl}`,
-      everySeconds: config.healthCheck.intervalSeconds,
-      args: [{ trigger: 'schedule' }],
-    },
+    ).map(([runbook, what]) =>
+      scheduleOf(runbook, 'reports', `monthly ${what} on day ${config.reviews.monthlyDay} at ${config.reviews.time} ${tz}`, { ...reviewsAt, dayOfMonth: config.reviews.monthlyDay }),
+    ),
+    scheduleOf('health-check', 'credits-service', `KPI health check every ${config.healthCheck.intervalSeconds} s of ${config.application.statusUrl}`, { everySeconds: config.healthCheck.intervalSeconds }),
   ];
 }
 
