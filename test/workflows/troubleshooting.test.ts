@@ -40,11 +40,17 @@ test('high latency: resources, database, conductor and cache checks, the guide\'
 });
 
 test('memory growth: sampled over time; a growing application is pointed at the metrics window', async () => {
-  const h = await start('troubleshootMemoryGrowth', { samples: 4, intervalSeconds: 1 });
-  await new Promise((r) => setTimeout(r, 1500));
+  // The fault grows the application's memory once, so it must land after the first sample and
+  // well before the last: inject it once the sampling activity runs (its first sample is at once),
+  // with 8 s of sampling left for the fault CLI to start on a loaded machine.
+  const h = await start('troubleshootMemoryGrowth', { samples: 5, intervalSeconds: 2 });
+  await waitFor('the sampling activity to start', async () =>
+    ((await h.describe()).raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'memoryGrowthChecks' && Number(a.attempt ?? 0) >= 1 && a.lastStartedTime),
+  );
+  await new Promise((r) => setTimeout(r, 300));
   execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'fault', '--data-dir', appDataDir, 'memory'], { cwd: projectRoot });
   const r = (await h.result()) as TroubleshootingResult;
-  expect(r.facts.samples).toBe(4);
+  expect(r.facts.samples).toBe(5);
   expect(r.facts.growthBytesPerMinute).toBeGreaterThan(100 * 1024 * 1024);
   expect(r.solutions.filter((s) => s.indicated).map((s) => s.key)).toEqual(['reduce-window', 'clear-old-metrics']);
   expect(r.findings[2]).toMatch(/^database connections: \d+ /);
