@@ -1,6 +1,7 @@
 // Activities of the database-backup runbook: dump (pg_dump custom format through a compressor into
 // a temp file, renamed once complete), verify (checksum and a read of every block), retention.
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -64,13 +65,13 @@ export function compressorCommand(deps: ActivityDeps, compression: Compression, 
   return undefined;
 }
 
-/** Reads a backup file end to end: SHA-256 of the bytes on disk, and every block through the
- * decompressor and `pg_restore -f /dev/null` (`pg_restore -l` reads only the table of contents).
- * With `expandTo`, the decompressed dump is also written there (for zstd without the parse: see
- * below). Throws CommandError when a block cannot be read. */
+/** Reads a backup end to end from `source` (the file's bytes): SHA-256 of those bytes, and every
+ * block through the decompressor and `pg_restore -f /dev/null` (`pg_restore -l` reads only the
+ * table of contents). With `expandTo`, the decompressed dump is also written there (for zstd
+ * without the parse: see below). Throws CommandError when a block cannot be read. */
 async function readBack(
   deps: ActivityDeps,
-  file: string,
+  source: Readable,
   compression: Compression,
   o: { expandTo?: string; onProgress?: (bytes: number) => void; signal?: AbortSignal },
 ): Promise<{ sha256: string; bytes: number }> {
@@ -91,7 +92,7 @@ async function readBack(
         ? [decompress, ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll]
         : [readAll];
   await runPipeline(stages, {
-    input: createReadStream(file),
+    input: source,
     signal: o.signal,
     onInput: (chunk) => {
       bytes += chunk.length;
@@ -100,6 +101,40 @@ async function readBack(
     },
   });
   return { sha256: hash.digest('hex'), bytes };
+}
+
+/** SHA-256 and size of a file that another process is still writing, read from the file itself
+ * as the bytes land, until `written` settles and everything up to the file's end has been read. */
+export async function hashFollowing(file: string, written: Promise<unknown>, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
+  let finished = false;
+  const settled = written.then(
+    () => void (finished = true),
+    () => void (finished = true),
+  );
+  const hash = createHash('sha256');
+  // One buffer for the whole file: hashing is synchronous, so it can be refilled at once, and
+  // nothing is allocated per read (the reader catches up with the writer often).
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fh = await open(file, 'r');
+  try {
+    for (let position = 0; ; ) {
+      if (signal?.aborted) throw new Error('cancelled');
+      // Whether the writer was done is read before the file is: an empty read after that is the
+      // end of the file, never a moment between two of the writer's writes.
+      const done = finished;
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
+      if (bytesRead > 0) {
+        hash.update(buffer.subarray(0, bytesRead));
+        position += bytesRead;
+      } else if (done) {
+        return { sha256: hash.digest('hex'), bytes: position };
+      } else {
+        await Promise.race([settled, new Promise((r) => setTimeout(r, 20))]);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 export const VERIFY_METHOD = 'sha256 + full read by pg_restore';
@@ -149,13 +184,15 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
     const manifestTmp = `${manifestPath}.tmp-${currentAttempt()}-${process.pid}`;
     const startedAt = now();
     const snapshotClient = await pg.connect();
-    let bytes = 0;
-    const hash = createHash('sha256');
+    // Stops the read-back (and its processes) as soon as the dump fails or the run is cancelled.
+    const stopVerifying = new AbortController();
+    const cancel = (): void => stopVerifying.abort();
+    progress.signal?.addEventListener('abort', cancel, { once: true });
     try {
       // One snapshot for the dump and the row counts, so the manifest describes exactly the dump.
       await snapshotClient.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      // The row counts run beside the read-back verification; parallel scan workers would only
-      // fight it for the same two cores.
+      // The counts run beside the dump and its read-back; parallel scan workers would only fight
+      // them for the same cores.
       await snapshotClient.query('SET LOCAL max_parallel_workers_per_gather = 0');
       const snapshot = (await snapshotClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
       const serverVersion = (await snapshotClient.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
@@ -163,69 +200,117 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
 
       const dump = [pg.tool('pg_dump'), '-Fc', '-Z0', `--snapshot=${snapshot}`, ...pg.toolArgs()];
       const compressor = compressorCommand(deps, compression, 'compress');
-      // zstd writing the file itself needs setpriv; otherwise the bytes pass through here, hashed.
-      const zstdWritesFile = compression === 'zstd' && compressor !== undefined && existsSync(SETPRIV);
-      if (zstdWritesFile) {
-        // zstd writes the file itself: the bytes never pass through this process (on two cores
-        // that copy competes with pg_dump and zstd), and its frames carry XXH64 checksums that the
-        // read-back below validates. Progress is the file's size. With no pipe to this process,
-        // a killed worker would leave both running: setpriv gives them a parent-death signal.
-        const orphanProof = (cmd: readonly string[]): string[] => [SETPRIV, '--pdeathsig', 'KILL', '--', ...cmd];
-        const zstdToFile = orphanProof([...compressor.filter((a) => a !== '-c'), '-o', tmpPath]);
-        const ticker = setInterval(() => {
-          void stat(tmpPath).then(
-            (st) => progress.report({ phase: 'dump', bytes: st.size }),
-            () => undefined,
-          );
-        }, 1000);
-        try {
-          await runPipeline([orphanProof(dump), zstdToFile], { env: pg.toolEnv(), signal: progress.signal });
-        } finally {
-          clearInterval(ticker);
-        }
-        bytes = (await stat(tmpPath)).size;
-      } else {
-        const out = createWriteStream(tmpPath, { flags: 'wx' });
-        await runPipeline(compressor ? [dump, compressor] : [dump], {
-          env: pg.toolEnv(),
-          output: out,
-          signal: progress.signal,
-          onOutput: (chunk) => {
-            bytes += chunk.length;
-            hash.update(chunk);
-            progress.report({ phase: 'dump', bytes });
-          },
-        });
-      }
-      const dumpedAt = Date.now();
-      const handle = await open(tmpPath, 'r+');
-      await handle.sync();
-      await handle.close();
-      const finishedAt = now();
-      // Without a stream hash (zstd wrote the file), the read-back's hash is the file's: zstd's own
-      // frame checksums are what tie it to what the compressor produced.
-      const streamSha = zstdWritesFile ? undefined : hash.digest('hex');
-
-      // Verify what is on disk while counting rows in the dump's own snapshot: the read-back is
-      // bound by decompression on one core, which leaves the other to the counts.
-      const verifyStarted = Date.now();
-      const [tables, check] = await Promise.all([
-        (async () => countRows(snapshotClient, await listTables(snapshotClient)))(),
-        readBack(deps, tmpPath, compression, {
-          signal: progress.signal,
-          onProgress: (read) => progress.report({ phase: 'verify', bytes: read, totalBytes: bytes }),
-        }).catch((e: unknown) => {
-          throw ApplicationFailure.create({
-            type: Failure.CommandFailed,
-            message: `the new backup does not read back: ${(e as Error).message}`,
+      // pg_dump -Fc given a seekable output goes back at the end to fill in the data offsets of
+      // its table of contents: the read-back would then have hashed a head that changed since.
+      // Without a compressor a `cat` keeps its output a pipe, as with one.
+      const stages = [dump, compressor ?? ['cat']];
+      const out = await open(tmpPath, 'wx');
+      // The write: into the temp file, then fsync. With setpriv at hand the last stage writes the
+      // file itself, so the bytes never pass through this process (on two cores that copy
+      // competes with pg_dump and the compressor); with no pipe to this process a killed worker
+      // would leave both running, so setpriv gives them a parent-death signal. Without setpriv
+      // the bytes pass through here (a pipe ties the stages to this process), hashed on the way.
+      const writeDirect = existsSync(SETPRIV);
+      const orphanProof = (cmd: readonly string[]): string[] => (writeDirect ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...cmd] : [...cmd]);
+      let writerPid: (pid: number) => void = () => undefined;
+      let writerFailed: (e: unknown) => void = () => undefined;
+      const writerStarted = new Promise<number>((resolve, reject) => {
+        writerPid = resolve;
+        writerFailed = reject;
+      });
+      let streamSha: string | undefined;
+      let streamBytes = 0;
+      const written = (async (): Promise<{ dumpMs: number; fsyncMs: number }> => {
+        if (writeDirect) {
+          await runPipeline(stages.map(orphanProof), {
+            env: pg.toolEnv(),
+            signal: progress.signal,
+            outputFd: out.fd,
+            onSpawn: (i, pid) => i === stages.length - 1 && writerPid(pid),
           });
+        } else {
+          const hash = createHash('sha256');
+          await runPipeline(stages, {
+            env: pg.toolEnv(),
+            output: createWriteStream('', { fd: out.fd, autoClose: false }),
+            signal: progress.signal,
+            onOutput: (chunk) => {
+              streamBytes += chunk.length;
+              hash.update(chunk);
+            },
+          });
+          streamSha = hash.digest('hex');
+        }
+        const dumpMs = Date.now() - startedAt.getTime();
+        await out.sync();
+        return { dumpMs, fsyncMs: Date.now() - startedAt.getTime() - dumpMs };
+      })();
+      written.catch((e: unknown) => {
+        writerFailed(e); // if it never started, the read-back must not wait for it
+        cancel();
+      });
+
+      // The read-back. With the writer a process of its own, it follows the file as it is
+      // written, from the file itself (not a copy of the stream): the same bytes a read after the
+      // last write would get (both come through the page cache), but on cores the dump leaves
+      // partly idle (pg_dump and its server process take turns) it costs little extra time.
+      // `tail -f --pid` reads on until the writer has exited and the file's end is reached; a
+      // missing tail would fail the decompressor (an incomplete frame) and pg_restore. The
+      // SHA-256 is taken from the file by a second reader here, and its byte count compared with
+      // the file's size below. The row counts run meanwhile, in the dump's snapshot.
+      const decompress = compressorCommand(deps, compression, 'decompress');
+      const parse = [pg.tool('pg_restore'), '-f', '/dev/null'];
+      const verified = writeDirect
+        ? Promise.all([
+            hashFollowing(tmpPath, written, stopVerifying.signal),
+            writerStarted.then((pid) =>
+              runPipeline(
+                [['tail', '-c', '+1', '-s', '0.05', '-f', `--pid=${pid}`, tmpPath], ...(decompress ? [decompress] : []), parse].map(orphanProof),
+                { signal: stopVerifying.signal },
+              ),
+            ),
+          ]).then(([h]) => h)
+        : written.then(() => readBack(deps, createReadStream(tmpPath), compression, { signal: stopVerifying.signal }));
+      let verifyEndMs = 0;
+      let countEndMs = 0;
+      // A heartbeat every second whatever the compressor's output rhythm (a slow level writes in
+      // bursts): the bytes written so far.
+      const ticker = setInterval(() => {
+        void stat(tmpPath).then(
+          (st) => progress.report({ phase: 'dump and verify', bytes: st.size }),
+          () => undefined,
+        );
+      }, 1000);
+      const [write, counted, check] = await Promise.allSettled([
+        written,
+        (async () => {
+          const counts = await countRows(snapshotClient, await listTables(snapshotClient));
+          countEndMs = Date.now() - startedAt.getTime();
+          return counts;
+        })(),
+        verified.then((r) => {
+          verifyEndMs = Date.now() - startedAt.getTime();
+          return r;
         }),
-      ]);
-      await snapshotClient.query('COMMIT');
-      if ((streamSha !== undefined && check.sha256 !== streamSha) || check.bytes !== bytes) {
+      ]).finally(() => clearInterval(ticker));
+      await out.close();
+      // The first failure is the cause: a failed dump also cuts its read-back short.
+      if (write.status === 'rejected') throw write.reason;
+      if (check.status === 'rejected') {
         throw ApplicationFailure.create({
           type: Failure.CommandFailed,
-          message: `the new backup reads back as ${check.bytes} bytes with SHA-256 ${check.sha256}, but ${bytes} bytes${streamSha ? ` with ${streamSha}` : ''} were written`,
+          message: `the new backup does not read back: ${(check.reason as Error).message}`,
+        });
+      }
+      if (counted.status === 'rejected') throw counted.reason;
+      await snapshotClient.query('COMMIT');
+      const finishedAt = now();
+      const tables = counted.value;
+      const bytes = (await stat(tmpPath)).size;
+      if (check.value.bytes !== bytes || (streamSha !== undefined && (check.value.sha256 !== streamSha || streamBytes !== bytes))) {
+        throw ApplicationFailure.create({
+          type: Failure.CommandFailed,
+          message: `the new backup reads back as ${check.value.bytes} bytes with SHA-256 ${check.value.sha256}, but the file has ${bytes} bytes${streamSha ? ` and ${streamBytes} bytes with ${streamSha} were written` : ''}`,
         });
       }
       const manifest: BackupManifest = {
@@ -235,15 +320,17 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
         file,
         compression,
         bytes,
-        sha256: check.sha256,
+        sha256: check.value.sha256,
         serverVersion,
         pgDumpVersion,
         startedAt: startedAt.toISOString(),
         finishedAt: finishedAt.toISOString(),
         durationMs: finishedAt.getTime() - startedAt.getTime(),
         tables,
-        verified: { at: now().toISOString(), method: VERIFY_METHOD, durationMs: Date.now() - verifyStarted },
-        phasesMs: { dump: dumpedAt - startedAt.getTime(), fsync: verifyStarted - dumpedAt, verifyAndCount: Date.now() - verifyStarted },
+        // The verification ran alongside the write: its duration is from the start to its end.
+        verified: { at: finishedAt.toISOString(), method: VERIFY_METHOD, durationMs: verifyEndMs },
+        // Milliseconds from the start: the dump written, fsynced; the counts and the read-back done.
+        phasesMs: { dump: write.value.dumpMs, fsync: write.value.fsyncMs, countsDoneAt: countEndMs, verifiedAt: verifyEndMs },
         workflowId: currentWorkflowId(),
       };
       // Manifest first, dump second: a crash in between leaves a manifest without its dump,
@@ -255,6 +342,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       progress.report({ phase: 'dump', bytes, detail: 'complete' }, true);
       return { path: finalPath, manifest, reused: false };
     } catch (e) {
+      stopVerifying.abort();
       await rm(tmpPath, { force: true });
       await rm(manifestTmp, { force: true });
       if (e instanceof CommandError) {
@@ -262,6 +350,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       }
       throw e;
     } finally {
+      progress.signal?.removeEventListener('abort', cancel);
       await snapshotClient.end().catch(() => undefined);
     }
   }
@@ -297,7 +386,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
     const progress = progressReporter();
     let sha256: string;
     try {
-      ({ sha256 } = await readBack(deps, input.path, manifest.compression, {
+      ({ sha256 } = await readBack(deps, createReadStream(input.path), manifest.compression, {
         expandTo: input.expandTo,
         signal: progress.signal,
         onProgress: (read) => progress.report({ phase: 'verify', bytes: read, totalBytes: size }),

@@ -12,11 +12,15 @@ export interface PipelineOptions {
   input?: Readable;
   /** Where the last stage's stdout goes; otherwise discarded. */
   output?: Writable;
+  /** A file descriptor the last stage writes to directly (its bytes never pass through here). */
+  outputFd?: number;
   /** Observes every chunk of the last stage's output (hashing, progress). */
   onOutput?: (chunk: Buffer) => void;
   /** Observes every chunk of the input (hashing, progress). */
   onInput?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+  /** Told each stage's process id as it starts (stage index, pid). */
+  onSpawn?: (stage: number, pid: number) => void;
 }
 
 export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: PipelineOptions = {}): Promise<void> {
@@ -31,7 +35,11 @@ export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: P
     const last = i === stages.length - 1;
     const child = spawn(file, args, {
       env: o.env ?? process.env,
-      stdio: [first ? (o.input ? 'pipe' : 'ignore') : (previous), last && !o.output && !o.onOutput ? 'ignore' : 'pipe', 'pipe'],
+      stdio: [
+        first ? (o.input ? 'pipe' : 'ignore') : previous,
+        last && o.outputFd !== undefined ? o.outputFd : last && !o.output && !o.onOutput ? 'ignore' : 'pipe',
+        'pipe',
+      ],
     });
     // Our copy of the pipe between two stages must close, or the writer never sees the reader die.
     if (previous) previous.destroy();
@@ -39,6 +47,7 @@ export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: P
       stderr[i] = tail((stderr[i] ?? '') + b.toString('utf8'));
     });
     children.push(child);
+    if (child.pid !== undefined) o.onSpawn?.(i, child.pid);
     previous = last ? undefined : (child.stdout ?? undefined);
   }
 
