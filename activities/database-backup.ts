@@ -1,7 +1,6 @@
 // Activities of the database-backup runbook: dump (pg_dump custom format through a compressor into
 // a temp file, renamed once complete), verify (checksum and a read of every block), retention.
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -65,18 +64,18 @@ export function compressorCommand(deps: ActivityDeps, compression: Compression, 
   return undefined;
 }
 
-/** Reads a backup end to end from `source` (the file's bytes): SHA-256 of those bytes, and every
- * block through the decompressor and `pg_restore -f /dev/null` (`pg_restore -l` reads only the
- * table of contents). With `expandTo`, the decompressed dump is also written there (for zstd
- * without the parse: see below). Throws CommandError when a block cannot be read. */
+/** Reads a backup file end to end: SHA-256 of its bytes, and every block through the
+ * decompressor and `pg_restore -f /dev/null` (`pg_restore -l` reads only the table of contents).
+ * With `expandTo`, the decompressed dump is also written there (for zstd without the parse: see
+ * below). The tools read the file themselves and the hash is taken by a second reader here, so no
+ * byte passes through this process on its way to them. Throws CommandError when a block cannot
+ * be read. */
 async function readBack(
   deps: ActivityDeps,
-  source: Readable,
+  file: string,
   compression: Compression,
   o: { expandTo?: string; onProgress?: (bytes: number) => void; signal?: AbortSignal },
 ): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
   const decompress = compressorCommand(deps, compression, 'decompress');
   const readAll = [deps.postgres.tool('pg_restore'), '-f', '/dev/null'];
   // A restore needs the expanded dump on disk anyway (pg_restore -j wants a seekable file). For a
@@ -87,25 +86,25 @@ async function readBack(
   // Otherwise the expanded copy is written with tee during the full verifying read.
   const stages: string[][] =
     o.expandTo && compression === 'zstd' && decompress
-      ? [[...decompress.filter((a) => a !== '-c'), '-f', '-o', o.expandTo]]
+      ? [[...decompress.filter((a) => a !== '-c'), '-f', '-o', o.expandTo, file]]
       : decompress
-        ? [decompress, ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll]
-        : [readAll];
-  await runPipeline(stages, {
-    input: source,
-    signal: o.signal,
-    onInput: (chunk) => {
-      bytes += chunk.length;
-      hash.update(chunk);
-      o.onProgress?.(bytes);
-    },
-  });
-  return { sha256: hash.digest('hex'), bytes };
+        ? [[...decompress, file], ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll]
+        : [[...readAll, file]];
+  const [hashed] = await Promise.all([
+    hashFollowing(file, Promise.resolve(), o.signal, o.onProgress),
+    runPipeline(stages, { signal: o.signal }),
+  ]);
+  return hashed;
 }
 
 /** SHA-256 and size of a file that another process is still writing, read from the file itself
  * as the bytes land, until `written` settles and everything up to the file's end has been read. */
-export async function hashFollowing(file: string, written: Promise<unknown>, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
+export async function hashFollowing(
+  file: string,
+  written: Promise<unknown>,
+  signal?: AbortSignal,
+  onProgress?: (bytes: number) => void,
+): Promise<{ sha256: string; bytes: number }> {
   let finished = false;
   const settled = written.then(
     () => void (finished = true),
@@ -126,6 +125,7 @@ export async function hashFollowing(file: string, written: Promise<unknown>, sig
       if (bytesRead > 0) {
         hash.update(buffer.subarray(0, bytesRead));
         position += bytesRead;
+        onProgress?.(position);
       } else if (done) {
         return { sha256: hash.digest('hex'), bytes: position };
       } else {
@@ -270,7 +270,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
               ),
             ),
           ]).then(([h]) => h)
-        : written.then(() => readBack(deps, createReadStream(tmpPath), compression, { signal: stopVerifying.signal }));
+        : written.then(() => readBack(deps, tmpPath, compression, { signal: stopVerifying.signal }));
       let verifyEndMs = 0;
       let countEndMs = 0;
       // A heartbeat every second whatever the compressor's output rhythm (a slow level writes in
@@ -386,7 +386,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
     const progress = progressReporter();
     let sha256: string;
     try {
-      ({ sha256 } = await readBack(deps, createReadStream(input.path), manifest.compression, {
+      ({ sha256 } = await readBack(deps, input.path, manifest.compression, {
         expandTo: input.expandTo,
         signal: progress.signal,
         onProgress: (read) => progress.report({ phase: 'verify', bytes: read, totalBytes: size }),
