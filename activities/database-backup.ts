@@ -220,7 +220,30 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       });
       let streamSha: string | undefined;
       let streamBytes = 0;
+      // The file is flushed to disk while it grows, so the fsync that makes it durable at the end
+      // (on the run's critical path) has only the last moments' writes left to wait for.
+      let flushing: Promise<void> | undefined;
+      // Linux reports a write-back error to an open file once: kept here, it fails the run below.
+      let flushError: unknown;
+      const flusher = setInterval(() => {
+        flushing ??= out
+          .datasync()
+          .catch((e: unknown) => void (flushError ??= e))
+          .finally(() => (flushing = undefined));
+      }, 500);
       const written = (async (): Promise<{ dumpMs: number; fsyncMs: number }> => {
+        try {
+          await writeFile();
+        } finally {
+          clearInterval(flusher);
+          await flushing;
+        }
+        const dumpMs = Date.now() - startedAt.getTime();
+        await out.sync();
+        if (flushError !== undefined) throw flushError;
+        return { dumpMs, fsyncMs: Date.now() - startedAt.getTime() - dumpMs };
+      })();
+      async function writeFile(): Promise<void> {
         if (writeDirect) {
           await runPipeline(stages.map(orphanProof), {
             env: pg.toolEnv(),
@@ -241,10 +264,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
           });
           streamSha = hash.digest('hex');
         }
-        const dumpMs = Date.now() - startedAt.getTime();
-        await out.sync();
-        return { dumpMs, fsyncMs: Date.now() - startedAt.getTime() - dumpMs };
-      })();
+      }
       written.catch((e: unknown) => {
         writerFailed(e); // if it never started, the read-back must not wait for it
         cancel();

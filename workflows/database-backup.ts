@@ -31,7 +31,7 @@ async function backup(run: RunRecord, input: DatabaseBackupInput): Promise<Datab
   if (input.dryRun) {
     const plan = [
       `dump database ${target.database} on ${target.host}:${target.port} with pg_dump -Fc through ${target.compression} into ${target.backupDirectory} (slot ${key})`,
-      're-read the written file: SHA-256 against the stream and every block through pg_restore; count rows per table in the dump\'s snapshot',
+      'read the file back as it is written: SHA-256 of the bytes on disk and every block through the decompressor and pg_restore; count rows per table in the dump\'s snapshot',
       'write the manifest (versions, bytes, SHA-256, row counts, verification) and rename the temp file into place',
       `delete backups older than ${input.retentionDays ?? target.retentionDays} days, keeping the newest verified one and files without a manifest`,
     ];
@@ -40,9 +40,9 @@ async function backup(run: RunRecord, input: DatabaseBackupInput): Promise<Datab
   }
 
   const started = Date.now();
-  run.step('dump and verify', `pg_dump of ${target.database} (slot ${key}), then a full read-back`);
+  run.step('dump and verify', `pg_dump of ${target.database} (slot ${key}), read back as it is written`);
   const dump = await long.dumpDatabase.executeWithOptions(
-    { summary: `pg_dump ${target.database} -> ${target.compression} file (slot ${key}); verify: SHA-256 and a full read of every block` },
+    { summary: `pg_dump ${target.database} -> ${target.compression} file (slot ${key}); verify alongside: SHA-256 and a full read of every block` },
     [{ key }],
   );
   let verified = { bytes: dump.manifest.bytes, sha256: dump.manifest.sha256 };
