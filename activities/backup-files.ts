@@ -49,15 +49,20 @@ export async function readManifestOf<M extends ManifestBase>(manifestPath: strin
 /** Write to a temp file, fsync, rename: a reader sees the old file or the new one, never half. */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const handle = await open(tmp, 'w');
+  await writeFileDurably(tmp, data);
+  await rename(tmp, file);
+  await fsyncDir(path.dirname(file));
+}
+
+/** Writes a new file and fsyncs it (for a temp file that the caller renames into place). */
+export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
+  const handle = await open(file, 'wx');
   try {
     await handle.writeFile(data);
     await handle.sync();
   } finally {
     await handle.close();
   }
-  await rename(tmp, file);
-  await fsyncDir(path.dirname(file));
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

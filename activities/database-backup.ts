@@ -18,7 +18,7 @@ import { CommandError } from '../worker/adapters/process';
 import { runPipeline } from '../worker/adapters/pipeline';
 import { countRows, listTables } from '../worker/adapters/postgres';
 import { applyRetention } from './retention';
-import { fsyncDir, listBackups, readManifest, removeStaleTemps, writeManifest } from './backup-files';
+import { fsyncDir, listBackups, readManifest, removeStaleTemps, writeFileDurably, writeManifest } from './backup-files';
 import type { ActivityDeps } from './deps';
 import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
 
@@ -355,7 +355,8 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       };
       // Manifest first, dump second: a crash in between leaves a manifest without its dump,
       // which the next attempt redoes, never a dump that nobody claims.
-      await writeManifest(manifestTmp, manifest);
+      // The temp manifest is this attempt's own: written and fsynced, then renamed (no temp of a temp).
+      await writeFileDurably(manifestTmp, JSON.stringify(manifest, null, 2) + '\n');
       await rename(manifestTmp, manifestPath);
       await rename(tmpPath, finalPath);
       await fsyncDir(dir);
