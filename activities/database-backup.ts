@@ -1,6 +1,6 @@
 // Activities of the database-backup runbook: dump (pg_dump custom format through a compressor into
 // a temp file, renamed once complete), verify (checksum and a read of every block), retention.
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import {
 import { Failure } from '../common/failures';
 import type { RetentionResult } from '../common/runbooks';
 import { CommandError } from '../worker/adapters/process';
-import { runPipeline } from '../worker/adapters/pipeline';
+import { canTieToParent, runPipeline, startPipeline } from '../worker/adapters/pipeline';
 import { countRows, listTables } from '../worker/adapters/postgres';
 import { applyRetention } from './retention';
 import { fsyncDir, listBackups, readManifest, removeStaleTemps, writeFileDurably, writeManifest } from './backup-files';
@@ -48,8 +48,6 @@ export interface VerifyResult {
   durationMs: number;
 }
 
-/** util-linux's setpriv (Debian's essential set): sets a child's parent-death signal. */
-const SETPRIV = '/usr/bin/setpriv';
 
 export function compressorCommand(deps: ActivityDeps, compression: Compression, direction: 'compress' | 'decompress'): string[] | undefined {
   const { level, threads } = deps.config.backup;
@@ -67,17 +65,26 @@ export function compressorCommand(deps: ActivityDeps, compression: Compression, 
 /** Reads a backup file end to end: SHA-256 of its bytes, and every block through the
  * decompressor and `pg_restore -f /dev/null` (`pg_restore -l` reads only the table of contents).
  * With `expandTo`, the decompressed dump is also written there (for zstd without the parse: see
- * below). The tools read the file themselves and the hash is taken by a second reader here, so no
- * byte passes through this process on its way to them. Throws CommandError when a block cannot
- * be read. */
+ * below). With `following`, the file is still being written by that process: `tail -f --pid`
+ * feeds the tools until the writer has exited and the file's end is reached (a missing tail would
+ * leave the decompressor an incomplete frame), and the hash waits for `written`. The tools read
+ * the file themselves and the hash is taken by a second reader here, so no byte passes through
+ * this process on its way to them. Throws CommandError when a block cannot be read. */
 async function readBack(
   deps: ActivityDeps,
   file: string,
   compression: Compression,
-  o: { expandTo?: string; onProgress?: (bytes: number) => void; signal?: AbortSignal },
+  o: {
+    expandTo?: string;
+    following?: { pid: number; written: Promise<unknown> };
+    onProgress?: (bytes: number) => void;
+    signal?: AbortSignal;
+  },
 ): Promise<{ sha256: string; bytes: number }> {
   const decompress = compressorCommand(deps, compression, 'decompress');
   const readAll = [deps.postgres.tool('pg_restore'), '-f', '/dev/null'];
+  const follow = o.following ? [['tail', '-c', '+1', '-s', '0.05', '-f', `--pid=${o.following.pid}`, file]] : [];
+  const fileArg = o.following ? [] : [file];
   // A restore needs the expanded dump on disk anyway (pg_restore -j wants a seekable file). For a
   // zstd backup about to be restored, zstd writes it and checks every frame's XXH64 checksum: the
   // SHA-256 against the manifest of a backup verified in full when it was made, plus the frame
@@ -86,13 +93,15 @@ async function readBack(
   // Otherwise the expanded copy is written with tee during the full verifying read.
   const stages: string[][] =
     o.expandTo && compression === 'zstd' && decompress
-      ? [[...decompress.filter((a) => a !== '-c'), '-f', '-o', o.expandTo, file]]
+      ? [...follow, [...decompress.filter((a) => a !== '-c'), '-f', '-o', o.expandTo, ...fileArg]]
       : decompress
-        ? [[...decompress, file], ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll]
-        : [[...readAll, file]];
+        ? [...follow, [...decompress, ...fileArg], ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll]
+        : [...follow, [...readAll, ...fileArg]];
   const [hashed] = await Promise.all([
-    hashFollowing(file, Promise.resolve(), o.signal, o.onProgress),
-    runPipeline(stages, { signal: o.signal }),
+    // A file that is complete is "followed" with its writer already done: read once to its end.
+    hashFollowing(file, o.following?.written ?? Promise.resolve(), o.signal, o.onProgress),
+    // The tools read the file, not a pipe from here: tied to this process, they die with it.
+    runPipeline(stages, { signal: o.signal, tieToParent: true }),
   ]);
   return hashed;
 }
@@ -205,21 +214,25 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       // Without a compressor a `cat` keeps its output a pipe, as with one.
       const stages = [dump, compressor ?? ['cat']];
       const out = await open(tmpPath, 'wx');
-      // The write: into the temp file, then fsync. With setpriv at hand the last stage writes the
-      // file itself, so the bytes never pass through this process (on two cores that copy
-      // competes with pg_dump and the compressor); with no pipe to this process a killed worker
-      // would leave both running, so setpriv gives them a parent-death signal. Without setpriv
-      // the bytes pass through here (a pipe ties the stages to this process), hashed on the way.
-      const writeDirect = existsSync(SETPRIV);
-      const orphanProof = (cmd: readonly string[]): string[] => (writeDirect ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...cmd] : [...cmd]);
-      let writerPid: (pid: number) => void = () => undefined;
-      let writerFailed: (e: unknown) => void = () => undefined;
-      const writerStarted = new Promise<number>((resolve, reject) => {
-        writerPid = resolve;
-        writerFailed = reject;
-      });
-      let streamSha: string | undefined;
+      // The write: into the temp file, then fsync. Where the stages can be tied to this process
+      // the last one writes the file itself, so the bytes never pass through here (on two cores
+      // that copy competes with pg_dump and the compressor); a killed worker takes them along by
+      // their parent-death signal. Otherwise the bytes pass through here (a pipe ties the stages
+      // to this process), hashed on the way.
+      const writeDirect = canTieToParent();
       let streamBytes = 0;
+      const streamHash = createHash('sha256');
+      const writer = writeDirect
+        ? startPipeline(stages, { env: pg.toolEnv(), signal: progress.signal, outputFd: out.fd, tieToParent: true })
+        : startPipeline(stages, {
+            env: pg.toolEnv(),
+            signal: progress.signal,
+            output: createWriteStream('', { fd: out.fd, autoClose: false }),
+            onOutput: (chunk) => {
+              streamBytes += chunk.length;
+              streamHash.update(chunk);
+            },
+          });
       // The file is flushed to disk while it grows, so the fsync that makes it durable at the end
       // (on the run's critical path) has only the last moments' writes left to wait for.
       let flushing: Promise<void> | undefined;
@@ -233,7 +246,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       }, 500);
       const written = (async (): Promise<{ dumpMs: number; fsyncMs: number }> => {
         try {
-          await writeFile();
+          await writer.done;
         } finally {
           clearInterval(flusher);
           await flushing;
@@ -243,54 +256,19 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
         if (flushError !== undefined) throw flushError;
         return { dumpMs, fsyncMs: Date.now() - startedAt.getTime() - dumpMs };
       })();
-      async function writeFile(): Promise<void> {
-        if (writeDirect) {
-          await runPipeline(stages.map(orphanProof), {
-            env: pg.toolEnv(),
-            signal: progress.signal,
-            outputFd: out.fd,
-            onSpawn: (i, pid) => i === stages.length - 1 && writerPid(pid),
-          });
-        } else {
-          const hash = createHash('sha256');
-          await runPipeline(stages, {
-            env: pg.toolEnv(),
-            output: createWriteStream('', { fd: out.fd, autoClose: false }),
-            signal: progress.signal,
-            onOutput: (chunk) => {
-              streamBytes += chunk.length;
-              hash.update(chunk);
-            },
-          });
-          streamSha = hash.digest('hex');
-        }
-      }
-      written.catch((e: unknown) => {
-        writerFailed(e); // if it never started, the read-back must not wait for it
-        cancel();
-      });
+      written.catch(cancel);
 
       // The read-back. With the writer a process of its own, it follows the file as it is
       // written, from the file itself (not a copy of the stream): the same bytes a read after the
       // last write would get (both come through the page cache), but on cores the dump leaves
-      // partly idle (pg_dump and its server process take turns) it costs little extra time.
-      // `tail -f --pid` reads on until the writer has exited and the file's end is reached; a
-      // missing tail would fail the decompressor (an incomplete frame) and pg_restore. The
-      // SHA-256 is taken from the file by a second reader here, and its byte count compared with
-      // the file's size below. The row counts run meanwhile, in the dump's snapshot.
-      const decompress = compressorCommand(deps, compression, 'decompress');
-      const parse = [pg.tool('pg_restore'), '-f', '/dev/null'];
-      const verified = writeDirect
-        ? Promise.all([
-            hashFollowing(tmpPath, written, stopVerifying.signal),
-            writerStarted.then((pid) =>
-              runPipeline(
-                [['tail', '-c', '+1', '-s', '0.05', '-f', `--pid=${pid}`, tmpPath], ...(decompress ? [decompress] : []), parse].map(orphanProof),
-                { signal: stopVerifying.signal },
-              ),
-            ),
-          ]).then(([h]) => h)
-        : written.then(() => readBack(deps, tmpPath, compression, { signal: stopVerifying.signal }));
+      // partly idle (pg_dump and its server process take turns) it costs little extra time. Its
+      // byte count is compared with the file's size below. The row counts run meanwhile, in the
+      // dump's snapshot.
+      const writerPid = writer.pids[writer.pids.length - 1];
+      const verified =
+        writeDirect && writerPid !== undefined
+          ? readBack(deps, tmpPath, compression, { following: { pid: writerPid, written }, signal: stopVerifying.signal })
+          : written.then(() => readBack(deps, tmpPath, compression, { signal: stopVerifying.signal }));
       let verifyEndMs = 0;
       let countEndMs = 0;
       // A heartbeat every second whatever the compressor's output rhythm (a slow level writes in
@@ -327,10 +305,11 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       const finishedAt = now();
       const tables = counted.value;
       const bytes = (await stat(tmpPath)).size;
-      if (check.value.bytes !== bytes || (streamSha !== undefined && (check.value.sha256 !== streamSha || streamBytes !== bytes))) {
+      const sentSha = writeDirect ? undefined : streamHash.digest('hex');
+      if (check.value.bytes !== bytes || (sentSha !== undefined && (check.value.sha256 !== sentSha || streamBytes !== bytes))) {
         throw ApplicationFailure.create({
           type: Failure.CommandFailed,
-          message: `the new backup reads back as ${check.value.bytes} bytes with SHA-256 ${check.value.sha256}, but the file has ${bytes} bytes${streamSha ? ` and ${streamBytes} bytes with ${streamSha} were written` : ''}`,
+          message: `the new backup reads back as ${check.value.bytes} bytes with SHA-256 ${check.value.sha256}, but the file has ${bytes} bytes${sentSha ? ` and ${streamBytes} bytes with ${sentSha} were written` : ''}`,
         });
       }
       const manifest: BackupManifest = {

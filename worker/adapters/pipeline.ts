@@ -1,7 +1,9 @@
 // A chain of commands connected by pipes (a | b | c) without a shell. Node feeds the first stage
 // and/or reads the last one, so that if this process dies every stage dies with it on a broken
-// pipe: a killed worker leaves no pg_dump writing on behind its back.
+// pipe: a killed worker leaves no pg_dump writing on behind its back. Stages with no pipe to this
+// process (one writing a file itself, one reading a file) get a parent-death signal instead.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { CommandError, tail } from './process';
@@ -19,17 +21,41 @@ export interface PipelineOptions {
   /** Observes every chunk of the input (hashing, progress). */
   onInput?: (chunk: Buffer) => void;
   signal?: AbortSignal;
-  /** Told each stage's process id as it starts (stage index, pid). */
-  onSpawn?: (stage: number, pid: number) => void;
+  /** Every stage is killed (SIGKILL) when this process dies, pipe or no pipe (setpriv), where
+   * `canTieToParent()`; elsewhere the option does nothing. */
+  tieToParent?: boolean;
+}
+
+/** util-linux's setpriv (Debian's essential set): sets a child's parent-death signal. */
+const SETPRIV = '/usr/bin/setpriv';
+let setprivPresent: boolean | undefined;
+
+/** Whether `tieToParent` takes effect here. */
+export function canTieToParent(): boolean {
+  return (setprivPresent ??= existsSync(SETPRIV));
+}
+
+export interface StartedPipeline {
+  /** Process id of each stage, as spawned (undefined where the spawn failed). */
+  pids: Array<number | undefined>;
+  /** Settles when every stage has ended: rejects with the first stage that failed. */
+  done: Promise<void>;
 }
 
 export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: PipelineOptions = {}): Promise<void> {
+  return startPipeline(stages, o).done;
+}
+
+/** Spawns every stage at once and returns their process ids; `done` tells how it ended. */
+export function startPipeline(stages: ReadonlyArray<readonly string[]>, o: PipelineOptions = {}): StartedPipeline {
   if (stages.length === 0) throw new TypeError('runPipeline: no stages');
+  const tie = o.tieToParent === true && canTieToParent();
   const children: ChildProcess[] = [];
   const stderr: string[] = stages.map(() => '');
   let previous: Readable | undefined;
   for (const [i, stage] of stages.entries()) {
-    const [file, ...args] = stage;
+    // Errors name the stage as given, not its setpriv wrapper.
+    const [file, ...args] = tie && stage.length > 0 ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...stage] : stage;
     if (!file) throw new TypeError('runPipeline: empty stage');
     const first = i === 0;
     const last = i === stages.length - 1;
@@ -47,7 +73,6 @@ export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: P
       stderr[i] = tail((stderr[i] ?? '') + b.toString('utf8'));
     });
     children.push(child);
-    if (child.pid !== undefined) o.onSpawn?.(i, child.pid);
     previous = last ? undefined : (child.stdout ?? undefined);
   }
 
@@ -94,23 +119,26 @@ export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: P
     flows.push(streamPipeline(lastChild.stdout, tap, sink));
   }
 
-  try {
-    const results = await Promise.all(exits);
-    const outputError = await Promise.allSettled(flows);
-    // The first stage that failed is the cause; later ones usually only saw a broken pipe.
-    const failures = results.filter((r) => r.error || r.code !== 0);
-    const failed =
-      failures.find((r) => r.signal !== 'SIGPIPE' && !/broken pipe/i.test(stderr[r.i] ?? '')) ?? failures[0];
-    if (failed) {
-      const stage = stages[failed.i]!;
-      throw new CommandError(stage, failed.code, failed.signal, failed.error?.message ?? stderr[failed.i] ?? '', {
-        cause: failed.error,
-      });
+  const done = (async (): Promise<void> => {
+    try {
+      const results = await Promise.all(exits);
+      const outputError = await Promise.allSettled(flows);
+      // The first stage that failed is the cause; later ones usually only saw a broken pipe.
+      const failures = results.filter((r) => r.error || r.code !== 0);
+      const failed =
+        failures.find((r) => r.signal !== 'SIGPIPE' && !/broken pipe/i.test(stderr[r.i] ?? '')) ?? failures[0];
+      if (failed) {
+        const stage = stages[failed.i]!;
+        throw new CommandError(stage, failed.code, failed.signal, failed.error?.message ?? stderr[failed.i] ?? '', {
+          cause: failed.error,
+        });
+      }
+      if (o.signal?.aborted) throw new Error('cancelled');
+      const rejected = outputError.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
     }
-    if (o.signal?.aborted) throw new Error('cancelled');
-    const rejected = outputError.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (rejected) throw rejected.reason;
-  } finally {
-    o.signal?.removeEventListener('abort', onAbort);
-  }
+  })();
+  return { pids: children.map((c) => c.pid), done };
 }
