@@ -45,7 +45,7 @@ test('memory growth: sampled over time; a growing application is pointed at the 
   // with 8 s of sampling left for the fault CLI to start on a loaded machine.
   const h = await start('troubleshootMemoryGrowth', { samples: 5, intervalSeconds: 2 });
   await waitFor('the sampling activity to start', async () =>
-    ((await h.describe()).raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'memoryGrowthChecks' && Number(a.attempt ?? 0) >= 1 && a.lastStartedTime),
+    ((await h.describe()).raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'memoryGrowthChecks' && a.lastStartedTime),
   );
   await new Promise((r) => setTimeout(r, 300));
   execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'fault', '--data-dir', appDataDir, 'memory'], { cwd: projectRoot });
