@@ -24,6 +24,13 @@ export interface PipelineOptions {
   /** Every stage is killed (SIGKILL) when this process dies, pipe or no pipe (setpriv), where
    * `canTieToParent()`; elsewhere the option does nothing. */
   tieToParent?: boolean;
+  /** Per stage (by index): 1 MB stdio buffers on its stdin and/or stdout, where stdbuf is present.
+   * pg_dump writes its archive to a pipe, and pg_restore reads one, through stdio, whose buffer on
+   * a pipe is 4 KB: 56,000 system calls per 230 MB on each side of the pipe. With 1 MB buffers a
+   * backup's processes used about 0.4 core-seconds less (strace and /proc/stat, two cores, where a
+   * backup is CPU-bound). A read from a pipe returns what is there: a large input buffer never
+   * waits for more bytes than have been written. */
+  buffers?: ReadonlyArray<StdioBuffers | undefined>;
 }
 
 /** util-linux's setpriv (Debian's essential set): sets a child's parent-death signal. */
@@ -33,6 +40,22 @@ let setprivPresent: boolean | undefined;
 /** Whether `tieToParent` takes effect here. */
 export function canTieToParent(): boolean {
   return (setprivPresent ??= existsSync(SETPRIV));
+}
+
+/** coreutils' stdbuf: sets a program's stdio buffers (through LD_PRELOAD) before it starts. */
+const STDBUF = '/usr/bin/stdbuf';
+let stdbufPresent: boolean | undefined;
+
+/** Which of a stage's standard streams get 1 MB stdio buffers (see `PipelineOptions.buffers`). */
+export interface StdioBuffers {
+  input?: boolean;
+  output?: boolean;
+}
+
+function bufferFlags(b: StdioBuffers | undefined): string[] {
+  if (!b || !(stdbufPresent ??= existsSync(STDBUF))) return [];
+  const flags = [...(b.input ? ['-i', '1M'] : []), ...(b.output ? ['-o', '1M'] : [])];
+  return flags.length > 0 ? [STDBUF, ...flags] : [];
 }
 
 export interface StartedPipeline {
@@ -54,8 +77,9 @@ export function startPipeline(stages: ReadonlyArray<readonly string[]>, o: Pipel
   const stderr: string[] = stages.map(() => '');
   let previous: Readable | undefined;
   for (const [i, stage] of stages.entries()) {
-    // Errors name the stage as given, not its setpriv wrapper.
-    const [file, ...args] = tie && stage.length > 0 ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...stage] : stage;
+    // Errors name the stage as given, not its setpriv and stdbuf wrappers.
+    const wrapped = stage.length > 0 ? [...bufferFlags(o.buffers?.[i]), ...stage] : stage;
+    const [file, ...args] = tie && wrapped.length > 0 ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...wrapped] : wrapped;
     if (!file) throw new TypeError('runPipeline: empty stage');
     const first = i === 0;
     const last = i === stages.length - 1;
