@@ -36,6 +36,11 @@ export function devServerArgs(o: TemporalServerOptions): string[] {
     o.namespace,
     '--log-level',
     'warn',
+    // A step's activity task comes back with the workflow task that scheduled it, instead of
+    // through a poll of the task queue: one round trip less per step (about 10 ms each here).
+    // Off by default in the server; the workers take eager tasks unless told not to.
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
   ];
   if (o.headless) args.push('--headless');
   else args.push('--ui-port', String(o.uiPort), '--ui-ip', host);

@@ -1,14 +1,15 @@
 // Runbook "database-backup" (daily, 02:00): dump, verify end to end, then apply retention.
 // Retention runs only after this run's backup verified, so a failed night deletes nothing.
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import { backupKey, formatBytes, formatMs, isBackupKey } from '../common/durations';
 import { Failure } from '../common/failures';
 import type { DatabaseBackupInput, DatabaseBackupResult } from '../common/runbooks';
 import type { Activities } from '../activities';
-import { longTransfer, shortStep } from './presets';
+import { configRead, longTransfer, shortStep } from './presets';
 import { recorded, RunRecord, scheduledTime } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
+const local = proxyLocalActivities<Activities>(configRead);
 
 export async function databaseBackup(input: DatabaseBackupInput = {}): Promise<DatabaseBackupResult> {
   const run = new RunRecord('database-backup', input.trigger, input.severity);
@@ -25,7 +26,11 @@ async function backup(run: RunRecord, input: DatabaseBackupInput): Promise<Datab
   const key = input.key ?? backupKey(scheduledTime() ?? workflowInfo().startTime);
 
   run.step('describe target');
-  const target = await quick.describeDatabaseTarget.executeWithOptions({ summary: 'read the configured database target' }, []);
+  // The target is the worker's configuration: read in the workflow task itself (a local activity,
+  // a marker in the history) rather than through a round trip to the server before the dump.
+  // Runs begun by an earlier version recorded it as an activity, and replay it as one.
+  const describe = patched('describe-target-locally') ? local.describeDatabaseTarget : quick.describeDatabaseTarget;
+  const target = await describe.executeWithOptions({ summary: 'read the configured database target' }, []);
   run.target(target.database);
 
   if (input.dryRun) {

@@ -1,5 +1,5 @@
 // Named timeout and retry presets for activities, so no workflow scatters literals.
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { nonRetryable } from '../common/failures';
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: nonRetryable };
@@ -7,6 +7,13 @@ const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '
 /** Reads and small changes: seconds. */
 export const shortStep: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
+  retry: { ...retry, maximumAttempts: 5 },
+};
+
+/** Reads of the worker's own configuration: milliseconds, run inside the workflow task (a local
+ * activity), which saves a round trip through the server before the work starts. */
+export const configRead: LocalActivityOptions = {
+  startToCloseTimeout: '10 seconds',
   retry: { ...retry, maximumAttempts: 5 },
 };
 
