@@ -101,7 +101,8 @@ async function readBack(
 ): Promise<{ sha256: string; bytes: number }> {
   const decompress = compressorCommand(deps, compression, 'decompress');
   const readAll = [deps.postgres.tool('pg_restore'), '-f', '/dev/null'];
-  const follow = o.following ? [['tail', '-c', '+1', '-s', '0.05', '-f', `--pid=${o.following.pid}`, file]] : [];
+  // tail looks every -s seconds whether the writer is gone: the last wait of the read-back.
+  const follow = o.following ? [['tail', '-c', '+1', '-s', '0.01', '-f', `--pid=${o.following.pid}`, file]] : [];
   const fileArg = o.following ? [] : [file];
   // A restore needs the expanded dump on disk anyway (pg_restore -j wants a seekable file). For a
   // zstd backup about to be restored, zstd writes it and checks every frame's XXH64 checksum: the
