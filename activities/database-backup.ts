@@ -15,7 +15,7 @@ import {
 import { Failure } from '../common/failures';
 import type { RetentionResult } from '../common/runbooks';
 import { CommandError, runCommand } from '../worker/adapters/process';
-import { canTieToParent, runPipeline, startPipeline, type StdioBuffers } from '../worker/adapters/pipeline';
+import { canTieToParent, runPipeline, startPipeline, type Stage } from '../worker/adapters/pipeline';
 import { countRows, listTables } from '../worker/adapters/postgres';
 import { applyRetention } from './retention';
 import { fsyncDir, listBackups, readManifest, removeStaleTemps, writeFileDurably, writeManifest } from './backup-files';
@@ -100,9 +100,12 @@ async function readBack(
   },
 ): Promise<{ sha256: string; bytes: number }> {
   const decompress = compressorCommand(deps, compression, 'decompress');
-  const readAll = [deps.postgres.tool('pg_restore'), '-f', '/dev/null'];
+  // tail writes, and pg_restore reads, the stream through stdio: 1 MB buffers (see StdioBuffers).
+  const readAll = (...fileArg: string[]): Stage => ({ argv: [deps.postgres.tool('pg_restore'), '-f', '/dev/null', ...fileArg], buffers: { input: true } });
   // tail looks every -s seconds whether the writer is gone: the last wait of the read-back.
-  const follow = o.following ? [['tail', '-c', '+1', '-s', '0.01', '-f', `--pid=${o.following.pid}`, file]] : [];
+  const follow: Stage[] = o.following
+    ? [{ argv: ['tail', '-c', '+1', '-s', '0.01', '-f', `--pid=${o.following.pid}`, file], buffers: { output: true } }]
+    : [];
   const fileArg = o.following ? [] : [file];
   // A restore needs the expanded dump on disk anyway (pg_restore -j wants a seekable file). For a
   // zstd backup about to be restored, zstd writes it and checks every frame's XXH64 checksum: the
@@ -112,20 +115,16 @@ async function readBack(
   // Otherwise the expanded copy is written with tee during the full verifying read.
   const expandOnly = o.expandTo !== undefined && compression === 'zstd' && decompress !== undefined;
   const toPipe = decompress && !expandOnly && compression === 'zstd' && (await zstdSkipsAsyncIo(decompress[0]!)) ? ['--no-asyncio'] : [];
-  const stages: string[][] = expandOnly
+  const stages: Stage[] = expandOnly
     ? [...follow, [...decompress.filter((a) => a !== '-c'), '-f', '-o', o.expandTo!, ...fileArg]]
     : decompress
-      ? [...follow, [...decompress, ...toPipe, ...fileArg], ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll]
-      : [...follow, [...readAll, ...fileArg]];
-  // tail writes, and pg_restore reads from a pipe, through stdio: 1 MB buffers (see the option).
-  const buffers = stages.map((stage, i): StdioBuffers | undefined =>
-    stage === follow[0] ? { output: true } : stage === readAll && i > 0 ? { input: true } : undefined,
-  );
+      ? [...follow, [...decompress, ...toPipe, ...fileArg], ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll()]
+      : [...follow, readAll(...fileArg)];
   const [hashed] = await Promise.all([
     // A file that is complete is "followed" with its writer already done: read once to its end.
     hashFollowing(file, o.following?.written ?? Promise.resolve(), o.signal, o.onProgress),
     // The tools read the file, not a pipe from here: tied to this process, they die with it.
-    runPipeline(stages, { signal: o.signal, tieToParent: true, buffers }),
+    runPipeline(stages, { signal: o.signal, tieToParent: true }),
   ]);
   return hashed;
 }
@@ -236,9 +235,8 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       // pg_dump -Fc given a seekable output goes back at the end to fill in the data offsets of
       // its table of contents: the read-back would then have hashed a head that changed since.
       // Without a compressor a `cat` keeps its output a pipe, as with one.
-      const stages = [dump, compressor ?? ['cat']];
-      // pg_dump writes its archive through stdio: 1 MB buffers (see the option).
-      const buffers: StdioBuffers[] = [{ output: true }];
+      // pg_dump writes its archive through stdio: 1 MB buffers (see StdioBuffers).
+      const stages: Stage[] = [{ argv: dump, buffers: { output: true } }, compressor ?? ['cat']];
       const out = await open(tmpPath, 'wx');
       // The write: into the temp file, then fsync. Where the stages can be tied to this process
       // the last one writes the file itself, so the bytes never pass through here (on two cores
@@ -249,11 +247,10 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       let streamBytes = 0;
       const streamHash = createHash('sha256');
       const writer = writeDirect
-        ? startPipeline(stages, { env: pg.toolEnv(), signal: progress.signal, outputFd: out.fd, tieToParent: true, buffers })
+        ? startPipeline(stages, { env: pg.toolEnv(), signal: progress.signal, outputFd: out.fd, tieToParent: true })
         : startPipeline(stages, {
             env: pg.toolEnv(),
             signal: progress.signal,
-            buffers,
             output: createWriteStream('', { fd: out.fd, autoClose: false }),
             onOutput: (chunk) => {
               streamBytes += chunk.length;

@@ -23,10 +23,10 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 test('bytes pass through stages with 1 MB stdio buffers unchanged, in order', async () => {
   const input = randomBytes(5 * 1024 * 1024 + 17);
   const out = collect();
-  await runPipeline([['cat'], ['cat'], ['cat']], {
+  const cat = ['cat'];
+  await runPipeline([{ argv: cat, buffers: { output: true } }, { argv: cat, buffers: { input: true, output: true } }, { argv: cat, buffers: { input: true } }], {
     input: Readable.from([input.subarray(0, 1000), input.subarray(1000)]),
     output: out.sink,
-    buffers: [{ output: true }, { input: true, output: true }, { input: true }],
     tieToParent: true,
   });
   expect(out.bytes().length).toBe(input.length);
@@ -35,18 +35,24 @@ test('bytes pass through stages with 1 MB stdio buffers unchanged, in order', as
 
 test('the buffers reach the stage they are given to, and only that one', async () => {
   const out = collect();
-  await runPipeline([['sh', '-c', 'echo "first: ${_STDBUF_O:-none} ${_STDBUF_I:-none}"; cat'], ['sh', '-c', 'cat; echo "second: ${_STDBUF_O:-none} ${_STDBUF_I:-none}"']], {
-    output: out.sink,
-    buffers: [{ output: true }, undefined],
-  });
+  await runPipeline(
+    [
+      { argv: ['sh', '-c', 'echo "first: ${_STDBUF_O:-none} ${_STDBUF_I:-none}"; cat'], buffers: { output: true } },
+      ['sh', '-c', 'cat; echo "second: ${_STDBUF_O:-none} ${_STDBUF_I:-none}"'],
+    ],
+    { output: out.sink },
+  );
   expect(out.bytes().toString()).toBe('first: 1048576 none\nsecond: none none\n');
 });
 
 test('a failing buffered stage is named as given, not by its wrappers', async () => {
-  const failing = runPipeline([['sh', '-c', 'echo broken >&2; exit 3'], ['cat']], {
-    buffers: [{ output: true }, { input: true }],
-    tieToParent: true,
-  });
+  const failing = runPipeline(
+    [
+      { argv: ['sh', '-c', 'echo broken >&2; exit 3'], buffers: { output: true } },
+      { argv: ['cat'], buffers: { input: true } },
+    ],
+    { tieToParent: true },
+  );
   await expect(failing).rejects.toBeInstanceOf(CommandError);
   await expect(failing).rejects.toThrow(/^sh -c echo broken >&2; exit 3 exited with code 3: broken$/);
 });

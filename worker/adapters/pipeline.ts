@@ -24,13 +24,6 @@ export interface PipelineOptions {
   /** Every stage is killed (SIGKILL) when this process dies, pipe or no pipe (setpriv), where
    * `canTieToParent()`; elsewhere the option does nothing. */
   tieToParent?: boolean;
-  /** Per stage (by index): 1 MB stdio buffers on its stdin and/or stdout, where stdbuf is present.
-   * pg_dump writes its archive to a pipe, and pg_restore reads one, through stdio, whose buffer on
-   * a pipe is 4 KB: 56,000 system calls per 230 MB on each side of the pipe. With 1 MB buffers a
-   * backup's processes used about 0.4 core-seconds less (strace and /proc/stat, two cores, where a
-   * backup is CPU-bound). A read from a pipe returns what is there: a large input buffer never
-   * waits for more bytes than have been written. */
-  buffers?: ReadonlyArray<StdioBuffers | undefined>;
 }
 
 /** util-linux's setpriv (Debian's essential set): sets a child's parent-death signal. */
@@ -46,13 +39,26 @@ export function canTieToParent(): boolean {
 const STDBUF = '/usr/bin/stdbuf';
 let stdbufPresent: boolean | undefined;
 
-/** Which of a stage's standard streams get 1 MB stdio buffers (see `PipelineOptions.buffers`). */
+/** Which of a stage's standard streams get 1 MB stdio buffers, where stdbuf is present. pg_dump
+ * writes its archive to a pipe, and pg_restore reads one, through stdio, whose buffer on a pipe is
+ * 4 KB: 56,000 system calls per 230 MB on each side of the pipe. With 1 MB buffers a backup's
+ * processes used about 0.4 core-seconds less (strace and /proc/stat, two cores, where a backup is
+ * CPU-bound). A read from a pipe returns what is there: a large input buffer never waits for more
+ * bytes than have been written. */
 export interface StdioBuffers {
   input?: boolean;
   output?: boolean;
 }
 
-function bufferFlags(b: StdioBuffers | undefined): string[] {
+/** A stage: its arguments, or its arguments with the stdio buffers it gets. */
+export type Stage = readonly string[] | { argv: readonly string[]; buffers: StdioBuffers };
+
+function argvOf(stage: Stage): readonly string[] {
+  return 'argv' in stage ? stage.argv : stage;
+}
+
+function bufferFlags(stage: Stage): string[] {
+  const b = 'argv' in stage ? stage.buffers : undefined;
   if (!b || !(stdbufPresent ??= existsSync(STDBUF))) return [];
   const flags = [...(b.input ? ['-i', '1M'] : []), ...(b.output ? ['-o', '1M'] : [])];
   return flags.length > 0 ? [STDBUF, ...flags] : [];
@@ -65,12 +71,12 @@ export interface StartedPipeline {
   done: Promise<void>;
 }
 
-export async function runPipeline(stages: ReadonlyArray<readonly string[]>, o: PipelineOptions = {}): Promise<void> {
+export async function runPipeline(stages: readonly Stage[], o: PipelineOptions = {}): Promise<void> {
   return startPipeline(stages, o).done;
 }
 
 /** Spawns every stage at once and returns their process ids; `done` tells how it ended. */
-export function startPipeline(stages: ReadonlyArray<readonly string[]>, o: PipelineOptions = {}): StartedPipeline {
+export function startPipeline(stages: readonly Stage[], o: PipelineOptions = {}): StartedPipeline {
   if (stages.length === 0) throw new TypeError('runPipeline: no stages');
   const tie = o.tieToParent === true && canTieToParent();
   const children: ChildProcess[] = [];
@@ -78,7 +84,8 @@ export function startPipeline(stages: ReadonlyArray<readonly string[]>, o: Pipel
   let previous: Readable | undefined;
   for (const [i, stage] of stages.entries()) {
     // Errors name the stage as given, not its setpriv and stdbuf wrappers.
-    const wrapped = stage.length > 0 ? [...bufferFlags(o.buffers?.[i]), ...stage] : stage;
+    const argv = argvOf(stage);
+    const wrapped = argv.length > 0 ? [...bufferFlags(stage), ...argv] : argv;
     const [file, ...args] = tie && wrapped.length > 0 ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...wrapped] : wrapped;
     if (!file) throw new TypeError('runPipeline: empty stage');
     const first = i === 0;
@@ -152,8 +159,7 @@ export function startPipeline(stages: ReadonlyArray<readonly string[]>, o: Pipel
       const failed =
         failures.find((r) => r.signal !== 'SIGPIPE' && !/broken pipe/i.test(stderr[r.i] ?? '')) ?? failures[0];
       if (failed) {
-        const stage = stages[failed.i]!;
-        throw new CommandError(stage, failed.code, failed.signal, failed.error?.message ?? stderr[failed.i] ?? '', {
+        throw new CommandError(argvOf(stages[failed.i]!), failed.code, failed.signal, failed.error?.message ?? stderr[failed.i] ?? '', {
           cause: failed.error,
         });
       }
