@@ -48,26 +48,40 @@ export interface VerifyResult {
   durationMs: number;
 }
 
-
-export function compressorCommand(deps: ActivityDeps, compression: Compression, direction: 'compress' | 'decompress'): string[] | undefined {
+/** The compressor: a dump on stdin, compressed to stdout (none for an uncompressed backup). */
+function compressorCommand(deps: ActivityDeps, compression: Compression): string[] | undefined {
   const { level, threads } = deps.config.backup;
-  if (compression === 'zstd') {
-    const zstd = deps.programs?.zstd ?? 'zstd';
-    return direction === 'compress' ? [zstd, '-q', `-${level}`, `-T${threads}`, '-c'] : [zstd, '-q', '-d', '-c'];
-  }
-  if (compression === 'gzip') {
-    const gzip = deps.programs?.gzip ?? 'gzip';
-    return direction === 'compress' ? [gzip, `-${Math.min(level, 9)}`, '-c'] : [gzip, '-d', '-c'];
-  }
+  if (compression === 'zstd') return [zstdProgram(deps), '-q', `-${level}`, `-T${threads}`, '-c'];
+  if (compression === 'gzip') return [deps.programs?.gzip ?? 'gzip', `-${Math.min(level, 9)}`, '-c'];
   return undefined;
+}
+
+/** The decompressor into a pipe: the file given after it, or stdin, to stdout (none for an
+ * uncompressed backup). zstd 1.5.3 and later read and write on a thread of their own; into a pipe
+ * the handoffs cost more than they overlap (a backup's `zstd -d` took 0.22 instead of 0.33
+ * core-seconds without them), so it runs without where it knows --no-asyncio. */
+async function decompressorCommand(deps: ActivityDeps, compression: Compression): Promise<string[] | undefined> {
+  if (compression === 'zstd') {
+    const zstd = zstdProgram(deps);
+    return [zstd, '-q', '-d', '-c', ...((await zstdSkipsAsyncIo(zstd)) ? ['--no-asyncio'] : [])];
+  }
+  if (compression === 'gzip') return [deps.programs?.gzip ?? 'gzip', '-d', '-c'];
+  return undefined;
+}
+
+/** zstd expanding the file given after it into `target` (with its I/O thread: into a file it pays
+ * off, 260-500 ms against 490-615 ms without). */
+function zstdExpandCommand(deps: ActivityDeps, target: string): string[] {
+  return [zstdProgram(deps), '-q', '-d', '-f', '-o', target];
+}
+
+function zstdProgram(deps: ActivityDeps): string {
+  return deps.programs?.zstd ?? 'zstd';
 }
 
 const skipsAsyncIo = new Map<string, Promise<boolean>>();
 
-/** Whether this zstd takes --no-asyncio (1.5.3 and later read and write on a thread of their own).
- * Decompressing into a pipe, the handoffs between its threads cost more than they overlap: a
- * backup's `zstd -d` took 0.22 instead of 0.33 core-seconds without them (into a file, the
- * threads pay off, so the expansion before a restore keeps them). */
+/** Whether this zstd takes --no-asyncio (older ones refuse the flag); asked once per program. */
 function zstdSkipsAsyncIo(zstd: string): Promise<boolean> {
   let known = skipsAsyncIo.get(zstd);
   if (!known) {
@@ -99,7 +113,6 @@ async function readBack(
     signal?: AbortSignal;
   },
 ): Promise<{ sha256: string; bytes: number }> {
-  const decompress = compressorCommand(deps, compression, 'decompress');
   // tail writes, and pg_restore reads, the stream through stdio: 1 MB buffers (see StdioBuffers).
   const readAll = (...fileArg: string[]): Stage => ({ argv: [deps.postgres.tool('pg_restore'), '-f', '/dev/null', ...fileArg], buffers: { input: true } });
   // tail looks every -s seconds whether the writer is gone: the last wait of the read-back.
@@ -113,12 +126,12 @@ async function readBack(
   // checks, refuse a damaged file before anything is created; the scratch restore that follows
   // (pg_restore -e) then parses every block anyway, so a second parse here would only cost time.
   // Otherwise the expanded copy is written with tee during the full verifying read.
-  const expandOnly = o.expandTo !== undefined && compression === 'zstd' && decompress !== undefined;
-  const toPipe = decompress && !expandOnly && compression === 'zstd' && (await zstdSkipsAsyncIo(decompress[0]!)) ? ['--no-asyncio'] : [];
-  const stages: Stage[] = expandOnly
-    ? [...follow, [...decompress.filter((a) => a !== '-c'), '-f', '-o', o.expandTo!, ...fileArg]]
+  const expandTo = compression === 'zstd' ? o.expandTo : undefined;
+  const decompress = expandTo === undefined ? await decompressorCommand(deps, compression) : undefined;
+  const stages: Stage[] = expandTo !== undefined
+    ? [...follow, [...zstdExpandCommand(deps, expandTo), ...fileArg]]
     : decompress
-      ? [...follow, [...decompress, ...toPipe, ...fileArg], ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll()]
+      ? [...follow, [...decompress, ...fileArg], ...(o.expandTo ? [['tee', o.expandTo]] : []), readAll()]
       : [...follow, readAll(...fileArg)];
   const [hashed] = await Promise.all([
     // A file that is complete is "followed" with its writer already done: read once to its end.
@@ -131,7 +144,7 @@ async function readBack(
 
 /** SHA-256 and size of a file that another process is still writing, read from the file itself
  * as the bytes land, until `written` settles and everything up to the file's end has been read. */
-export async function hashFollowing(
+async function hashFollowing(
   file: string,
   written: Promise<unknown>,
   signal?: AbortSignal,
@@ -231,7 +244,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       const pgDumpVersion = await pg.toolVersion('pg_dump');
 
       const dump = [pg.tool('pg_dump'), '-Fc', '-Z0', `--snapshot=${snapshot}`, ...pg.toolArgs()];
-      const compressor = compressorCommand(deps, compression, 'compress');
+      const compressor = compressorCommand(deps, compression);
       // pg_dump -Fc given a seekable output goes back at the end to fill in the data offsets of
       // its table of contents: the read-back would then have hashed a head that changed since.
       // Without a compressor a `cat` keeps its output a pipe, as with one.
