@@ -55,7 +55,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
 }
 
 /** Writes a new file and fsyncs it (for a temp file that the caller renames into place). */
-export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
+async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
   const handle = await open(file, 'wx');
   try {
     await handle.writeFile(data);
@@ -74,8 +74,23 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+function manifestText(manifest: ManifestBase): string {
+  return JSON.stringify(manifest, null, 2) + '\n';
+}
+
 export async function writeManifest(manifestPath: string, manifest: ManifestBase): Promise<void> {
-  await writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
+  await writeFileAtomic(manifestPath, manifestText(manifest));
+}
+
+/** Puts a finished temp file and its manifest in place: the manifest is written to `manifestTmp`
+ * (this attempt's own, fsynced) and renamed first, the file second, then the directory is
+ * fsynced. A crash in between leaves a manifest without its file, which the next attempt redoes,
+ * never a file that nobody claims. */
+export async function publishWithManifest(o: { tmpPath: string; finalPath: string; manifestTmp: string; manifestPath: string; manifest: ManifestBase }): Promise<void> {
+  await writeFileDurably(o.manifestTmp, manifestText(o.manifest));
+  await rename(o.manifestTmp, o.manifestPath);
+  await rename(o.tmpPath, o.finalPath);
+  await fsyncDir(path.dirname(o.finalPath));
 }
 
 /** Every backup of ours in the directory, newest key first, plus files that are not ours. */

@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import type { RetentionResult } from '../common/runbooks';
 import { runCommand } from '../worker/adapters/process';
-import { fsyncDir, listManifested, manifestPathOf, readManifestOf, removeStaleTemps, sha256File, writeManifest, type ManifestBase } from './backup-files';
+import { listManifested, manifestPathOf, publishWithManifest, readManifestOf, removeStaleTemps, sha256File, type ManifestBase } from './backup-files';
 import type { ActivityDeps } from './deps';
 import { applyRetention } from './retention';
 
@@ -90,10 +90,7 @@ export function createConfigBackupActivities(deps: ActivityDeps) {
     };
     await verifyArchive(tmp, manifest);
     manifest.verified = { at: now().toISOString(), method: 'sha256 of the archive and of every member read back', durationMs: Date.now() - started.getTime() };
-    await writeManifest(`${manifestPath}.tmp-${process.pid}`, manifest);
-    await rename(`${manifestPath}.tmp-${process.pid}`, manifestPath);
-    await rename(tmp, finalPath);
-    await fsyncDir(dir);
+    await publishWithManifest({ tmpPath: tmp, finalPath, manifestTmp: `${manifestPath}.tmp-${process.pid}`, manifestPath, manifest });
     return { path: finalPath, manifest, reused: false };
   }
 

@@ -1,7 +1,7 @@
 // Activities of the database-backup runbook: dump (pg_dump custom format through a compressor into
 // a temp file, renamed once complete), verify (checksum and a read of every block), retention.
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, open, rm, stat, utimes } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -18,7 +18,7 @@ import { CommandError, runCommand } from '../worker/adapters/process';
 import { canTieToParent, runPipeline, startPipeline, type Stage } from '../worker/adapters/pipeline';
 import { countRows, listTables } from '../worker/adapters/postgres';
 import { applyRetention } from './retention';
-import { fsyncDir, listBackups, readManifest, removeStaleTemps, writeFileDurably, writeManifest } from './backup-files';
+import { listBackups, publishWithManifest, readManifest, removeStaleTemps, writeManifest } from './backup-files';
 import type { ActivityDeps } from './deps';
 import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
 
@@ -369,13 +369,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
         phasesMs: { dump: write.value.dumpMs, fsync: write.value.fsyncMs, countsDoneAt: countEndMs, verifiedAt: verifyEndMs },
         workflowId: currentWorkflowId(),
       };
-      // Manifest first, dump second: a crash in between leaves a manifest without its dump,
-      // which the next attempt redoes, never a dump that nobody claims.
-      // The temp manifest is this attempt's own: written and fsynced, then renamed (no temp of a temp).
-      await writeFileDurably(manifestTmp, JSON.stringify(manifest, null, 2) + '\n');
-      await rename(manifestTmp, manifestPath);
-      await rename(tmpPath, finalPath);
-      await fsyncDir(dir);
+      await publishWithManifest({ tmpPath, finalPath, manifestTmp, manifestPath, manifest });
       progress.report({ phase: 'dump', bytes, detail: 'complete' }, true);
       return { path: finalPath, manifest, reused: false };
     } catch (e) {

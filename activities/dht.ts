@@ -2,7 +2,7 @@
 // verify an export, import one (idempotent: keyed by credit id), and compare the DHT with one.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -10,7 +10,7 @@ import { DHT_MANIFEST_FORMAT, dhtExportFileName, type DhtExportManifest } from '
 import { Failure } from '../common/failures';
 import type { DhtCheck, RetentionResult } from '../common/runbooks';
 import { ConductorUnreachable } from '../worker/adapters/conductor';
-import { fsyncDir, listManifested, manifestPathOf, readManifestOf, removeStaleTemps, writeManifest } from './backup-files';
+import { listManifested, manifestPathOf, publishWithManifest, readManifestOf, removeStaleTemps } from './backup-files';
 import { ContentHash, exportHeader, readExport, type CreditRecord } from './dht-files';
 import type { ActivityDeps } from './deps';
 import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
@@ -103,10 +103,7 @@ export function createDhtActivities(deps: ActivityDeps) {
     const check = await verifyFile(tmp, manifest);
     manifest.verified = { at: now().toISOString(), method: 'sha256 + parse of every record + content hash', durationMs: check.durationMs };
     const manifestTmp = `${manifestPath}.tmp-${currentAttempt()}-${process.pid}`;
-    await writeManifest(manifestTmp, manifest);
-    await rename(manifestTmp, manifestPath);
-    await rename(tmp, finalPath);
-    await fsyncDir(dir);
+    await publishWithManifest({ tmpPath: tmp, finalPath, manifestTmp, manifestPath, manifest });
     return { path: finalPath, manifest, reused: false };
   }
 
