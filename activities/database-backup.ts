@@ -1,7 +1,7 @@
 // Activities of the database-backup runbook: dump (pg_dump custom format through a compressor into
 // a temp file, renamed once complete), verify (checksum and a read of every block), retention.
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, open, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -92,6 +92,31 @@ function zstdSkipsAsyncIo(zstd: string): Promise<boolean> {
     skipsAsyncIo.set(zstd, known);
   }
   return known;
+}
+
+/** Waits for `done` (the writer of `out`) and fsyncs the file. The file is flushed every 0.5 s
+ * while it grows, so the closing fsync (on the run's critical path) has only the last moments'
+ * writes left to wait for. Linux reports a write-back error to an open file once: a flush's error
+ * is kept and fails the write. Times are milliseconds since `startMs`. */
+async function durablyWritten(out: FileHandle, done: Promise<void>, startMs: number): Promise<{ dumpMs: number; fsyncMs: number }> {
+  let flushing: Promise<void> | undefined;
+  let flushError: unknown;
+  const flusher = setInterval(() => {
+    flushing ??= out
+      .datasync()
+      .catch((e: unknown) => void (flushError ??= e))
+      .finally(() => (flushing = undefined));
+  }, 500);
+  try {
+    await done;
+  } finally {
+    clearInterval(flusher);
+    await flushing;
+  }
+  const dumpMs = Date.now() - startMs;
+  await out.sync();
+  if (flushError !== undefined) throw flushError;
+  return { dumpMs, fsyncMs: Date.now() - startMs - dumpMs };
 }
 
 /** Reads a backup file end to end: SHA-256 of its bytes, and every block through the
@@ -270,29 +295,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
               streamHash.update(chunk);
             },
           });
-      // The file is flushed to disk while it grows, so the fsync that makes it durable at the end
-      // (on the run's critical path) has only the last moments' writes left to wait for.
-      let flushing: Promise<void> | undefined;
-      // Linux reports a write-back error to an open file once: kept here, it fails the run below.
-      let flushError: unknown;
-      const flusher = setInterval(() => {
-        flushing ??= out
-          .datasync()
-          .catch((e: unknown) => void (flushError ??= e))
-          .finally(() => (flushing = undefined));
-      }, 500);
-      const written = (async (): Promise<{ dumpMs: number; fsyncMs: number }> => {
-        try {
-          await writer.done;
-        } finally {
-          clearInterval(flusher);
-          await flushing;
-        }
-        const dumpMs = Date.now() - startedAt.getTime();
-        await out.sync();
-        if (flushError !== undefined) throw flushError;
-        return { dumpMs, fsyncMs: Date.now() - startedAt.getTime() - dumpMs };
-      })();
+      const written = durablyWritten(out, writer.done, startedAt.getTime());
       written.catch(cancel);
 
       // The read-back. With the writer a process of its own, it follows the file as it is
