@@ -1,9 +1,14 @@
-// Where an alert goes: the runbook its name routes to (or alert-notification), in the run whose
-// id derives from the alert's fingerprint. Shared by the Alertmanager receiver and the built-in
-// health check, so both start the same run, once per incident.
+// Where an alert goes: the runbook its name routes to (or alert-notification), in the run of its
+// incident. Shared by the Alertmanager receiver and the built-in health check, so both start the
+// same run. An incident runbook's run is keyed by its cause and target (the routed runbook): every
+// alert that routes to it while it is open joins it (20 instances of one failing service are one
+// incident, with one restart, not 20), and a resolved alert is delivered to it. An alert without
+// a route gets a notification run of its own, keyed by its fingerprint. Alerts and the input built
+// from them pass their schemas before anything starts.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { alertWorkflowId, type Alert } from '../common/alerts';
-import { isRunbookName, runbookWorkflows } from '../common/runbooks';
+import { alertSchema, alertWorkflowId, type Alert } from '../common/alerts';
+import { validateRunbookInput } from '../common/runbook-inputs';
+import { isRunbookName, runbookWorkflows, type RunbookName as Runbook } from '../common/runbooks';
 import { AlertName, IncidentId, RunbookName, Severity, Trigger } from '../common/search-attributes';
 import type { LoadedConfig } from '../worker/config';
 
@@ -15,11 +20,27 @@ export interface AlertCounters {
   rejected: number;
 }
 
+/** The runbook an alert routes to. */
+export function alertRunbook(config: LoadedConfig, alertName: string): Runbook {
+  const runbook = Object.prototype.hasOwnProperty.call(config.receiver.routes, alertName) ? config.receiver.routes[alertName]! : 'alert-notification';
+  if (!isRunbookName(runbook)) throw new Error(`receiver.routes.${alertName}: unknown runbook "${runbook}"`);
+  return runbook;
+}
+
+/** The run an alert belongs to: its incident runbook's (one per cause and target), or a
+ * notification of its own. */
+export function alertRunId(config: LoadedConfig, alert: Pick<Alert, 'name' | 'fingerprint'>): string {
+  const runbook = alertRunbook(config, alert.name);
+  return runbook === 'alert-notification' ? alertWorkflowId(alert.fingerprint) : `${runbook}-from-alerts`;
+}
+
 /** Routes one alert: start (or join) its run, or deliver its resolution. */
-export async function routeAlert(client: Client, config: LoadedConfig, alert: Alert, counters: AlertCounters): Promise<'started' | 'joined' | 'resolved' | 'no-run'> {
-  const runbook = config.receiver.routes[alert.name] ?? 'alert-notification';
-  if (!isRunbookName(runbook)) throw new Error(`receiver.routes.${alert.name}: unknown runbook "${runbook}"`);
-  const workflowId = alertWorkflowId(alert.fingerprint);
+export async function routeAlert(client: Client, config: LoadedConfig, raw: Alert, counters: AlertCounters): Promise<'started' | 'joined' | 'resolved' | 'no-run'> {
+  const checked = alertSchema.safeParse(raw);
+  if (!checked.success) throw new Error(`alert ${JSON.stringify(String(raw?.name).slice(0, 80))}: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const alert = checked.data;
+  const runbook = alertRunbook(config, alert.name);
+  const workflowId = alertRunId(config, alert);
   if (alert.status === 'resolved') {
     try {
       await client.workflow.getHandle(workflowId).signal('resolved', alert);
@@ -30,6 +51,7 @@ export async function routeAlert(client: Client, config: LoadedConfig, alert: Al
       throw e;
     }
   }
+  const args = [validateRunbookInput(runbook, { trigger: 'alert', severity: alert.severity, alert, requestedBy: alert.source === 'alertmanager' ? 'alertmanager' : 'health-check' })];
   let runningBefore: string | undefined;
   try {
     const d = await client.workflow.getHandle(workflowId).describe();
@@ -40,7 +62,7 @@ export async function routeAlert(client: Client, config: LoadedConfig, alert: Al
   const handle = await client.workflow.signalWithStart(runbookWorkflows[runbook], {
     workflowId,
     taskQueue: config.temporal.taskQueue,
-    args: [{ trigger: 'alert', severity: alert.severity, alert }],
+    args,
     signal: 'alert',
     signalArgs: [alert],
     typedSearchAttributes: [
@@ -59,4 +81,3 @@ export async function routeAlert(client: Client, config: LoadedConfig, alert: Al
   else counters.joined++;
   return started ? 'started' : 'joined';
 }
-

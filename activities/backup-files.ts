@@ -2,8 +2,9 @@
 // of ours only when its manifest (of our format) sits beside it.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
 import { MANIFEST_FORMAT, MANIFEST_SUFFIX, type BackupManifest } from '../common/backup-manifest';
 
 /** What every manifest of ours has, whatever it describes (a database dump, a DHT export). */
@@ -46,9 +47,45 @@ export async function readManifestOf<M extends ManifestBase>(manifestPath: strin
   }
 }
 
+/** A temp file of this process for `file`: `<file>.tmp-<pid>-<tag>`. The pid says who owns it, so
+ * a cleanup can tell a running step's file from a leftover (tempInUse). */
+export function tempPath(file: string, tag: string | number = Date.now()): string {
+  return `${file}.tmp-${process.pid}-${tag}`;
+}
+
+/** How long a temp file may sit unwritten and still belong to a running step on another host. */
+const TEMP_IDLE_MS = 10 * 60_000;
+
+/** Whether a temp file may belong to a step that still runs: its owner pid is alive on this host,
+ * or it was written to recently (a writer on another host). Such a file is never deleted. */
+export async function tempInUse(file: string, nowMs = Date.now()): Promise<boolean> {
+  const pid = Number(/\.tmp-(\d+)-/.exec(path.basename(file))?.[1]);
+  if (Number.isInteger(pid) && pid > 1 && pid !== process.pid) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPERM') return true; // alive, someone else's
+    }
+  }
+  try {
+    return nowMs - (await stat(file)).mtimeMs < TEMP_IDLE_MS;
+  } catch {
+    return false; // gone
+  }
+}
+
+/** Creates `dir` (and parents) and makes it private: backups and reports hold the database and
+ * its secrets, so only the owner may list or read them (0700; the files themselves are 0600). */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await stat(dir);
+  if ((st.mode & 0o077) !== 0 && (typeof process.getuid !== 'function' || st.uid === process.getuid())) await chmod(dir, 0o700);
+}
+
 /** Write to a temp file, fsync, rename: a reader sees the old file or the new one, never half. */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = tempPath(file);
   await writeFileDurably(tmp, data);
   await rename(tmp, file);
   await fsyncDir(path.dirname(file));
@@ -56,7 +93,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
 
 /** Writes a new file and fsyncs it (for a temp file that the caller renames into place). */
 async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
-  const handle = await open(file, 'wx');
+  const handle = await open(file, 'wx', 0o600);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -133,7 +170,8 @@ export function manifestPathOf(file: string): string {
   return file + MANIFEST_SUFFIX;
 }
 
-/** Temp files left by an interrupted attempt for this backup file. */
+/** Temp files left by an interrupted attempt for this backup file; a temp file that a running
+ * step may still own (tempInUse) is left alone. */
 export async function removeStaleTemps(dir: string, file: string): Promise<string[]> {
   let names: string[];
   try {
@@ -141,8 +179,12 @@ export async function removeStaleTemps(dir: string, file: string): Promise<strin
   } catch {
     return [];
   }
-  const stale = names.filter((n) => n.startsWith(`${file}.tmp-`) || n.startsWith(`${file}${MANIFEST_SUFFIX}.tmp-`));
-  for (const n of stale) await rm(path.join(dir, n), { force: true });
+  const stale: string[] = [];
+  for (const n of names.filter((x) => x.startsWith(`${file}.tmp-`) || x.startsWith(`${file}${MANIFEST_SUFFIX}.tmp-`))) {
+    if (await tempInUse(path.join(dir, n))) continue;
+    await rm(path.join(dir, n), { force: true });
+    stale.push(n);
+  }
   return stale;
 }
 
@@ -150,4 +192,54 @@ export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/** A reference to one of our files in `dir`, as an input gives it: "latest" (the newest present,
+ * verified and unflagged one of this target), a slot key, or a file name. Nothing outside the
+ * directory can be named (a name has no "/", and a symbolic link out of it is refused), a file
+ * without our manifest is not ours, and a file of another target (a backup of another database,
+ * an export of another app) is refused with what it is. A flagged file is taken only when named
+ * and allowed. */
+export async function resolveReference<M extends ManifestBase & { flagged?: { reason: string } }>(o: {
+  dir: string;
+  format: string;
+  ref: string | undefined;
+  what: string;
+  /** Whether the manifest belongs to the target, and if not, what it is a file of. */
+  ours: (m: M) => true | string;
+  allowFlagged?: boolean;
+}): Promise<ManifestEntry<M> & { flagged?: string }> {
+  const refuse = (type: 'BackupMissing' | 'PreconditionFailed', message: string): never => {
+    throw ApplicationFailure.create({ type, message, nonRetryable: true });
+  };
+  const { backups } = await listManifested<M>(o.dir, o.format);
+  const ref = o.ref ?? 'latest';
+  if (ref === 'latest') {
+    const mine = backups.filter((b) => b.present && b.manifest.verified && o.ours(b.manifest) === true);
+    const latest = mine.find((b) => !b.manifest.flagged);
+    if (!latest) {
+      const flagged = mine[0];
+      return refuse(
+        'BackupMissing',
+        flagged
+          ? `no unflagged verified ${o.what} in ${o.dir}: the newest, ${flagged.file}, is flagged (${flagged.manifest.flagged!.reason}); name it and allow it explicitly if it is what you want`
+          : `no verified ${o.what} in ${o.dir}`,
+      );
+    }
+    return latest;
+  }
+  if (ref.includes('/') || ref.includes('\0') || ref === '.' || ref.includes('..')) return refuse('PreconditionFailed', `${ref}: expected "latest", a slot key or a file name inside ${o.dir}, not a path`);
+  const candidates = /^\d{8}_\d{6}$/.test(ref) ? backups.filter((b) => b.manifest.key === ref) : backups.filter((b) => b.file === ref);
+  if (candidates.length === 0) return refuse('BackupMissing', `no ${o.what} named ${ref} with a manifest of ours in ${o.dir}`);
+  const owned = candidates.filter((b) => o.ours(b.manifest) === true);
+  if (owned.length === 0) return refuse('PreconditionFailed', `${candidates[0]!.file} is ${String(o.ours(candidates[0]!.manifest))}: refusing to use it for this target`);
+  const entry = owned[0]!;
+  if (!entry.present) return refuse('BackupMissing', `${o.what} ${entry.file} has a manifest but no file in ${o.dir}`);
+  // A symbolic link inside the directory may point anywhere: the real file must be inside too.
+  const [realDir, realFile] = await Promise.all([realpath(o.dir), realpath(entry.path)]);
+  if (path.dirname(realFile) !== realDir) return refuse('PreconditionFailed', `${entry.file} leads outside ${o.dir} (to ${realFile}): refusing it`);
+  if (entry.manifest.flagged && !o.allowFlagged) {
+    return refuse('PreconditionFailed', `${entry.file} is flagged: ${entry.manifest.flagged.reason}. Set allowFlagged: true to use it anyway`);
+  }
+  return { ...entry, flagged: entry.manifest.flagged?.reason };
 }

@@ -3,6 +3,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import type { Liveness } from '../worker/adapters/conductor';
+import { serviceControl } from '../worker/adapters/service-control';
 import type { ActivityDeps } from './deps';
 import { progressReporter } from './progress';
 
@@ -33,8 +34,15 @@ export function createConductorActivities(deps: ActivityDeps) {
     return conductor.liveness();
   }
 
-  async function describeConductor(): Promise<{ adminUrl: string; appId: string; service: string; canClean: boolean }> {
-    return { adminUrl: deps.config.conductor.adminUrl, appId: deps.config.conductor.appId, service: service.describe(), canClean: service.canClean() };
+  async function describeConductor(): Promise<{ adminUrl: string; appId: string; service: string; canClean: boolean; applicationService?: string }> {
+    const app = deps.config.applicationService;
+    return {
+      adminUrl: deps.config.conductor.adminUrl,
+      appId: deps.config.conductor.appId,
+      service: service.describe(),
+      canClean: service.canClean(),
+      applicationService: app ? serviceControl(app).describe() : undefined,
+    };
   }
 
   /** Graceful stop (SIGINT for the real conductor and the stand-in), then wait until it is gone. */

@@ -3,14 +3,15 @@
 // by reading the archive back and comparing every member, and retained like the other backups.
 // Disaster recovery needs it; `runbook status` shows its age.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import type { RetentionResult } from '../common/runbooks';
 import { runCommand } from '../worker/adapters/process';
-import { listManifested, manifestPathOf, publishWithManifest, readManifestOf, removeStaleTemps, sha256File, type ManifestBase } from './backup-files';
+import { backupKeyPattern } from '../common/formats';
+import { ensurePrivateDir, manifestPathOf, publishWithManifest, readManifestOf, removeStaleTemps, resolveReference, sha256File, tempPath, type ManifestBase } from './backup-files';
 import type { ActivityDeps } from './deps';
 import { applyRetention } from './retention';
 
@@ -55,7 +56,10 @@ export function createConfigBackupActivities(deps: ActivityDeps) {
   const now = (): Date => deps.now?.() ?? new Date();
 
   async function backupConfiguration(input: { key: string }): Promise<{ path: string; manifest: ConfigBackupManifest; reused: boolean }> {
-    await mkdir(dir, { recursive: true });
+    // The key becomes a file name: only a slot key may (the workflow checked it; this is the
+    // last line before the file system).
+    if (!backupKeyPattern.test(input.key)) throw ApplicationFailure.create({ type: Failure.InvalidInput, message: `key: expected a slot key like 20251001_024500, found ${JSON.stringify(input.key.slice(0, 80))}`, nonRetryable: true });
+    await ensurePrivateDir(dir);
     const file = `config_${input.key}.tar.gz`;
     const finalPath = path.join(dir, file);
     const manifestPath = manifestPathOf(finalPath);
@@ -69,8 +73,10 @@ export function createConfigBackupActivities(deps: ActivityDeps) {
       throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `configBackup.files: expected at least one existing file, found none of ${cfg.configBackupFiles.join(', ')}`, nonRetryable: true });
     }
     const files = await Promise.all(present.map(async (p) => ({ path: p, bytes: (await stat(p)).size, sha256: await sha256File(p) })));
-    const tmp = `${finalPath}.tmp-${process.pid}`;
+    const tmp = tempPath(finalPath);
     try {
+      // The archive holds secrets: it exists as 0600 before tar writes a byte into it.
+      await writeFile(tmp, '', { mode: 0o600, flag: 'wx' });
       // Absolute paths (leading / stripped by tar) so a restore knows where each file belongs.
       await runCommand(['tar', '-czf', tmp, '-C', '/', ...present.map((p) => p.replace(/^\//, ''))]);
     } catch (e) {
@@ -90,17 +96,14 @@ export function createConfigBackupActivities(deps: ActivityDeps) {
     };
     await verifyArchive(tmp, manifest);
     manifest.verified = { at: now().toISOString(), method: 'sha256 of the archive and of every member read back', durationMs: Date.now() - started.getTime() };
-    await publishWithManifest({ tmpPath: tmp, finalPath, manifestTmp: `${manifestPath}.tmp-${process.pid}`, manifestPath, manifest });
+    await publishWithManifest({ tmpPath: tmp, finalPath, manifestTmp: tempPath(manifestPath), manifestPath, manifest });
     return { path: finalPath, manifest, reused: false };
   }
 
-  /** The newest verified configuration backup (or the named one), verified again. */
+  /** The newest verified configuration backup (or the one named: a slot key or a file name in the
+   * directory, never a path), verified again. */
   async function resolveConfigBackup(input: { backup?: string } = {}): Promise<{ path: string; manifest: ConfigBackupManifest }> {
-    const { backups } = await listManifested<ConfigBackupManifest>(dir, CONFIG_MANIFEST_FORMAT);
-    const b = input.backup && input.backup !== 'latest' ? backups.find((x) => x.path === path.resolve(input.backup!)) : backups.find((x) => x.present && x.manifest.verified);
-    if (!b) {
-      throw ApplicationFailure.create({ type: Failure.BackupMissing, message: `no verified configuration backup in ${dir}${input.backup ? ` named ${input.backup}` : ''}`, nonRetryable: true });
-    }
+    const b = await resolveReference<ConfigBackupManifest>({ dir, format: CONFIG_MANIFEST_FORMAT, ref: input.backup, what: 'configuration backup', ours: () => true });
     await verifyArchive(b.path, b.manifest);
     return { path: b.path, manifest: b.manifest };
   }
@@ -110,14 +113,14 @@ export function createConfigBackupActivities(deps: ActivityDeps) {
   }
 
   /** Puts archived files back where they were, keeping any file it would replace as .pre-restore. */
-  async function restoreConfiguration(input: { path: string }): Promise<{ restored: string[] }> {
-    const { manifest } = await resolveConfigBackup({ backup: input.path });
+  async function restoreConfiguration(input: { backup: string }): Promise<{ restored: string[] }> {
+    const { path: archive, manifest } = await resolveConfigBackup({ backup: input.backup });
     const restored: string[] = [];
     for (const f of manifest.files) {
       if (existsSync(f.path) && (await sha256File(f.path)) === f.sha256) continue;
       if (existsSync(f.path)) await rename(f.path, `${f.path}.pre-restore`);
       await mkdir(path.dirname(f.path), { recursive: true });
-      await runCommand(['tar', '-xzf', input.path, '-C', '/', f.path.replace(/^\//, '')]);
+      await runCommand(['tar', '-xzf', archive, '-C', '/', f.path.replace(/^\//, '')]);
       if ((await sha256File(f.path)) !== f.sha256) throw new Error(`restored ${f.path} differs from the manifest`);
       restored.push(f.path);
     }

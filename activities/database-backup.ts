@@ -1,12 +1,13 @@
 // Activities of the database-backup runbook: dump (pg_dump custom format through a compressor into
 // a temp file, renamed once complete), verify (checksum and a read of every block), retention.
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { open, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import {
   backupFileName,
+  flagAgainst,
   manifestFileName,
   MANIFEST_FORMAT,
   type BackupManifest,
@@ -18,7 +19,7 @@ import { CommandError, runCommand } from '../worker/adapters/process';
 import { canTieToParent, runPipeline, startPipeline, type Stage } from '../worker/adapters/pipeline';
 import { countRows, listTables } from '../worker/adapters/postgres';
 import { applyRetention } from './retention';
-import { listBackups, publishWithManifest, readManifest, removeStaleTemps, writeManifest } from './backup-files';
+import { ensurePrivateDir, listBackups, publishWithManifest, readManifest, removeStaleTemps, resolveReference, tempPath, writeManifest } from './backup-files';
 import type { ActivityDeps } from './deps';
 import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
 
@@ -236,9 +237,14 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
     const file = backupFileName(pg.target.database, input.key, compression);
     const finalPath = path.join(dir, file);
     const manifestPath = path.join(dir, manifestFileName(file));
-    await mkdir(dir, { recursive: true });
+    await ensurePrivateDir(dir);
 
     const existing = await readManifest(manifestPath);
+    // A manifest of another database under this name (two names that map to one file name) is
+    // not this slot's backup.
+    if (existing && existing.database !== pg.target.database) {
+      throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `${manifestPath} describes a backup of ${existing.database}, not ${pg.target.database}: refusing to overwrite it`, nonRetryable: true });
+    }
     if (existing) {
       try {
         const st = await stat(finalPath);
@@ -250,8 +256,8 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
     await removeStaleTemps(dir, file);
 
     const progress = progressReporter();
-    const tmpPath = `${finalPath}.tmp-${currentAttempt()}-${process.pid}`;
-    const manifestTmp = `${manifestPath}.tmp-${currentAttempt()}-${process.pid}`;
+    const tmpPath = tempPath(finalPath, currentAttempt());
+    const manifestTmp = tempPath(manifestPath, currentAttempt());
     const startedAt = now();
     const snapshotClient = await pg.connect();
     // Stops the read-back (and its processes) as soon as the dump fails or the run is cancelled.
@@ -275,7 +281,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
       // Without a compressor a `cat` keeps its output a pipe, as with one.
       // pg_dump writes its archive through stdio: 1 MB buffers (see StdioBuffers).
       const stages: Stage[] = [{ argv: dump, buffers: { output: true } }, compressor ?? ['cat']];
-      const out = await open(tmpPath, 'wx');
+      const out = await open(tmpPath, 'wx', 0o600);
       // The write: into the temp file, then fsync. Where the stages can be tied to this process
       // the last one writes the file itself, so the bytes never pass through here (on two cores
       // that copy competes with pg_dump and the compressor); a killed worker takes them along by
@@ -372,6 +378,11 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
         phasesMs: { dump: write.value.dumpMs, fsync: write.value.fsyncMs, countsDoneAt: countEndMs, verifiedAt: verifyEndMs },
         workflowId: currentWorkflowId(),
       };
+      // A backup of an emptied or wiped database verifies fine: flag it when it is much smaller
+      // than the previous verified one, so "latest", retention and disaster recovery pass it over.
+      const previous = (await listBackups(dir)).backups.find((b) => b.present && b.manifest.verified && !b.manifest.flagged && b.manifest.database === pg.target.database && b.manifest.key < input.key);
+      const flag = previous ? flagAgainst(manifest, previous.manifest, deps.config.backup.flagBelowRatio) : undefined;
+      if (flag && previous) manifest.flagged = { reason: flag, previousKey: previous.manifest.key };
       await publishWithManifest({ tmpPath, finalPath, manifestTmp, manifestPath, manifest });
       progress.report({ phase: 'dump', bytes, detail: 'complete' }, true);
       return { path: finalPath, manifest, reused: false };
@@ -451,7 +462,7 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
   /** Deletes backups older than the retention, but never the newest verified one, never a file
    * without our manifest, and nothing at all unless the backup of `currentKey` is verified. */
   async function applyBackupRetention(input: { currentKey: string; retentionDays?: number; dryRun?: boolean }): Promise<RetentionResult> {
-    return applyRetention<BackupManifest>({
+    return applyRetention<BackupManifest & { database: string }>({
       dir,
       format: MANIFEST_FORMAT,
       what: 'backup',
@@ -463,30 +474,19 @@ export function createDatabaseBackupActivities(deps: ActivityDeps) {
     });
   }
 
-  /** The newest verified backup of the target database, or the one at `file`. */
-  async function resolveBackup(input: { backup?: string }): Promise<{ path: string; manifest: BackupManifest }> {
-    if (input.backup && input.backup !== 'latest') {
-      const p = path.resolve(dir, input.backup);
-      const manifest = await readManifest(manifestFileName(p));
-      if (!manifest) {
-        throw ApplicationFailure.create({
-          type: Failure.BackupMissing,
-          message: `backup ${p} has no manifest of ours (expected ${manifestFileName(p)})`,
-          nonRetryable: true,
-        });
-      }
-      return { path: p, manifest };
-    }
-    const { backups } = await listBackups(dir);
-    const latest = backups.find((b) => b.present && b.manifest.verified && b.manifest.database === pg.target.database);
-    if (!latest) {
-      throw ApplicationFailure.create({
-        type: Failure.BackupMissing,
-        message: `no verified backup of ${pg.target.database} in ${dir}`,
-        nonRetryable: true,
-      });
-    }
-    return { path: latest.path, manifest: latest.manifest };
+  /** The backup a restore input names: "latest" (the newest verified, unflagged backup of the
+   * target database), a slot key or a file name in the backup directory; never a path, never a
+   * backup of another database, a flagged one only when allowed. */
+  async function resolveBackup(input: { backup?: string; allowFlagged?: boolean }): Promise<{ path: string; file: string; manifest: BackupManifest; flagged?: string }> {
+    const entry = await resolveReference<BackupManifest>({
+      dir,
+      format: MANIFEST_FORMAT,
+      ref: input.backup,
+      what: `backup of ${pg.target.database}`,
+      ours: (m) => m.database === pg.target.database || `a backup of database ${m.database}, not of the target ${pg.target.database}`,
+      allowFlagged: input.allowFlagged,
+    });
+    return { path: entry.path, file: entry.file, manifest: entry.manifest, flagged: entry.flagged };
   }
 
   return { describeDatabaseTarget, dumpDatabase, verifyBackup, applyBackupRetention, resolveBackup };

@@ -2,7 +2,7 @@
 // verify an export, import one (idempotent: keyed by credit id), and compare the DHT with one.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -10,7 +10,7 @@ import { DHT_MANIFEST_FORMAT, dhtExportFileName, type DhtExportManifest } from '
 import { Failure } from '../common/failures';
 import type { DhtCheck, RetentionResult } from '../common/runbooks';
 import { ConductorUnreachable } from '../worker/adapters/conductor';
-import { listManifested, manifestPathOf, publishWithManifest, readManifestOf, removeStaleTemps } from './backup-files';
+import { ensurePrivateDir, manifestPathOf, publishWithManifest, readManifestOf, removeStaleTemps, resolveReference, tempPath } from './backup-files';
 import { ContentHash, exportHeader, readExport, type CreditRecord } from './dht-files';
 import type { ActivityDeps } from './deps';
 import { currentAttempt, currentWorkflowId, progressReporter } from './progress';
@@ -29,7 +29,7 @@ export function createDhtActivities(deps: ActivityDeps) {
 
   /** Pages through export_state into a temp file, then manifest, then rename (as for backups). */
   async function exportDht(input: { key: string }): Promise<{ path: string; manifest: DhtExportManifest; reused: boolean }> {
-    await mkdir(dir, { recursive: true });
+    await ensurePrivateDir(dir);
     const file = dhtExportFileName(appId, input.key);
     const finalPath = path.join(dir, file);
     const manifestPath = manifestPathOf(finalPath);
@@ -43,9 +43,9 @@ export function createDhtActivities(deps: ActivityDeps) {
     }
     await removeStaleTemps(dir, file);
     const progress = progressReporter();
-    const tmp = `${finalPath}.tmp-${currentAttempt()}-${process.pid}`;
+    const tmp = tempPath(finalPath, currentAttempt());
     const started = now();
-    const out = createWriteStream(tmp, { flags: 'wx' });
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
     const fileHash = createHash('sha256');
     let bytes = 0;
     const write = async (text: string): Promise<void> => {
@@ -102,24 +102,36 @@ export function createDhtActivities(deps: ActivityDeps) {
     // Read the written file back before anyone may rely on it.
     const check = await verifyFile(tmp, manifest);
     manifest.verified = { at: now().toISOString(), method: 'sha256 + parse of every record + content hash', durationMs: check.durationMs };
-    const manifestTmp = `${manifestPath}.tmp-${currentAttempt()}-${process.pid}`;
+    const manifestTmp = tempPath(manifestPath, currentAttempt());
     await publishWithManifest({ tmpPath: tmp, finalPath, manifestTmp, manifestPath, manifest });
     return { path: finalPath, manifest, reused: false };
   }
 
+  /** Reads an export end to end (SHA-256, then every record and the content hash), heartbeating as
+   * it goes: on a large export this is minutes of work. */
   async function verifyFile(file: string, manifest: DhtExportManifest): Promise<{ durationMs: number }> {
     const started = Date.now();
+    const progress = progressReporter();
     const damaged = (why: string): ApplicationFailure =>
       ApplicationFailure.create({ type: Failure.BackupDamaged, message: `DHT export ${file} is damaged: ${why}`, nonRetryable: true });
     const size = (await stat(file)).size;
     if (size !== manifest.bytes) throw damaged(`it is ${size} bytes, its manifest says ${manifest.bytes}${size < manifest.bytes ? ' (truncated)' : ''}`);
     const h = createHash('sha256');
-    for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+    let read = 0;
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+      h.update(chunk as Buffer);
+      read += (chunk as Buffer).length;
+      progress.report({ phase: 'verify: SHA-256', bytes: read, totalBytes: size });
+      if (progress.signal?.aborted) throw new Error('cancelled');
+    }
     const sha = h.digest('hex');
     if (sha !== manifest.sha256) throw damaged(`SHA-256 is ${sha}, its manifest says ${manifest.sha256}`);
     const content = new ContentHash();
     try {
-      for await (const c of readExport(file)) content.add(c);
+      for await (const c of readExport(file)) {
+        content.add(c);
+        if ((content.count & 1023) === 0) progress.report({ phase: 'verify: records', detail: `${content.count} of ${manifest.credits}` });
+      }
     } catch (e) {
       throw damaged((e as Error).message);
     }
@@ -129,20 +141,11 @@ export function createDhtActivities(deps: ActivityDeps) {
     return { durationMs: Date.now() - started };
   }
 
-  /** The newest verified export, or the one named. */
-  async function resolveDhtExport(input: { export?: string }): Promise<{ path: string; manifest: DhtExportManifest }> {
-    if (input.export && input.export !== 'latest') {
-      const p = path.resolve(dir, input.export);
-      const manifest = await readManifestOf<DhtExportManifest>(manifestPathOf(p), DHT_MANIFEST_FORMAT);
-      if (!manifest) {
-        throw ApplicationFailure.create({ type: Failure.BackupMissing, message: `DHT export ${p} has no manifest of ours (expected ${manifestPathOf(p)})`, nonRetryable: true });
-      }
-      return { path: p, manifest };
-    }
-    const { backups } = await listManifested<DhtExportManifest>(dir, DHT_MANIFEST_FORMAT);
-    const latest = backups.find((b) => b.present && b.manifest.verified && b.manifest.appId === appId);
-    if (!latest) throw ApplicationFailure.create({ type: Failure.BackupMissing, message: `no verified DHT export of ${appId} in ${dir}`, nonRetryable: true });
-    return { path: latest.path, manifest: latest.manifest };
+  /** The export a restore input names: "latest" (the newest verified export of this app), a slot
+   * key or a file name in the export directory; never a path, never another app's export. */
+  async function resolveDhtExport(input: { export?: string }): Promise<{ path: string; file: string; manifest: DhtExportManifest }> {
+    const entry = await resolveReference<DhtExportManifest>({ dir, format: DHT_MANIFEST_FORMAT, ref: input.export, what: `DHT export of ${appId}`, ours: (m) => m.appId === appId || `an export of app ${m.appId}, not of ${appId}` });
+    return { path: entry.path, file: entry.file, manifest: entry.manifest };
   }
 
   async function verifyDhtExport(input: { path: string }): Promise<{ credits: number; contentHash: string; durationMs: number }> {
@@ -196,6 +199,7 @@ export function createDhtActivities(deps: ActivityDeps) {
     for await (const c of readExport(input.path)) {
       batch.push(c);
       if (batch.length >= pageSize) await flush();
+      else if ((batch.length & 255) === 0) progress.report({ phase: 'import', detail: `${sent} sent` });
     }
     await flush();
     return { sent, imported, skipped, total, restartedConductor };
@@ -207,7 +211,10 @@ export function createDhtActivities(deps: ActivityDeps) {
     const progress = progressReporter();
     const expected = new Map<string, string>();
     const exported = new ContentHash();
-    for await (const c of readExport(input.path)) expected.set(c.credit_id, exported.add(c));
+    for await (const c of readExport(input.path)) {
+      expected.set(c.credit_id, exported.add(c));
+      if ((exported.count & 1023) === 0) progress.report({ phase: 'read the export', detail: `${exported.count} credits` });
+    }
     const missing: string[] = [];
     const different: string[] = [];
     const seen = new ContentHash();

@@ -4,18 +4,21 @@
 // into an isolated environment (its own cluster on its own port, its own conductor on its own
 // port and data directory), verifies it, measures it and tears it down; it never touches
 // production.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { MANIFEST_FORMAT, type BackupManifest } from '../common/backup-manifest';
 import { Failure } from '../common/failures';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
 import { runCommand } from '../worker/adapters/process';
+import { redact } from '../worker/adapters/secrets';
 import { Postgres } from '../worker/adapters/postgres';
 import { serviceControl, type ServiceControl } from '../worker/adapters/service-control';
 import { clusterServiceAt, standInService } from '../worker/config';
 import { conductorClient } from '../worker/deps';
-import { listBackups, listManifested } from './backup-files';
+import { listBackups, listManifested, resolveReference } from './backup-files';
 import { CONFIG_MANIFEST_FORMAT, type ConfigBackupManifest } from './config-backup';
 import { createDhtActivities } from './dht';
 import type { ActivityDeps } from './deps';
@@ -24,6 +27,8 @@ import { createRestoreDatabaseActivities } from './restore-database';
 
 export interface RecoveryPoint {
   path: string;
+  /** The file's name in its directory: how a restore input names it. */
+  file: string;
   finishedAt: string;
   ageSeconds: number;
 }
@@ -43,27 +48,50 @@ export interface DrillEnvironment {
 }
 
 
+/** The file that marks a directory as one drill run's environment. */
+const DRILL_MARKER = '.dr-drill-owner.json';
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
 export function createDisasterRecoveryActivities(deps: ActivityDeps) {
   const cfg = deps.config;
   const now = (): Date => deps.now?.() ?? new Date();
 
-  async function drPrerequisites(input: { requireConfig?: boolean } = {}): Promise<DrPrerequisites> {
+  /** The recovery point: the newest verified, unflagged database backup (or the one named), the
+   * newest verified DHT export (or the one named) and configuration backup, with their ages. */
+  async function drPrerequisites(input: { requireConfig?: boolean; backup?: string; export?: string } = {}): Promise<DrPrerequisites> {
     const t = now().getTime();
     const age = (iso: string): number => Math.round((t - Date.parse(iso)) / 1000);
     const problems: string[] = [];
-    const db = (await listBackups(cfg.backupDirectory)).backups.find((b) => b.present && b.manifest.verified && b.manifest.database === deps.postgres.target.database);
-    const dht = (await listManifested<DhtExportManifest>(cfg.dhtExportDirectory, DHT_MANIFEST_FORMAT)).backups.find((b) => b.present && b.manifest.verified);
+    const found = async <T>(what: Promise<T>): Promise<T | undefined> =>
+      what.catch((e: unknown) => {
+        problems.push((e as Error).message);
+        return undefined;
+      });
+    const database = deps.postgres.target.database;
+    // A named backup is taken even when flagged: naming it is the explicit choice.
+    const db = await found(
+      resolveReference<BackupManifest>({ dir: cfg.backupDirectory, format: MANIFEST_FORMAT, ref: input.backup, what: `database backup of ${database}`, ours: (m) => m.database === database || `a backup of database ${m.database}, not of ${database}`, allowFlagged: input.backup !== undefined }),
+    );
+    const appId = cfg.conductor.appId;
+    const dht = await found(
+      resolveReference<DhtExportManifest>({ dir: cfg.dhtExportDirectory, format: DHT_MANIFEST_FORMAT, ref: input.export, what: `DHT export of ${appId}`, ours: (m) => m.appId === appId || `an export of app ${m.appId}, not of ${appId}` }),
+    );
     const conf = (await listManifested<ConfigBackupManifest>(cfg.configBackupDirectory, CONFIG_MANIFEST_FORMAT)).backups.find((b) => b.present && b.manifest.verified);
-    if (!db) problems.push(`no verified database backup of ${deps.postgres.target.database} in ${cfg.backupDirectory}`);
-    if (!dht) problems.push(`no verified DHT export in ${cfg.dhtExportDirectory}`);
     if (!conf && (input.requireConfig ?? cfg.disasterRecovery.requireConfigBackup)) problems.push(`no verified configuration backup in ${cfg.configBackupDirectory} (disasterRecovery.requireConfigBackup)`);
     if (problems.length) {
       throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `disaster recovery cannot start: ${problems.join('; ')}`, nonRetryable: true });
     }
     return {
-      database: { path: db!.path, finishedAt: db!.manifest.finishedAt, ageSeconds: age(db!.manifest.finishedAt), tables: db!.manifest.tables },
-      dht: { path: dht!.path, finishedAt: dht!.manifest.finishedAt, ageSeconds: age(dht!.manifest.finishedAt), credits: dht!.manifest.credits, contentHash: dht!.manifest.contentHash },
-      config: conf ? { path: conf.path, finishedAt: conf.manifest.finishedAt, ageSeconds: age(conf.manifest.finishedAt), files: conf.manifest.files.length } : undefined,
+      database: { path: db!.path, file: db!.file, finishedAt: db!.manifest.finishedAt, ageSeconds: age(db!.manifest.finishedAt), tables: db!.manifest.tables },
+      dht: { path: dht!.path, file: dht!.file, finishedAt: dht!.manifest.finishedAt, ageSeconds: age(dht!.manifest.finishedAt), credits: dht!.manifest.credits, contentHash: dht!.manifest.contentHash },
+      config: conf ? { path: conf.path, file: conf.file, finishedAt: conf.manifest.finishedAt, ageSeconds: age(conf.manifest.finishedAt), files: conf.manifest.files.length } : undefined,
       problems,
     };
   }
@@ -73,7 +101,7 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     const how: string[] = [];
     if (cfg.disasterRecovery.provision) {
       await runCommand(cfg.disasterRecovery.provision, { timeoutMs: 3_600_000 });
-      how.push(`hook: ${cfg.disasterRecovery.provision.join(' ')}`);
+      how.push(`hook: ${redact(cfg.disasterRecovery.provision.join(' '))}`);
       return { how };
     }
     if (!cfg.databaseService) throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: 'disasterRecovery.provision: expected a provisioning command (or a database.service to start), found neither', nonRetryable: true });
@@ -125,21 +153,51 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     conductor: serviceControl(standInService(path.join(env.dir, 'conductor'), `ws://127.0.0.1:${env.conductorPort}`)),
   });
 
-  async function drillSettings(): Promise<DrillEnvironment> {
+  /** The drill's environment for this run: a directory of its own under <dataDir>/dr-drill, named
+   * after the run, and the configured (or given) scratch ports. */
+  async function drillSettings(input: { postgresPort?: number; conductorPort?: number } = {}): Promise<DrillEnvironment> {
+    const runId = Context.current().info.workflowExecution?.runId ?? `local-${process.pid}`;
     return {
-      dir: path.join(cfg.dataDir, 'dr-drill'),
-      postgresPort: cfg.disasterRecovery.drillPostgresPort,
-      conductorPort: cfg.disasterRecovery.drillConductorPort,
+      dir: path.join(cfg.dataDir, 'dr-drill', `run-${runId}`),
+      postgresPort: input.postgresPort ?? cfg.disasterRecovery.drillPostgresPort,
+      conductorPort: input.conductorPort ?? cfg.disasterRecovery.drillConductorPort,
       database: deps.postgres.target.database,
     };
   }
 
-  async function drillProvision(input: DrillEnvironment): Promise<{ how: string[] }> {
-    if (input.postgresPort === deps.postgres.target.port || input.conductorPort === Number(new URL(cfg.conductor.adminUrl).port)) {
-      throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: 'the drill environment must not share a port with production', nonRetryable: true });
+  const markerOf = (env: DrillEnvironment): string => path.join(env.dir, DRILL_MARKER);
+  const owner = (): string => {
+    const w = Context.current().info.workflowExecution;
+    return w ? `${w.workflowId}/${w.runId}` : `local-${process.pid}`;
+  };
+  /** Whether the directory is this run's drill environment: it carries the mark this run wrote. */
+  const ownsEnvironment = (env: DrillEnvironment): boolean => {
+    try {
+      return (JSON.parse(readFileSync(markerOf(env), 'utf8')) as { owner?: string }).owner === owner();
+    } catch {
+      return false;
     }
-    await rm(input.dir, { recursive: true, force: true });
-    await mkdir(input.dir, { recursive: true });
+  };
+
+  async function drillProvision(input: DrillEnvironment): Promise<{ how: string[] }> {
+    const refuse = (message: string): never => {
+      throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message, nonRetryable: true });
+    };
+    if (input.postgresPort === deps.postgres.target.port || input.conductorPort === Number(new URL(cfg.conductor.adminUrl).port) || input.postgresPort === input.conductorPort) {
+      refuse(`the drill environment must not share a port with production or with itself (PostgreSQL ${input.postgresPort}, conductor ${input.conductorPort})`);
+    }
+    const base = path.join(cfg.dataDir, 'dr-drill');
+    if (path.dirname(input.dir) !== base) refuse(`the drill environment must be a directory of its own under ${base}, found ${input.dir}`);
+    if (existsSync(input.dir) && !ownsEnvironment(input)) refuse(`${input.dir} exists and is not this run's drill environment: refusing to use it`);
+    for (const port of [input.postgresPort, input.conductorPort]) {
+      if (!(await portIsFree(port)) && !ownsEnvironment(input)) refuse(`port ${port} is in use: the drill needs it free for its own ${port === input.postgresPort ? 'cluster' : 'conductor'}`);
+    }
+    await mkdir(base, { recursive: true, mode: 0o700 });
+    if (!existsSync(input.dir)) {
+      await mkdir(input.dir, { mode: 0o700 });
+      // The mark first: whatever happens after this, tear-down knows the directory is the drill's.
+      writeFileSync(markerOf(input), JSON.stringify({ owner: owner(), createdAt: new Date().toISOString() }) + '\n', { mode: 0o600, flag: 'wx' });
+    }
     const services = drillServices(input);
     await services.cluster.start();
     await services.conductor.start();
@@ -180,12 +238,16 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     }
   }
 
-  async function drillTeardown(input: DrillEnvironment): Promise<{ removed: boolean }> {
+  /** Stops the drill's cluster and conductor and removes its directory: only when the directory
+   * carries this run's mark. Anything else is left as it is and said so. */
+  async function drillTeardown(input: DrillEnvironment): Promise<{ removed: boolean; detail: string }> {
+    if (!existsSync(input.dir)) return { removed: true, detail: 'nothing was created' };
+    if (!ownsEnvironment(input)) return { removed: false, detail: `${input.dir} does not carry this run's mark: left untouched` };
     const services = drillServices(input);
     await services.conductor.stop().catch(() => undefined);
     await services.cluster.stop().catch(() => undefined);
     await rm(input.dir, { recursive: true, force: true });
-    return { removed: !existsSync(input.dir) };
+    return { removed: !existsSync(input.dir), detail: `removed ${input.dir}` };
   }
 
   return { drPrerequisites, provision, drillSettings, startApplication, verifyTotals, verifyStatusReport, drillProvision, drillRestoreDatabase, drillRestoreDht, drillTeardown };

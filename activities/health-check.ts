@@ -3,9 +3,9 @@
 // paths start the same runbook, once per incident.
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { alertWorkflowId, type Alert } from '../common/alerts';
+import type { Alert } from '../common/alerts';
 import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiLevel, type KpiName } from '../common/kpi';
-import { routeAlert, type AlertCounters } from './alert-routing';
+import { alertRunId, routeAlert, type AlertCounters } from './alert-routing';
 import type { ActivityDeps } from './deps';
 import { hostFigures } from './host-figures';
 import { readStatusReport } from './status-report';
@@ -56,10 +56,11 @@ export function createHealthCheckActivities(deps: ActivityDeps) {
     for (const f of input.findings) {
       if (f.level === 'unknown') continue;
       const firing = f.level === 'warning' || f.level === 'critical';
-      if (!firing && !open.has(alertWorkflowId(healthFingerprint(f.name)))) continue;
+      const name = f.name === 'statusReport' ? 'CreditsServiceUnresponsive' : `KPI ${f.label}`;
+      if (!firing && !open.has(alertRunId(deps.config, { name, fingerprint: healthFingerprint(f.name) }))) continue;
       const alert: Alert = {
         fingerprint: healthFingerprint(f.name),
-        name: f.name === 'statusReport' ? 'CreditsServiceUnresponsive' : `KPI ${f.label}`,
+        name,
         status: firing ? 'firing' : 'resolved',
         severity: f.level === 'critical' ? 'critical' : 'warning',
         category: f.category,

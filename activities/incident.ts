@@ -10,16 +10,19 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { serviceControl } from '../worker/adapters/service-control';
 import type { ActivityDeps } from './deps';
+import { tempInUse } from './backup-files';
 import { saveReport } from './report-files';
 import { readStatusReport } from './status-report';
 
-export type SystemCause = 'database-down' | 'conductor-down' | 'application-hung' | 'application-down' | 'resources-exhausted' | 'healthy';
+export type SystemCause = 'database-down' | 'database-error' | 'conductor-down' | 'application-hung' | 'application-down' | 'resources-exhausted' | 'healthy';
 
 export interface Diagnosis {
   cause: SystemCause;
   statusReport: { reachable: boolean; ms: number; error?: string; systemStatus?: string; p99ResponseMs?: number; eventsPerMinute?: number };
   conductor: { alive: boolean; error?: string };
-  database: { reachable: boolean; error?: string };
+  /** down: the server refused or did not answer the connection; error: it answered with an error
+   * (authentication, too many connections, starting up), which a restart does not cure. */
+  database: { reachable: boolean; error?: string; kind?: 'down' | 'error' };
   host: { load1PerCpu: number; memoryAvailableRatio: number; diskFreeRatio: number };
   findings: string[];
 }
@@ -32,8 +35,22 @@ export interface IncidentSettings {
   approvalTimeoutSeconds: number;
   alertResolveWaitSeconds: number;
   reportsDirectory: string;
+  automaticRestore: boolean;
   pogqThreshold: number;
   services: { application: string | undefined; database: string | undefined };
+}
+
+/** Whether a database error means the server is down: the connection was refused or timed out.
+ * Anything the server itself answered (authentication failed, too many connections, starting up)
+ * is an error that restarting PostgreSQL would not cure and could make worse. */
+export function isConnectionFailure(e: unknown): boolean {
+  const err = e as { code?: string; message?: string; cause?: unknown; errors?: unknown[] } | undefined;
+  if (!err) return false;
+  if (['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(err.code ?? '')) return true;
+  if (/connection timeout|timeout expired|timed out/i.test(err.message ?? '') && !/^\d/.test(err.code ?? '')) return true;
+  // Node reports a refused dual-stack connect as an AggregateError of the attempts.
+  if (Array.isArray(err.errors) && err.errors.length > 0 && err.errors.every(isConnectionFailure)) return true;
+  return err.cause !== undefined && err.cause !== e ? isConnectionFailure(err.cause) : false;
 }
 
 /** Thresholds of "resources exhausted": under 5% memory available or disk free. */
@@ -64,6 +81,7 @@ export function createIncidentActivities(deps: ActivityDeps) {
       approvalTimeoutSeconds: cfg.incident.approvalTimeoutSeconds,
       alertResolveWaitSeconds: cfg.incident.alertResolveWaitSeconds,
       reportsDirectory: cfg.reportsDirectory,
+      automaticRestore: cfg.incident.automaticRestore,
       pogqThreshold: cfg.byzantine.pogqThreshold,
       services: { application: describe(cfg.applicationService), database: describe(cfg.databaseService) },
     };
@@ -83,7 +101,7 @@ export function createIncidentActivities(deps: ActivityDeps) {
       deps.postgres
         .withClient(undefined, async (c) => void (await c.query('SELECT 1')))
         .then(() => ({ reachable: true }))
-        .catch((e: unknown) => ({ reachable: false, error: (e as Error).message })),
+        .catch((e: unknown) => ({ reachable: false, error: (e as Error).message, kind: isConnectionFailure(e) ? ('down' as const) : ('error' as const) })),
     ]);
     let diskFreeRatio = 1;
     try {
@@ -98,12 +116,18 @@ export function createIncidentActivities(deps: ActivityDeps) {
         ? `status report answered in ${statusReport.ms} ms: ${statusReport.systemStatus} (p99 ${statusReport.p99ResponseMs} ms, ${statusReport.eventsPerMinute} events/min)`
         : `status report at ${cfg.application.statusUrl} did not answer: ${statusReport.error}`,
       live.alive ? `conductor at ${cfg.conductor.adminUrl} answers (app ${live.appEnabled ? 'enabled' : 'NOT enabled'})` : `conductor at ${cfg.conductor.adminUrl} does not answer: ${live.error ?? 'no answer'}`,
-      database.reachable ? 'database answers' : `database unreachable: ${(database as { error?: string }).error}`,
+      database.reachable
+        ? 'database answers'
+        : (database as { kind?: string }).kind === 'down'
+          ? `database does not accept connections: ${(database as { error?: string }).error}`
+          : `database answers with an error (not a restart's to cure): ${(database as { error?: string }).error}`,
       `host: load ${host.load1PerCpu} per CPU, ${(host.memoryAvailableRatio * 100).toFixed(1)}% memory available, ${(host.diskFreeRatio * 100).toFixed(1)}% disk free`,
     ];
     // The order is the dependency order: the application needs the database and the conductor.
     const cause: SystemCause = !database.reachable
-      ? 'database-down'
+      ? (database as { kind?: string }).kind === 'down'
+        ? 'database-down'
+        : 'database-error'
       : !live.alive || !live.appEnabled
         ? 'conductor-down'
         : !statusReport.reachable
@@ -130,10 +154,12 @@ export function createIncidentActivities(deps: ActivityDeps) {
     return { restarted: true, how: control.describe() };
   }
 
-  /** Frees only what is ours and safe: temp files of interrupted backups and exports. The
+  /** Frees only what is ours and safe: temp files of interrupted backups and exports, never one
+   * that a running step may still own (tempInUse: its pid alive, or written to lately). The
    * runbook's "drop caches" is left out: it frees nothing the kernel would not free itself. */
-  async function freeResources(): Promise<{ freedBytes: number; removed: string[] }> {
+  async function freeResources(): Promise<{ freedBytes: number; removed: string[]; inUse: string[] }> {
     const removed: string[] = [];
+    const inUse: string[] = [];
     let freedBytes = 0;
     for (const dir of [cfg.backupDirectory, cfg.dhtExportDirectory]) {
       let names: string[];
@@ -144,6 +170,10 @@ export function createIncidentActivities(deps: ActivityDeps) {
       }
       for (const n of names.filter((x) => /\.tmp-[^/]+$/.test(x))) {
         const file = path.join(dir, n);
+        if (await tempInUse(file)) {
+          inUse.push(file);
+          continue;
+        }
         try {
           const { size } = await stat(file);
           await rm(file, { force: true });
@@ -154,7 +184,7 @@ export function createIncidentActivities(deps: ActivityDeps) {
         }
       }
     }
-    return { freedBytes, removed };
+    return { freedBytes, removed, inUse };
   }
 
   /** Responsive again: the status report answers, the conductor and the database answer, and new

@@ -1,4 +1,5 @@
 // Every activity of every runbook, built from injected adapters. Workflows import only the type.
+import { createApprovalActivities } from './approvals';
 import { createByzantineActivities } from './byzantine';
 import { createConductorActivities } from './conductor';
 import { createConfigBackupActivities } from './config-backup';
@@ -6,6 +7,7 @@ import { createDataIntegrityActivities } from './data-integrity';
 import { createDatabaseBackupActivities } from './database-backup';
 import { createDhtActivities } from './dht';
 import { createDisasterRecoveryActivities } from './disaster-recovery';
+import { createGuardActivities } from './guards';
 import { createHealthCheckActivities } from './health-check';
 import { createIncidentActivities } from './incident';
 import { createMaintenanceActivities } from './maintenance';
@@ -35,6 +37,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createReviewActivities(deps),
     ...createScalingActivities(deps),
     ...createRunningRunsActivities(),
+    ...createGuardActivities(deps),
+    ...createApprovalActivities(deps),
   };
 }
 

@@ -26,6 +26,25 @@ function stamp(d: Date): string {
   return d.toISOString().replace(/[-:.]/g, '');
 }
 
+/** The pid in a pid file, if it may be signalled: a whole number greater than 1 (0 and negative
+ * pids signal whole process groups, 1 is init), not this worker, a live process whose command
+ * line contains `expectCommand`. Otherwise why not, as "no process …" (nothing to tell). */
+export function writerPid(pidFile: string, expectCommand: string | undefined): number | string {
+  const text = readFileSync(pidFile, 'utf8').trim();
+  if (!/^\d{1,10}$/.test(text)) return `no process: ${pidFile} holds ${JSON.stringify(text.slice(0, 40))}, not a pid`;
+  const pid = Number(text);
+  if (pid <= 1 || pid === process.pid || pid === process.ppid) return `no process: ${pidFile} names pid ${pid}, which is never signalled`;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return `no process ${pid}: nothing writes the log`;
+  }
+  if (!expectCommand) return `no process: ${pidFile} has no expectCommand to check pid ${pid} against; not signalled`;
+  if (!cmdline.includes(expectCommand)) return `no process: pid ${pid} runs "${cmdline.slice(0, 120)}", not the log's writer (${expectCommand}); not signalled`;
+  return pid;
+}
+
 /** Report files this project writes (and so may delete): never anything else in the directory. */
 const OUR_REPORTS = /^(postmortem-|reconcile-|differences-|dr-drill-|troubleshoot-|weekly-|monthly-|vertical-scale-|horizontal-scale-).*\.(md|json|svg)$/;
 
@@ -39,13 +58,10 @@ export function createMaintenanceActivities(deps: ActivityDeps) {
       return `ran ${f.reopen.join(' ')}`;
     }
     if (f.pidFile && existsSync(f.pidFile)) {
-      const pid = Number(readFileSync(f.pidFile, 'utf8').trim());
-      try {
-        process.kill(pid, f.signal);
-        return `${f.signal} to pid ${pid}`;
-      } catch {
-        return `no process ${pid}: nothing writes the log`;
-      }
+      const pid = writerPid(f.pidFile, f.expectCommand);
+      if (typeof pid === 'string') return pid;
+      process.kill(pid, f.signal);
+      return `${f.signal} to pid ${pid}`;
     }
     return 'no writer configured (pidFile or reopen)';
   }

@@ -3,7 +3,18 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Alert } from '../common/alerts';
 import { Failure } from '../common/failures';
+import { redact, resolveSecretRefs } from '../worker/adapters/secrets';
 import type { ActivityDeps } from './deps';
+
+/** The webhook as messages show it: scheme and host only. */
+export function webhookOrigin(url: string): string {
+  try {
+    const u = new URL(url.replace(/\$\{[^}]*\}/g, 'x'));
+    return `${u.protocol}//${u.host}/…`;
+  } catch {
+    return 'the configured webhook';
+  }
+}
 
 export function createNotifyActivities(deps: ActivityDeps) {
   async function notify(input: { level: number; alert: Alert; workflowId: string; repeats: number }): Promise<{ contact: string; delivered: boolean }> {
@@ -11,17 +22,27 @@ export function createNotifyActivities(deps: ActivityDeps) {
     const contact = contacts[Math.min(input.level, contacts.length) - 1] ?? 'on-call';
     const text = `[${input.alert.severity.toUpperCase()}] ${input.alert.name}: ${input.alert.summary} (level ${input.level}: ${contact}; run ${input.workflowId})`;
     console.log(`notify: ${text}`);
-    const url = deps.config.escalation.webhookUrl;
-    if (!url) return { contact, delivered: false };
+    const configured = deps.config.escalation.webhookUrl;
+    if (!configured) return { contact, delivered: false };
+    // The URL often is the secret (a chat webhook's token is in its path): it is read here from the
+    // worker's configuration, ${env:NAME} references resolved at the last moment, and only its
+    // origin ever appears in a message that reaches the run's history.
+    const shown = webhookOrigin(configured);
+    let url: string;
+    try {
+      url = resolveSecretRefs(configured);
+    } catch (e) {
+      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `notification webhook ${shown}: ${(e as Error).message}` });
+    }
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ text, level: input.level, contact, alert: input.alert, workflowId: input.workflowId }),
       signal: AbortSignal.timeout(10_000),
     }).catch((e: unknown) => {
-      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `notification webhook ${url}: ${(e as Error).message}` });
+      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `notification webhook ${shown}: ${redact((e as Error).message).replace(url, shown)}` });
     });
-    if (!res.ok) throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `notification webhook ${url} answered ${res.status}` });
+    if (!res.ok) throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `notification webhook ${shown} answered ${res.status}` });
     return { contact, delivered: true };
   }
   return { notify };

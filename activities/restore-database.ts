@@ -91,13 +91,20 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     const lanes = Math.max(1, Math.min(deps.config.backup.threads, names.length));
     const queue = [...names].sort((a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0));
     const tables: Record<string, number> = {};
-    await Promise.all(
-      Array.from({ length: lanes }, () =>
-        pg.withClient(input.database, async (c) => {
-          for (let t = queue.shift(); t !== undefined; t = queue.shift()) Object.assign(tables, await countRows(c, [t]));
-        }),
-      ),
-    );
+    // Counting a large table takes a while: heartbeat on a clock, not per table.
+    const progress = progressReporter();
+    const ticker = setInterval(() => progress.report({ phase: 'count rows', detail: `${Object.keys(tables).length} of ${names.length} tables` }), 1000);
+    try {
+      await Promise.all(
+        Array.from({ length: lanes }, () =>
+          pg.withClient(input.database, async (c) => {
+            for (let t = queue.shift(); t !== undefined; t = queue.shift()) Object.assign(tables, await countRows(c, [t]));
+          }),
+        ),
+      );
+    } finally {
+      clearInterval(ticker);
+    }
     const differences: string[] = [];
     for (const [t, n] of Object.entries(input.tables)) {
       if (!(t in tables)) differences.push(`${t}: missing (backup has ${n} rows)`);

@@ -1,13 +1,15 @@
 // Retention for files that carry a manifest of ours (database backups, DHT exports): delete those
-// older than the retention, but never the newest verified one, never a file without our manifest,
-// never another target's, and nothing at all unless this run's file is verified.
+// older than the retention, but never the newest verified unflagged one (a flagged backup, of a
+// wiped database say, does not count as the one to keep), never a file without our manifest,
+// never another target's, and nothing at all unless this run's file is verified or the retention
+// is not a whole number of days of at least one.
 import { rm } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import type { RetentionResult } from '../common/runbooks';
 import { fsyncDir, listManifested, type ManifestBase } from './backup-files';
 
-export async function applyRetention<M extends ManifestBase>(o: {
+export async function applyRetention<M extends ManifestBase & { flagged?: unknown }>(o: {
   dir: string;
   format: string;
   what: string;
@@ -18,6 +20,10 @@ export async function applyRetention<M extends ManifestBase>(o: {
   /** Whether a manifest belongs to the target this run looks after. */
   ours: (m: M) => boolean;
 }): Promise<RetentionResult> {
+  // The schemas keep bad values out; this guard is the last line in front of rm.
+  if (!Number.isInteger(o.days) || o.days < 1) {
+    throw ApplicationFailure.create({ type: Failure.InvalidInput, message: `retention deletes nothing: expected a whole number of days of at least 1, found ${JSON.stringify(o.days)}`, nonRetryable: true });
+  }
   const { backups, foreign } = await listManifested<M>(o.dir, o.format);
   const current = backups.find((b) => b.manifest.key === o.currentKey && o.ours(b.manifest));
   if (!current || !current.present || !current.manifest.verified) {
@@ -28,7 +34,7 @@ export async function applyRetention<M extends ManifestBase>(o: {
     });
   }
   const mine = backups.filter((b) => o.ours(b.manifest));
-  const newestVerified = mine.find((b) => b.present && b.manifest.verified);
+  const newestVerified = mine.find((b) => b.present && b.manifest.verified && !b.manifest.flagged);
   const cutoff = o.now.getTime() - o.days * 86_400_000;
   const kept: string[] = [];
   const deleted: string[] = [];

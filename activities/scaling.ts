@@ -4,7 +4,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import type { StatusReport } from '../common/kpi';
+import { nodeIdPattern } from '../common/formats';
 import { runCommand } from '../worker/adapters/process';
+import { redact } from '../worker/adapters/secrets';
 import type { ActivityDeps } from './deps';
 import { readStatusReport } from './status-report';
 
@@ -33,17 +35,24 @@ export function createScalingActivities(deps: ActivityDeps) {
     return { samples: got.length, avgResponseMs: mean((r) => r.metrics.performance.avg_response_ms), p99ResponseMs: mean((r) => r.metrics.performance.p99_response_ms), eventsPerMinute: mean((r) => r.metrics.throughput.events_per_minute) };
   }
 
-  async function runUpgradeHook(): Promise<{ ran: boolean; command?: string[] }> {
+  /** The hooks' commands as the history may show them: secret references stay references and
+   * literal credentials are masked. */
+  const shown = (command: readonly string[]): string => redact(command.join(' '));
+
+  async function runUpgradeHook(): Promise<{ ran: boolean; command?: string }> {
     if (!cfg.scaling.verticalUpgrade) return { ran: false };
     await runCommand(cfg.scaling.verticalUpgrade, { timeoutMs: 3_600_000 });
-    return { ran: true, command: cfg.scaling.verticalUpgrade };
+    return { ran: true, command: shown(cfg.scaling.verticalUpgrade) };
   }
 
-  async function provisionNode(input: { nodeId: string }): Promise<{ command: string[] }> {
+  async function provisionNode(input: { nodeId: string }): Promise<{ command: string }> {
     if (!cfg.provisionNode) throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: 'scaling.provisionNode: expected a provisioning command, found none', nonRetryable: true });
+    // The workflow checked it already; this is the last line before it becomes an argument.
+    if (!nodeIdPattern.test(input.nodeId)) throw ApplicationFailure.create({ type: Failure.InvalidInput, message: `nodeId: expected a node id, found ${JSON.stringify(input.nodeId.slice(0, 80))}`, nonRetryable: true });
+    // The id replaces the placeholder within an argument; it never becomes an argument of its own.
     const command = cfg.provisionNode.map((a) => a.replaceAll('{nodeId}', input.nodeId));
     await runCommand(command, { timeoutMs: 3_600_000 });
-    return { command };
+    return { command: shown(command) };
   }
 
   /** Joined: the node is known, healthy, and has credits since it joined, within the timeout. */
@@ -65,8 +74,12 @@ export function createScalingActivities(deps: ActivityDeps) {
     return last;
   }
 
-  async function scalingSettings(): Promise<{ upgradeHook?: string[]; tolerance: number; provisionNode?: string[] }> {
-    return { upgradeHook: cfg.scaling.verticalUpgrade, tolerance: cfg.scaling.performanceTolerance, provisionNode: cfg.provisionNode };
+  async function scalingSettings(): Promise<{ upgradeHook?: string; tolerance: number; provisionNode?: string }> {
+    return {
+      upgradeHook: cfg.scaling.verticalUpgrade ? shown(cfg.scaling.verticalUpgrade) : undefined,
+      tolerance: cfg.scaling.performanceTolerance,
+      provisionNode: cfg.provisionNode ? shown(cfg.provisionNode) : undefined,
+    };
   }
 
   return { scalingSettings, samplePerformance, runUpgradeHook, provisionNode, verifyNodeActive };

@@ -2,9 +2,11 @@
 // schedules and the sandbox stack.
 import { spawnSync } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { budgetQuery, resetBreakerUpdate, restartBudgetId, type BudgetState } from '../common/guards';
+import { isRunbookName, runbookWorkflows } from '../common/runbooks';
 import { acknowledgeUpdate, closeUpdate } from '../common/incident';
-import { approvalUpdate } from '../workflows/approval';
+import { approvalUpdate, progressQuery } from '../workflows/approval';
 import { upgradedUpdate } from '../workflows/scaling';
 import { loadConfig, type LoadedConfig } from '../worker/config';
 import { runWorker } from '../worker/main';
@@ -13,7 +15,8 @@ import { doctor } from './doctor';
 import { createReceiver } from './receiver';
 import { formatSystemStatus, systemStatus } from './status';
 import { isKnownError, UsageError } from './errors';
-import { startRunbook } from './run';
+import { describeRunbook, formatDescription } from './describe';
+import { checkBy, exitCodeOf, exitCodes, operatorIdentity, resultOrHuman, runInput, startRunbook } from './run';
 import { formatRuns, listRuns } from './runs';
 import { applySchedules, listSchedules } from './schedules';
 import { creditsServiceCli, creditsServiceDir, formatStatus, hasInProcessServers, stackDown, stackStatus, stackUp } from './stack';
@@ -34,9 +37,28 @@ async function withTemporal<T>(program: Command, fn: (client: Client, cfg: Loade
   }
 }
 
-/** The operator's name that an Update records (approve, acknowledge, close, upgraded). */
-function requireBy(by: string, who: string): void {
-  if (!by.trim()) throw new UsageError(`--by: expected the name of who ${who}, found an empty string`);
+const breakerServices = ['application', 'database', 'conductor'] as const;
+
+function requireService(service: string): (typeof breakerServices)[number] {
+  const found = breakerServices.find((s) => s === service);
+  if (!found) throw new UsageError(`expected a service: ${breakerServices.join(', ')}; found "${service}"`);
+  return found;
+}
+
+async function breakerState(client: Client, service: string): Promise<BudgetState & { recorded: boolean }> {
+  try {
+    return { ...(await client.workflow.getHandle(restartBudgetId(service)).query(budgetQuery)), recorded: true };
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) return { service, restarts: [], resets: [], recorded: false };
+    throw e;
+  }
+}
+
+function formatBreaker(b: BudgetState & { recorded: boolean }): string {
+  if (!b.recorded) return `${b.service}: closed (no automatic restart recorded)`;
+  const state = b.breaker ? `OPEN since ${b.breaker.openedAt}: ${b.breaker.reason}` : 'closed';
+  const last = b.restarts.map((r) => `    ${r.at} by ${r.by}`).join('\n');
+  return `${b.service}: ${state}; ${b.restarts.length} restart(s) in the window${last ? `\n${last}` : ''}${b.resets.length ? `\n    last reset ${b.resets.at(-1)!.at} by ${b.resets.at(-1)!.by}: ${b.resets.at(-1)!.reason}` : ''}`;
 }
 
 function print(json: boolean | undefined, value: unknown, text: () => string): void {
@@ -52,17 +74,21 @@ export function buildProgram(): Command {
 
   program
     .command('run')
-    .description('start a runbook')
-    .argument('<runbook>', 'database-backup | restore-database | dht-export | restore-dht | restart-conductor')
-    .option('-i, --input <json>', 'the runbook input as a JSON object')
-    .option('-w, --wait', 'wait for the result')
+    .description('start a runbook (exit codes with --wait: 0 succeeded or dry-run, 1 failed, 2 bad input, 3 escalated, rejected or waiting on a human)')
+    .argument('<runbook>', `one of: ${Object.keys(runbookWorkflows).join(', ')} (runbook describe <runbook> lists its inputs)`)
+    .option('-i, --input <json>', 'the runbook input as a JSON object, checked against the runbook\'s schema before anything starts')
+    .option('-w, --wait', 'wait for the result (stops with exit 3 when the run waits for an approval)')
+    .option('--wait-for-approval', 'with --wait: keep waiting while the run waits for an approval')
     .option('--json', 'print JSON')
     .option('--dry-run', 'walk the same path, change nothing, print the plan')
-    .action(async (runbook: string, o: { input?: string; wait?: boolean; json?: boolean; dryRun?: boolean }) => {
+    .action(async (runbook: string, o: { input?: string; wait?: boolean; waitForApproval?: boolean; json?: boolean; dryRun?: boolean }) => {
       const cfg = config(program);
+      const requestedBy = operatorIdentity(cfg);
+      // Bad input is refused before any connection is made: nothing starts.
+      runInput(runbook, o.input, { dryRun: o.dryRun, requestedBy });
       const { client, close } = await connectClient(cfg);
       try {
-        const handle = await startRunbook(client, cfg, runbook, o);
+        const handle = await startRunbook(client, cfg, runbook, { ...o, requestedBy });
         const [host] = cfg.temporal.address.split(':');
         const ui = `http://${host}:${cfg.temporal.uiPort}/namespaces/${cfg.temporal.namespace}/workflows/${handle.workflowId}`;
         if (!o.wait) {
@@ -71,20 +97,43 @@ export function buildProgram(): Command {
         }
         if (!o.json) console.error(`started ${runbook}: ${handle.workflowId}; waiting for the result…\n  ${ui}`);
         try {
-          const result: unknown = await handle.result();
-          print(o.json, result, () => JSON.stringify(result, null, 2));
+          const outcome = await resultOrHuman(handle, o.waitForApproval === true);
+          if (outcome.waiting) {
+            const p = outcome.waiting;
+            print(o.json, { workflowId: handle.workflowId, outcome: 'awaiting-approval', approval: p }, () =>
+              [`${runbook} (${handle.workflowId}) is waiting for an approval: ${p.what}`, ...p.plan.map((l) => `  - ${l}`), `plan ${p.planHash}`, `approve: runbook approve ${handle.workflowId}   reject: runbook reject ${handle.workflowId}`].join('\n'),
+            );
+            process.exitCode = exitCodes.human;
+            return;
+          }
+          print(o.json, outcome.result, () => JSON.stringify(outcome.result, null, 2));
+          process.exitCode = exitCodeOf(outcome.result);
         } catch (e) {
           if (e instanceof WorkflowFailedError) {
-            const cause = e.cause as { message?: string; cause?: { message?: string } } | undefined;
+            const cause = e.cause as { message?: string; type?: string; cause?: { message?: string; type?: string } } | undefined;
             const reason = cause?.cause?.message ?? cause?.message ?? e.message;
-            if (o.json) console.log(JSON.stringify({ workflowId: handle.workflowId, outcome: 'failed', error: reason }, null, 2));
-            throw Object.assign(new Error(`${runbook} failed (${handle.workflowId}): ${reason}`), { name: 'WorkflowFailedError' });
+            const type = cause?.cause?.type ?? cause?.type;
+            if (o.json) console.log(JSON.stringify({ workflowId: handle.workflowId, outcome: 'failed', type, error: reason }, null, 2));
+            else console.error(`runbook: ${runbook} failed (${handle.workflowId}): ${reason}`);
+            process.exitCode = type === 'InvalidInput' ? exitCodes.badInput : exitCodes.failed;
+            return;
           }
           throw e;
         }
       } finally {
         await close();
       }
+    });
+
+  program
+    .command('describe')
+    .description("a runbook's purpose, inputs (with types, ranges and defaults) and steps")
+    .argument('<runbook>')
+    .option('--json', 'print JSON')
+    .action((runbook: string, o: { json?: boolean }) => {
+      if (!isRunbookName(runbook)) throw new UsageError(`unknown runbook "${runbook}": expected one of ${Object.keys(runbookWorkflows).join(', ')}`);
+      const d = describeRunbook(runbook);
+      print(o.json, d, () => formatDescription(d));
     });
 
   program
@@ -125,44 +174,82 @@ export function buildProgram(): Command {
   for (const verb of ['approve', 'reject'] as const) {
     program
       .command(verb)
-      .description(`${verb} the destructive step a run is waiting on`)
+      .description(`${verb} the plan a run is waiting on: the plan is shown and the decision is bound to it (its SHA-256), under your identity`)
       .argument('<workflowId>')
-      .requiredOption('--by <name>', 'who decides (recorded in the run history)')
+      .option('--by <name>', 'optional: must be your identity (RUNBOOK_IDENTITY or the OS user)')
       .option('--reason <text>', 'why')
-      .action(async (workflowId: string, o: { by: string; reason?: string }) => {
-        requireBy(o.by, 'decides');
+      .option('--plan <sha256>', 'decide only if the pending plan is this one (its SHA-256 or a prefix of at least 8 digits)')
+      .action(async (workflowId: string, o: { by?: string; reason?: string; plan?: string }) => {
+        const cfg = config(program);
+        const by = operatorIdentity(cfg);
+        checkBy(o.by, by);
+        if (o.plan !== undefined && !/^[0-9a-f]{8,64}$/.test(o.plan)) throw new UsageError(`--plan: expected the plan's SHA-256 (8 to 64 hex digits), found "${o.plan}"`);
         await withTemporal(program, async (client) => {
-        const approval = await client.workflow
-          .getHandle(workflowId)
-          .executeUpdate(approvalUpdate, { args: [{ approved: verb === 'approve', by: o.by, reason: o.reason }] });
-        console.log(`${approval.approved ? 'approved' : 'rejected'} by ${approval.by} at ${approval.at}: ${workflowId}`);
+          const handle = client.workflow.getHandle(workflowId);
+          const progress = await handle.query(progressQuery);
+          const pending = progress.approval;
+          if (!progress.awaitingApproval || !pending) throw new UsageError(`${workflowId} is not waiting for an approval (its step: ${progress.step})`);
+          console.error([`${pending.what}:`, ...pending.plan.map((l) => `  - ${l}`), `plan ${pending.planHash}`].join('\n'));
+          if (o.plan !== undefined && !pending.planHash.startsWith(o.plan)) throw new UsageError(`--plan: the plan awaiting a decision is ${pending.planHash}, not ${o.plan}: look at it again`);
+          const approval = await handle.executeUpdate(approvalUpdate, { args: [{ approved: verb === 'approve', by, reason: o.reason, planHash: pending.planHash }] });
+          console.log(`${approval.approved ? 'approved' : 'rejected'} by ${approval.by} at ${approval.at}: ${workflowId} (plan ${pending.planHash.slice(0, 12)}…)${approval.remaining ? `; ${approval.remaining} more approval(s) by other people needed` : ''}`);
         });
       });
   }
 
+  const breaker = program.command('breaker').description('the circuit breakers of automatic restarts (one restart budget per service)');
+  breaker
+    .command('status')
+    .description('restarts counted in the window, and whether the breaker is open')
+    .argument('[service]', 'application | database | conductor (default: all)')
+    .option('--json', 'print JSON')
+    .action(async (service: string | undefined, o: { json?: boolean }) => {
+      const services = service ? [requireService(service)] : [...breakerServices];
+      await withTemporal(program, async (client) => {
+        const rows = await Promise.all(services.map((s) => breakerState(client, s)));
+        print(o.json, rows, () => rows.map(formatBreaker).join('\n'));
+      });
+    });
+  breaker
+    .command('reset')
+    .description("close a service's circuit breaker after the cause was fixed (recorded with who and why)")
+    .argument('<service>', 'application | database | conductor')
+    .requiredOption('--reason <text>', 'what was fixed')
+    .action(async (service: string, o: { reason: string }) => {
+      const cfg = config(program);
+      const by = operatorIdentity(cfg);
+      if (!o.reason.trim()) throw new UsageError('--reason: expected what was fixed, found an empty string');
+      await withTemporal(program, async (client) => {
+        const state = await client.workflow.getHandle(restartBudgetId(requireService(service))).executeUpdate(resetBreakerUpdate, { args: [{ by, reason: o.reason }] });
+        console.log(`circuit breaker of ${state.service} closed by ${by}: ${o.reason}`);
+      });
+    });
+
   program
     .command('acknowledge')
-    .description('take an open incident: the run records who and when')
+    .description('take an open incident: the run records who (your identity) and when')
     .argument('<workflowId>')
-    .requiredOption('--by <name>', 'who takes it')
-    .action(async (workflowId: string, o: { by: string }) => {
-      requireBy(o.by, 'takes the incident');
+    .option('--by <name>', 'optional: must be your identity (RUNBOOK_IDENTITY or the OS user)')
+    .action(async (workflowId: string, o: { by?: string }) => {
+      const by = operatorIdentity(config(program));
+      checkBy(o.by, by);
       await withTemporal(program, async (client) => {
-      const ack = await client.workflow.getHandle(workflowId).executeUpdate(acknowledgeUpdate, { args: [{ by: o.by }] });
-      console.log(`acknowledged by ${ack.by} at ${ack.at}: ${workflowId}`);
+        const ack = await client.workflow.getHandle(workflowId).executeUpdate(acknowledgeUpdate, { args: [{ by }] });
+        console.log(`acknowledged by ${ack.by} at ${ack.at}: ${workflowId}`);
       });
     });
   program
     .command('close')
     .description('close an open incident by hand (it writes its post-mortem and ends)')
     .argument('<workflowId>')
-    .requiredOption('--by <name>', 'who closes it')
+    .option('--by <name>', 'optional: must be your identity (RUNBOOK_IDENTITY or the OS user)')
     .option('--reason <text>', 'why')
-    .action(async (workflowId: string, o: { by: string; reason?: string }) => {
-      requireBy(o.by, 'closes the incident');
+    .action(async (workflowId: string, o: { by?: string; reason?: string }) => {
+      const by = operatorIdentity(config(program));
+      checkBy(o.by, by);
       await withTemporal(program, async (client) => {
-      await client.workflow.getHandle(workflowId).executeUpdate(closeUpdate, { args: [{ by: o.by, reason: o.reason }] });
-      console.log(`closed by ${o.by}: ${workflowId}`);
+        await client.workflow.getHandle(workflowId).executeUpdate(closeUpdate, { args: [{ by, reason: o.reason }] });
+        console.log(`closed by ${by}: ${workflowId}`);
       });
     });
 
@@ -170,13 +257,14 @@ export function buildProgram(): Command {
     .command('upgraded')
     .description('tell a vertical-scale run waiting for the upgrade that it is done')
     .argument('<workflowId>')
-    .requiredOption('--by <name>', 'who upgraded')
+    .option('--by <name>', 'optional: must be your identity (RUNBOOK_IDENTITY or the OS user)')
     .option('--note <text>', 'what was changed (e.g. 4 -> 8 vCPU)')
-    .action(async (workflowId: string, o: { by: string; note?: string }) => {
-      requireBy(o.by, 'upgraded');
+    .action(async (workflowId: string, o: { by?: string; note?: string }) => {
+      const by = operatorIdentity(config(program));
+      checkBy(o.by, by);
       await withTemporal(program, async (client) => {
-      const u = await client.workflow.getHandle(workflowId).executeUpdate(upgradedUpdate, { args: [{ by: o.by, note: o.note }] });
-      console.log(`upgrade recorded by ${u.by} at ${u.at}: ${workflowId}`);
+        const u = await client.workflow.getHandle(workflowId).executeUpdate(upgradedUpdate, { args: [{ by, note: o.note }] });
+        console.log(`upgrade recorded by ${u.by} at ${u.at}: ${workflowId}`);
       });
     });
 

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { timingSafeEqual } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { routeAlert, type AlertCounters } from '../activities/alert-routing';
-import type { Alert } from '../common/alerts';
+import { alertSchema, type Alert } from '../common/alerts';
 import type { LoadedConfig } from '../worker/config';
 
 export type ReceiverCounters = AlertCounters;
@@ -31,18 +31,30 @@ export function parseWebhook(body: unknown): Alert[] {
     const labels = a.labels ?? {};
     if (typeof labels.alertname !== 'string' || !labels.alertname) throw new InvalidPayload(`${where}.labels.alertname: expected a name, found ${JSON.stringify(labels.alertname)}`);
     const severity = typeof labels.severity === 'string' && SEVERITIES.includes(labels.severity) ? labels.severity : 'warning';
-    const stringLabels = Object.fromEntries(Object.entries(labels).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
-    return {
+    // Free text is cut to its bound rather than refused (an alert must not be lost for a long
+    // summary); what cannot be made valid is refused with the field named.
+    const cut = (v: string, n: number): string => (v.length > n ? `${v.slice(0, n - 1)}…` : v);
+    const stringLabels = Object.fromEntries(
+      Object.entries(labels)
+        .filter(([, v]) => typeof v === 'string')
+        .slice(0, 64)
+        .map(([k, v]) => [cut(k, 200), cut(v as string, 1000)]),
+    ) as Record<string, string>;
+    const startsAt = typeof a.startsAt === 'string' && !Number.isNaN(Date.parse(a.startsAt)) ? new Date(a.startsAt).toISOString() : new Date().toISOString();
+    const alert = {
       fingerprint: a.fingerprint,
-      name: labels.alertname,
+      name: cut(labels.alertname, 200),
       status: a.status,
       severity: severity as Alert['severity'],
-      category: typeof labels.category === 'string' ? labels.category : 'uncategorised',
-      summary: typeof a.annotations?.summary === 'string' ? a.annotations.summary : labels.alertname,
+      category: typeof labels.category === 'string' && labels.category ? cut(labels.category, 100) : 'uncategorised',
+      summary: cut(typeof a.annotations?.summary === 'string' ? a.annotations.summary : labels.alertname, 2000),
       labels: stringLabels,
-      startsAt: typeof a.startsAt === 'string' ? a.startsAt : new Date().toISOString(),
+      startsAt,
       source: 'alertmanager' as const,
     };
+    const checked = alertSchema.safeParse(alert);
+    if (!checked.success) throw new InvalidPayload(checked.error.issues.map((x) => `${where}.${x.path.join('.')}: ${x.message}`).join('; '));
+    return checked.data;
   });
 }
 

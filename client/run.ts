@@ -1,8 +1,15 @@
-// `runbook run <runbook>`: start a runbook with a JSON input, optionally wait for its result.
+// `runbook run <runbook>`: check the input against the runbook's schema before anything starts,
+// start the run under the operator's identity, optionally wait for its result; and the exit code
+// a script can trust: 0 succeeded (or dry-run), 1 failed, 2 bad input, 3 escalated, rejected or
+// waiting on a human.
 import { randomBytes } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { isRunbookName, runbookWorkflows, singletonRunbooks, type CommonInput } from '../common/runbooks';
+import os from 'node:os';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { identityPattern } from '../common/formats';
+import { InvalidRunbookInput, starterFields, validateRunbookInput } from '../common/runbook-inputs';
+import { isRunbookName, runbookWorkflows, singletonRunbooks, type RunbookName as Runbook } from '../common/runbooks';
 import { RunbookName, Trigger } from '../common/search-attributes';
+import { progressQuery, type PendingApproval } from '../workflows/approval';
 import type { LoadedConfig } from '../worker/config';
 import { UsageError } from './errors';
 
@@ -18,7 +25,8 @@ export function parseInput(text: string | undefined): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`--input: expected a JSON object such as '{"backup":"latest"}', found ${JSON.stringify(text)} (${(e as Error).message})`);
+    const shown = text.length > 80 ? `${JSON.stringify(text.slice(0, 60)).slice(0, -1)}…" (${text.length} characters)` : JSON.stringify(text);
+    throw new UsageError(`--input: expected a JSON object such as '{"backup":"latest"}', found ${shown} (${(e as Error).message.slice(0, 200)})`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new UsageError(`--input: expected a JSON object, found ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`);
@@ -31,12 +39,54 @@ export function runWorkflowId(runbook: string): string {
   return `${runbook}-${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function startRunbook(client: Client, config: LoadedConfig, runbook: string, o: RunOptions) {
+/** Who the operator is, as runs record it (starter, approver, acknowledger): RUNBOOK_IDENTITY or
+ * the OS user (approvals.identity: environment), or the OS user only (os-user). Never a name typed
+ * on the command line: that would let anyone approve as anyone. */
+export function operatorIdentity(config: LoadedConfig, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = config.approvals.identity === 'environment' ? env.RUNBOOK_IDENTITY : undefined;
+  let id = fromEnv;
+  let source = 'RUNBOOK_IDENTITY';
+  if (!id) {
+    source = 'the OS user';
+    try {
+      id = os.userInfo().username;
+    } catch {
+      id = '';
+    }
+  }
+  if (!identityPattern.test(id)) throw new UsageError(`operator identity: expected a name of letters, digits and . _ @ + - from ${source}, found ${JSON.stringify(id)}`);
+  return id;
+}
+
+/** `--by` may only repeat the operator's identity (scripts written for older versions pass it). */
+export function checkBy(by: string | undefined, identity: string): void {
+  if (by !== undefined && by !== identity) {
+    throw new UsageError(`--by: decisions are recorded under your identity "${identity}" (RUNBOOK_IDENTITY or the OS user, see approvals.identity), not a name given on the command line; found "${by}"`);
+  }
+}
+
+/** The runbook's input as the CLI will send it: the operator's JSON checked against the schema,
+ * plus the starter's fields the CLI sets itself. Throws UsageError (exit 2) naming every bad field. */
+export function runInput(runbook: string, text: string | undefined, o: { dryRun?: boolean; requestedBy: string }): { runbook: Runbook; input: Record<string, unknown> } {
   if (!isRunbookName(runbook)) {
     throw new UsageError(`unknown runbook "${runbook}": expected one of ${Object.keys(runbookWorkflows).join(', ')}`);
   }
-  const input: CommonInput & Record<string, unknown> = { ...parseInput(o.input), trigger: 'manual' };
+  const given = parseInput(text);
+  const set = starterFields.filter((f) => f in given);
+  if (set.length) throw new UsageError(`--input: ${set.join(', ')} ${set.length > 1 ? 'are' : 'is'} set by the CLI (who you are, how the run started), not an input; found ${set.map((f) => `${f}: ${JSON.stringify(given[f])}`).join(', ')}`);
+  const input: Record<string, unknown> = { ...given, trigger: 'manual', requestedBy: o.requestedBy };
   if (o.dryRun) input.dryRun = true;
+  try {
+    validateRunbookInput(runbook, input);
+  } catch (e) {
+    if (e instanceof InvalidRunbookInput) throw new UsageError(`--input for ${runbook}:\n  ${e.problems.join('\n  ')}\n(runbook describe ${runbook} lists its inputs)`);
+    throw e;
+  }
+  return { runbook, input };
+}
+
+export async function startRunbook(client: Client, config: LoadedConfig, runbookName: string, o: RunOptions & { requestedBy: string }) {
+  const { runbook, input } = runInput(runbookName, o.input, { dryRun: o.dryRun, requestedBy: o.requestedBy });
   // Singletons run under their own name: the server refuses a second start while one runs.
   const workflowId = singletonRunbooks.includes(runbook) ? runbook : runWorkflowId(runbook);
   const start = client.workflow.start(runbookWorkflows[runbook], {
@@ -48,8 +98,8 @@ export async function startRunbook(client: Client, config: LoadedConfig, runbook
       { key: RunbookName, value: runbook },
       { key: Trigger, value: 'manual' },
     ],
-    staticSummary: `${runbook} (manual${input.dryRun ? ', dry-run' : ''})`,
-    staticDetails: `Started from the CLI with input:\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
+    staticSummary: `${runbook} (manual${input.dryRun ? ', dry-run' : ''}, by ${o.requestedBy})`,
+    staticDetails: `Started from the CLI by ${o.requestedBy} with input:\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
   });
   const handle = await start.catch((e: unknown) => {
     if (e instanceof WorkflowExecutionAlreadyStartedError) {
@@ -58,4 +108,32 @@ export async function startRunbook(client: Client, config: LoadedConfig, runbook
     throw e;
   });
   return handle;
+}
+
+/** Exit codes of `runbook run --wait`, from the run's outcome. */
+export const exitCodes = { succeeded: 0, failed: 1, badInput: 2, human: 3 } as const;
+
+/** The exit code of a finished run's result: succeeded, passed, resolved and dry-run are 0; a
+ * failed run (a FAILED drill included) 1; escalated, rejected, timed-out approvals and runs closed
+ * by an operator 3. */
+export function exitCodeOf(result: unknown): number {
+  const outcome = (result as { outcome?: unknown } | null)?.outcome;
+  if (outcome === 'succeeded' || outcome === 'passed' || outcome === 'resolved' || outcome === 'dry-run') return exitCodes.succeeded;
+  if (outcome === 'escalated' || outcome === 'rejected' || outcome === 'approval-timeout' || outcome === 'closed-by-operator') return exitCodes.human;
+  return exitCodes.failed;
+}
+
+/** The run's result, or, unless `keepWaiting`, the approval it waits for as soon as it does. */
+export async function resultOrHuman(handle: WorkflowHandle, keepWaiting: boolean): Promise<{ result?: unknown; waiting?: PendingApproval }> {
+  const result = handle.result().then((r: unknown) => ({ result: r }));
+  // Nobody may await it after an early return: its rejection must not go unhandled.
+  result.catch(() => undefined);
+  if (keepWaiting) return result;
+  for (;;) {
+    const tick = new Promise<'tick'>((r) => setTimeout(() => r('tick'), 1000));
+    const first = await Promise.race([result, tick]);
+    if (first !== 'tick') return first;
+    const p = await handle.query(progressQuery).catch(() => undefined);
+    if (p?.awaitingApproval && p.approval) return { waiting: p.approval };
+  }
 }

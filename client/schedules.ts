@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import { parseClock } from '../common/durations';
+import { validateRunbookInput } from '../common/runbook-inputs';
 import { runbookWorkflows, type RunbookName as Runbook } from '../common/runbooks';
 import { RunbookName, Target, Trigger } from '../common/search-attributes';
 import { databaseTarget, type LoadedConfig } from '../worker/config';
@@ -27,7 +28,9 @@ export interface ScheduleDefinition {
 
 /** One schedule of a runbook: its id, workflow type and arguments follow from the runbook's name. */
 function scheduleOf(runbook: Runbook, target: string, description: string, when: Pick<ScheduleDefinition, 'hour' | 'minute' | 'dayOfMonth' | 'dayOfWeek' | 'everySeconds'>): ScheduleDefinition {
-  return { scheduleId: `runbook-${runbook}`, runbook, target, workflowType: runbookWorkflows[runbook], description, ...when, args: [{ trigger: 'schedule' }] };
+  // The input every scheduled run gets, checked against the runbook's schema like any other.
+  const input = validateRunbookInput(runbook, { trigger: 'schedule', requestedBy: 'schedule' });
+  return { scheduleId: `runbook-${runbook}`, runbook, target, workflowType: runbookWorkflows[runbook], description, ...when, args: [input] };
 }
 
 export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {

@@ -17,6 +17,7 @@ import { serviceControl } from '../worker/adapters/service-control';
 import { conductorClient } from '../worker/deps';
 import { applySchedules } from './schedules';
 import { connectClient } from './temporal';
+import { redactUrl } from '../worker/adapters/secrets';
 
 const projectRoot = path.resolve(__dirname, '..');
 
@@ -61,8 +62,8 @@ export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
     conductor: { adminUrl: config.conductor.adminUrl, alive: live.alive, appEnabled: live.appEnabled, managed: config.conductor.managed, dataDir: config.conductor.managed ? config.conductorDataDir : undefined },
     temporal: { address: config.temporal.address, serving: await isServing(config.temporal.address, config.temporal.namespace), uiUrl: `http://${host}:${config.temporal.uiPort}` },
     postgres: config.database.managed
-      ? { managed: true, url: config.database.url, running: await pgIsRunning({ dir: clusterDir(config), binDir: config.database.binDir }), dir: clusterDir(config) }
-      : { managed: false, url: config.database.url, running: await canConnect(target.url.toString()) },
+      ? { managed: true, url: redactUrl(config.database.url), running: await pgIsRunning({ dir: clusterDir(config), binDir: config.database.binDir }), dir: clusterDir(config) }
+      : { managed: false, url: redactUrl(config.database.url), running: await canConnect(target.url.toString()) },
     worker: { pid: workerPid, running: workerPid !== undefined && isAlive(workerPid), log: path.join(config.dataDir, 'run', 'worker.log') },
     receiver: { url: `http://127.0.0.1:${config.receiver.port}/alertmanager`, running: readPid(config.dataDir, 'receiver') !== undefined },
     monitoring: monitoringStatus(config),

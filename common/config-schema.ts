@@ -2,6 +2,7 @@
 // "zerotrustml", backups at 02:00 daily kept 30 days. Loading (file + environment) is in
 // worker/config.ts; this module stays pure so anything can import it.
 import { z } from 'zod';
+import { identity, isDatabaseName } from './formats';
 import { defaultKpiRules, thresholdOrderProblem, type KpiName } from './kpi';
 
 const clock = z
@@ -22,11 +23,33 @@ const timeZone = z.string().refine(
   { message: 'expected an IANA time zone such as UTC or Europe/Berlin' },
 );
 
-const postgresUrl = z
-  .string()
-  .refine((u) => /^postgres(ql)?:\/\/[^/]+\/[A-Za-z_][A-Za-z0-9_]*(\?.*)?$/.test(u), {
-    message: 'expected a URL like postgres://user@host:port/database',
-  });
+/** Query parameters of a database URL that are honoured (libpq's names); anything else is refused
+ * rather than silently dropped. */
+export const postgresUrlParameters = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslcrl', 'application_name', 'connect_timeout'] as const;
+const sslModes = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+const postgresUrl = z.string().superRefine((u, ctx) => {
+  const fail = (message: string): void => void ctx.addIssue({ code: 'custom', message });
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    return fail('expected a URL like postgres://user@host:port/database');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') return fail('expected a URL like postgres://user@host:port/database (scheme postgres:)');
+  if (!url.hostname) return fail('expected a URL with a host, like postgres://user@host:port/database');
+  let name: string;
+  try {
+    name = decodeURIComponent(url.pathname.slice(1));
+  } catch {
+    return fail('expected a percent-encoded database name');
+  }
+  if (!isDatabaseName(name) || name.includes('/')) return fail('expected a database name of 1-63 bytes without "/" or control characters after the host (postgres://user@host:port/database)');
+  for (const [k, v] of url.searchParams) {
+    if (!(postgresUrlParameters as readonly string[]).includes(k)) return fail(`expected only the parameters ${postgresUrlParameters.join(', ')}; ${k} is not honoured`);
+    if (k === 'sslmode' && !sslModes.includes(v)) return fail(`expected sslmode to be one of ${sslModes.join(', ')}`);
+  }
+});
 
 const kpiThresholds = z
   .object({ warning: z.number().optional(), critical: z.number().optional() })
@@ -48,6 +71,9 @@ const kpiOverrides = z
     }
   })
   .transform((rec) => rec as Partial<Record<KpiName, { warning?: number; critical?: number }>>);
+
+/** A name that may become part of a file name or a call: no path separator, no leading dash. */
+const plainName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, { message: 'expected 1-100 letters, digits, _ . - (starting with a letter or digit)' });
 
 const command = z.array(z.string().min(1)).min(1, { message: 'expected a command as an argument array' });
 
@@ -100,6 +126,9 @@ export const configSchema = z
           .default(30),
         schedule: clock.default('02:00'),
         compression: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
+        /** A new backup smaller than this share of the previous verified one (bytes or rows) is
+         * flagged: "latest" and disaster recovery pass it over unless it is named explicitly. */
+        flagBelowRatio: z.number().gt(0).max(1).default(0.5),
         /** zstd level 1 and two threads measured fastest at equal size (docs/benchmarks.md). */
         level: z.number().int().min(1).max(19).default(1),
         threads: z.number().int().min(1).max(64).default(2),
@@ -129,17 +158,18 @@ export const configSchema = z
         adminUrl: z.string().regex(/^wss?:\/\/[^/]+\/?$/, { message: 'expected a WebSocket URL like ws://127.0.0.1:8888' }).default('ws://127.0.0.1:18888'),
         /** Sent as the Origin header: the conductor refuses WebSocket upgrades without one. */
         origin: z.string().min(1).default('zerotrustml-runbooks'),
-        appId: z.string().min(1).default('zerotrustml'),
-        roleName: z.string().min(1).default('zerotrustml'),
-        zomeName: z.string().min(1).default('zerotrustml_credits'),
+        // Names go into file names (exports) and zome calls: letters, digits, _ . - only.
+        appId: plainName.default('zerotrustml'),
+        roleName: plainName.default('zerotrustml'),
+        zomeName: plainName.default('zerotrustml_credits'),
         /** The runbook's zome functions; the original zome does not have them, so they are names. */
         functions: z
           .object({
-            exportState: z.string().min(1).default('export_state'),
-            importState: z.string().min(1).default('import_state'),
-            getAllCredits: z.string().min(1).default('get_all_credits'),
-            triggerGossip: z.string().min(1).default('trigger_gossip'),
-            getNetworkStats: z.string().min(1).default('get_network_stats'),
+            exportState: plainName.default('export_state'),
+            importState: plainName.default('import_state'),
+            getAllCredits: plainName.default('get_all_credits'),
+            triggerGossip: plainName.default('trigger_gossip'),
+            getNetworkStats: plainName.default('get_network_stats'),
           })
           .strict()
           .prefault({}),
@@ -209,10 +239,14 @@ export const configSchema = z
               .object({
                 path: z.string().min(1),
                 pidFile: z.string().min(1).optional(),
+                /** Signalled only if the pid's command line contains this (required with pidFile):
+                 * a stale or rewritten pid file must not make rotation signal another process. */
+                expectCommand: z.string().min(1).max(200).optional(),
                 signal: z.enum(['SIGHUP', 'SIGUSR1', 'SIGUSR2']).default('SIGHUP'),
                 reopen: command.optional(),
               })
-              .strict(),
+              .strict()
+              .refine((f) => !f.pidFile || f.expectCommand, { message: 'expected expectCommand (a part of the writer\'s command line) with pidFile', path: ['expectCommand'] }),
           )
           .optional(),
       })
@@ -278,8 +312,12 @@ export const configSchema = z
       .object({
         /** Who each level reaches (the runbook's escalation path). */
         levels: z.array(z.string().min(1)).min(1).default(['on-call engineer', 'senior engineer', 'system architect']),
-        /** Notifications are POSTed here (JSON) besides the log. */
-        webhookUrl: z.string().url().optional(),
+        /** Notifications are POSTed here (JSON) besides the log. It often holds a secret: write it
+         * as ${env:NAME} (or put ${env:NAME} where the token goes) to keep it out of the file. */
+        webhookUrl: z
+          .string()
+          .refine((u) => /^\$\{(env|file):[^}]+\}$/.test(u) || URL.canParse(u.replace(/\$\{(env|file):[^}]+\}/g, 'x')), { message: 'expected a URL, or a secret reference like ${env:RUNBOOK_WEBHOOK_URL}' })
+          .optional(),
         /** An open incident reaches level 2 after this long (the runbook: 1 hour)... */
         level2AfterSeconds: z.number().int().min(1).default(3600),
         /** ...and level 3 after this long when critical (the runbook: 4 hours). */
@@ -298,6 +336,9 @@ export const configSchema = z
         approvalTimeoutSeconds: z.number().int().min(1).default(4 * 3600),
         /** Post-mortems, reconciliation tasks and reports. Default: <dataDir>/reports. */
         reportsDirectory: z.string().min(1).optional(),
+        /** incident-data-corruption may restore the latest backup without an approval. Off by
+         * default: a restore replaces the live database (the pre-restore one is kept). */
+        automaticRestore: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -324,6 +365,30 @@ export const configSchema = z
           'KPI Error rate': 'incident-system-unresponsive',
         }),
         maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    remediation: z
+      .object({
+        /** Automatic restarts of one service (application, database, conductor) allowed per window
+         * across all incidents; the next one opens the service's circuit breaker: the incident
+         * escalates with the evidence, and `runbook breaker reset <service>` closes it again. */
+        restartBudget: z
+          .object({ max: z.number().int().min(0).max(1000).default(3), windowSeconds: z.number().int().min(60).max(7 * 86_400).default(3600) })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    approvals: z
+      .object({
+        /** When set, only these identities may approve or reject. */
+        approvers: z.array(identity).min(1).optional(),
+        /** Distinct approvals a production step needs (2: the two-person rule). */
+        required: z.number().int().min(1).max(5).default(1),
+        /** Where the CLI takes the operator's identity from: RUNBOOK_IDENTITY, else the OS user
+         * (environment), or the OS user only (os-user: what production should use). */
+        identity: z.enum(['environment', 'os-user']).default('environment'),
       })
       .strict()
       .prefault({}),

@@ -3,7 +3,9 @@
 // keep the state, tests render it.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { Alert } from './alerts';
-import type { Approval, CommonInput } from './runbooks';
+import type { Approval } from './runbooks';
+
+export type { IncidentInput } from './runbook-inputs';
 
 export type IncidentPhase = 'detect' | 'assess' | 'respond' | 'resolve' | 'post-mortem';
 
@@ -38,23 +40,17 @@ export interface IncidentState {
   approvals: Array<Approval & { for: string }>;
   acknowledged?: { by: string; at: string };
   repeats: number;
+  /** Fingerprints of the alerts of this incident that still fire. */
+  firing: string[];
+  /** Other alerts (other fingerprints) that joined this incident: same cause, same target. */
+  joined: Array<{ fingerprint: string; name: string; summary: string; at: string }>;
+  joinedCount?: number;
   /** When verification saw the system healthy again. */
   recoveredAt?: string;
   closedBy?: 'resolved alert' | 'verification' | 'operator' | 'escalation';
   followUps: string[];
   outcome?: IncidentOutcome;
   endedAt?: string;
-}
-
-export interface IncidentInput extends CommonInput {
-  /** The alert that started the run (set by the receiver or the health check). */
-  alert?: Alert;
-  /** Overrides of the configured escalation delays, in seconds (level 2, level 3). */
-  escalateAfterSeconds?: [number, number];
-  /** Overrides of the configured verification and approval timeouts, in seconds. */
-  verifyTimeoutSeconds?: number;
-  approvalTimeoutSeconds?: number;
-  alertResolveWaitSeconds?: number;
 }
 
 export interface IncidentResult {
@@ -107,6 +103,7 @@ export function renderPostMortem(s: IncidentState): string {
   lines.push(`- Time to detect: ${formatDuration(timeToDetect(s))}; time to recover: ${s.recoveredAt ? formatDuration(timeToRecover(s)) : 'not recovered'}`);
   if (s.acknowledged) lines.push(`- Acknowledged by ${s.acknowledged.by} at ${s.acknowledged.at}`);
   if (s.repeats) lines.push(`- The alert repeated ${s.repeats} time(s) during the incident (joined this run)`);
+  if (s.joinedCount) lines.push(`- ${s.joinedCount} other alert(s) of the same cause and target joined this incident instead of starting their own: ${s.joined.slice(0, 10).map((j) => `${j.name} (${j.fingerprint})`).join(', ')}${s.joinedCount > 10 ? ', …' : ''}`);
   lines.push('', '## Timeline', '', '| time | event |', '|---|---|');
   const events: Array<[string, string]> = [
     ...(s.alert ? [[s.alert.startsAt, `alert ${s.alert.name} firing (${s.alert.source})`] as [string, string]] : []),

@@ -1,8 +1,13 @@
-// Names, inputs and results of the runbooks. Pure: imported by workflows and the client alike.
+// Names, descriptions and results of the runbooks. Pure: imported by workflows and the client
+// alike. Inputs are in runbook-inputs.ts (one schema per runbook); their types are re-exported here.
 import type { BackupManifest } from './backup-manifest';
-import type { TriggerKind } from './search-attributes';
+import type * as Workflows from '../workflows';
+import type { RunbookInput } from './runbook-inputs';
 
-/** Runbook name (as users type it and as the RunbookName search attribute shows it) -> workflow type. */
+export type { CommonInput, IncidentInput } from './runbook-inputs';
+
+/** Runbook name (as users type it and as the RunbookName search attribute shows it) -> workflow
+ * type. The workflow type is checked against the workflows' own exports: a typo does not compile. */
 export const runbookWorkflows = {
   'database-backup': 'databaseBackup',
   'restore-database': 'restoreDatabase',
@@ -31,7 +36,7 @@ export const runbookWorkflows = {
   'monthly-security-checklist': 'monthlySecurityChecklist',
   'vertical-scale': 'verticalScale',
   'horizontal-scale': 'horizontalScale',
-} as const;
+} as const satisfies Record<string, keyof typeof Workflows>;
 
 /** Runbooks of which at most one run may exist at a time: they run under their own name as the
  * workflow id, so a second start is refused by the server. */
@@ -43,25 +48,135 @@ export function isRunbookName(name: string): name is RunbookName {
   return Object.prototype.hasOwnProperty.call(runbookWorkflows, name);
 }
 
-/** Fields every runbook input accepts. */
-export interface CommonInput {
-  /** Walk the same path, change nothing, return the plan. */
-  dryRun?: boolean;
-  /** Who or what started the run; set by the client, the schedule or the alert receiver. */
-  trigger?: TriggerKind;
-  /** The run's severity (the Severity search attribute): incidents carry the alert's; routine
-   * maintenance is "info". */
-  severity?: 'info' | 'warning' | 'critical';
+export interface RunbookDescription {
+  summary: string;
+  /** The steps in order, as the run's progress and the UI name them. */
+  steps: string[];
+  /** What it may change; "nothing" for read-only runbooks. */
+  changes: string;
 }
 
-export interface DatabaseBackupInput extends CommonInput {
-  /** Slot key (20251001_020000). Scheduled runs derive it from their scheduled time. */
-  key?: string;
-  /** Override the configured retention for this run (days). */
-  retentionDays?: number;
-  /** Heartbeat timeout of the dump step, in seconds: how fast a dead worker is noticed. */
-  heartbeatTimeoutSeconds?: number;
-}
+/** What `runbook describe` and docs/runbooks.md say of each runbook besides its inputs. */
+export const runbookDescriptions: Record<RunbookName, RunbookDescription> = {
+  'database-backup': {
+    summary: 'Daily PostgreSQL backup (02:00): pg_dump through zstd, verified end to end while it is written, then 30-day retention.',
+    steps: ['describe target', 'dump and verify', 'retention'],
+    changes: 'writes a backup and its manifest (0600); retention deletes backups of this database older than the retention, never the newest verified one',
+  },
+  'restore-database': {
+    summary: 'Restore a verified backup into a scratch database, check it, and swap it in; the live database is kept renamed until the final check passes.',
+    steps: ['describe target', 'find backup', 'verify backup', 'awaiting approval (production)', 'lock the target', 'restore into scratch', 'check scratch', 'stop application', 'swap', 'final verification', 'start application', 'drop previous (unless kept)'],
+    changes: 'replaces the live database (the pre-restore one is kept until verified); stops and starts the application',
+  },
+  'dht-export': {
+    summary: 'Daily export of every credit from the conductor (02:30) to a JSON file with a manifest, verified, then retention.',
+    steps: ['check conductor', 'export', 'retention'],
+    changes: 'writes an export and its manifest (0600); retention deletes old exports',
+  },
+  'restore-dht': {
+    summary: 'Verify an export, start the conductor and install the app if needed, import (idempotent by credit id), verify every credit.',
+    steps: ['find export', 'verify export', 'lock the target', 'start conductor', 'install app', 'import', 'verify'],
+    changes: 'adds credits to the conductor (never removes any); may start the conductor',
+  },
+  'restart-conductor': {
+    summary: 'Graceful conductor restart; with clean: true the wipe (hc sandbox clean) after an approval, the application stopped, and a fresh export.',
+    steps: ['check conductor', 'awaiting approval (clean)', 'lock the target', 'stop application (clean)', 'export before wipe (clean)', 'stop', 'wipe (clean)', 'start', 'app', 'import (clean)', 'verify', 'start application (clean)'],
+    changes: 'restarts the conductor; with clean: wipes its data and imports the export made after the application stopped',
+  },
+  'alert-notification': {
+    summary: 'An alert without an automatic runbook: notify level 1 at once, escalate while it fires.',
+    steps: ['escalation level 1', 'escalation level 2', 'escalation level 3 (critical)', 'waiting for the alert to resolve'],
+    changes: 'nothing (notifications only)',
+  },
+  'health-check': {
+    summary: "The built-in health check: evaluates the runbook's KPI tables against the status report and raises or resolves alerts.",
+    steps: ['evaluate', 'raise and resolve alerts'],
+    changes: 'starts incident runbooks through the alert router',
+  },
+  'incident-system-unresponsive': {
+    summary: "The runbook's Incident 1: diagnose status report, conductor, database, application and host; apply the one fix the diagnosis points to, within the restart budget; verify.",
+    steps: ['detect', 'assess', 'respond', 'resolve', 'post-mortem'],
+    changes: 'restarts the conductor, PostgreSQL or the application (at most the restart budget per hour); frees temp files no running step owns',
+  },
+  'incident-byzantine-detection-failure': {
+    summary: "The runbook's Incident 2: audit detections, PoGQ scoring, validators and the threshold; a threshold change only after an approval.",
+    steps: ['detect', 'assess', 'respond', 'awaiting approval', 'resolve', 'post-mortem'],
+    changes: 'the PoGQ threshold, after an approval',
+  },
+  'incident-data-corruption': {
+    summary: "The runbook's Incident 3: compare the DHT and the database; gossip for DHT gaps; restore the latest verified backup for database corruption (approval unless configured otherwise), keeping the pre-restore database.",
+    steps: ['detect', 'assess', 'respond', 'resolve', 'post-mortem'],
+    changes: 'triggers gossip; restores the database through restore-database (pre-restore database kept)',
+  },
+  'troubleshoot-high-latency': {
+    summary: "The troubleshooting guide's high latency checks, as a report.",
+    steps: ['checks', 'report'],
+    changes: 'nothing (a report)',
+  },
+  'troubleshoot-memory-growth': {
+    summary: "The troubleshooting guide's memory leak checks: memory over time, the metrics window, lingering connections.",
+    steps: ['checks', 'report'],
+    changes: 'nothing (a report)',
+  },
+  'troubleshoot-conductor-connection': {
+    summary: "The troubleshooting guide's connection failure checks: conductor running, port reachable, firewall, log.",
+    steps: ['checks', 'report'],
+    changes: 'nothing (a report)',
+  },
+  'troubleshoot-unexpected-detections': {
+    summary: "The troubleshooting guide's unexpected detections checks; restores a confirmed false positive's reputation after an approval.",
+    steps: ['checks', 'awaiting approval', 'restore reputation', 'report'],
+    changes: "a node's reputation, after an approval",
+  },
+  'config-backup': {
+    summary: 'Nightly archive of the configuration files (02:45) with a manifest, verified member by member, then retention.',
+    steps: ['archive', 'retention'],
+    changes: 'writes an archive and its manifest (0600); retention deletes old archives',
+  },
+  'disaster-recovery': {
+    summary: "The runbook's Full System Failure: prerequisites (the recovery point), provision, restore the database and the DHT, check totals, start the application, verify.",
+    steps: ['check prerequisites', 'lock the targets', 'provision', 'restore the database', 'restore the DHT', 'check totals', 'start the application', 'verify'],
+    changes: 'provisions and restores the database and the conductor; starts the application',
+  },
+  'dr-drill': {
+    summary: 'The monthly DR test: the recovery rehearsed in a scratch environment of its own under the data directory, verified, measured and torn down.',
+    steps: ['no other drill running', 'check prerequisites', 'provision the drill environment', 'restore the database', 'restore the DHT', 'tear down'],
+    changes: 'only its own environment (a directory it creates and marks, a cluster and a conductor on scratch ports)',
+  },
+  'log-rotation': {
+    summary: 'Daily log rotation (03:00): rename, tell the writer to reopen (a verified pid or a command), compress, keep the newest.',
+    steps: ['rotate'],
+    changes: 'rotates and compresses the configured logs; deletes rotations beyond the kept count',
+  },
+  'metrics-cleanup': {
+    summary: 'Daily cleanup (04:00) of reports and health-check samples beyond their retention.',
+    steps: ['clean up'],
+    changes: 'deletes reports of this tool and samples beyond retention',
+  },
+  'weekly-health-review': { summary: 'Monday: alerts, incidents and failed runs of the past week.', steps: ['gather and write'], changes: 'nothing (a report)' },
+  'weekly-performance-review': { summary: 'Wednesday: response-time percentiles and detection patterns over 7 days.', steps: ['gather and write'], changes: 'nothing (a report)' },
+  'weekly-capacity-report': { summary: 'Friday: storage growth, nodes, memory and projections.', steps: ['gather and write'], changes: 'nothing (a report)' },
+  'monthly-threshold-review': { summary: 'Monthly: what fired against which thresholds.', steps: ['gather and write'], changes: 'nothing (a report)' },
+  'monthly-rate-limit-review': { summary: 'Monthly: nodes near their rate limits.', steps: ['gather and write'], changes: 'nothing (a report)' },
+  'monthly-security-checklist': { summary: 'Monthly: the security checklist.', steps: ['gather and write'], changes: 'nothing (a report)' },
+  'vertical-scale': {
+    summary: 'Vertical scaling in a maintenance window: fresh backup, performance before, stop, upgrade (hook or operator), start, performance after.',
+    steps: ['waiting for the maintenance window', 'lock the target', 'fresh backup', 'performance before', 'stop the application', 'awaiting the upgrade', 'start the application', 'performance after'],
+    changes: 'stops and starts the application; runs the configured upgrade hook',
+  },
+  'horizontal-scale': {
+    summary: 'Horizontal scaling: provision a node through the configured hook, verify it joined, is healthy and issues credits.',
+    steps: ['provision and join', 'verify'],
+    changes: 'runs the configured provisioning hook for the node',
+  },
+};
+
+/** The input types of the runbooks whose workflows take them by these names. */
+export type DatabaseBackupInput = RunbookInput<'database-backup'>;
+export type RestoreDatabaseInput = RunbookInput<'restore-database'>;
+export type DhtExportInput = RunbookInput<'dht-export'>;
+export type RestoreDhtInput = RunbookInput<'restore-dht'>;
+export type RestartConductorInput = RunbookInput<'restart-conductor'>;
 
 export interface RetentionResult {
   kept: string[];
@@ -86,20 +201,16 @@ export interface DatabaseBackupResult {
   plan?: string[];
 }
 
-export interface RestoreDatabaseInput extends CommonInput {
-  /** Backup file path, or "latest" (the newest verified backup). */
-  backup?: string;
-  /** Keep the pre-restore database (renamed) after the final verification passes. */
-  keepPrevious?: boolean;
-  /** How long to wait for an approval on a production target, in seconds. */
-  approvalTimeoutSeconds?: number;
-}
-
 export interface Approval {
   approved: boolean;
+  /** Who decided (with the two-person rule: every approver, comma-separated). */
   by: string;
   reason?: string;
   at: string;
+  /** SHA-256 of the plan that was approved or rejected. */
+  planHash?: string;
+  /** Each approval, when several were needed. */
+  approvals?: Array<{ by: string; at: string; reason?: string }>;
 }
 
 export interface RestoreDatabaseResult {
@@ -117,11 +228,6 @@ export interface RestoreDatabaseResult {
   plan?: string[];
 }
 
-export interface DhtExportInput extends CommonInput {
-  key?: string;
-  retentionDays?: number;
-}
-
 export interface DhtExportResult {
   runbook: 'dht-export';
   outcome: 'succeeded' | 'dry-run';
@@ -135,12 +241,6 @@ export interface DhtExportResult {
   reused: boolean;
   retention?: RetentionResult;
   plan?: string[];
-}
-
-export interface RestoreDhtInput extends CommonInput {
-  /** Export file path or name, or "latest" (the newest verified export). */
-  export?: string;
-  heartbeatTimeoutSeconds?: number;
 }
 
 /** Every exported credit against the DHT (checkDhtAgainstExport). */
@@ -166,12 +266,6 @@ export interface RestoreDhtResult {
   check?: DhtCheck;
   durationMs: number;
   plan?: string[];
-}
-
-export interface RestartConductorInput extends CommonInput {
-  /** Wipe the conductor's data (the runbook's `hc sandbox clean`): export, approval, wipe, import. */
-  clean?: boolean;
-  approvalTimeoutSeconds?: number;
 }
 
 export interface RestartConductorResult {

@@ -30,7 +30,7 @@ export interface LoadedConfig extends Config {
   reportsDirectory: string;
   configBackupDirectory: string;
   configBackupFiles: string[];
-  logFiles: Array<{ path: string; pidFile?: string; signal: 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2'; reopen?: string[] }>;
+  logFiles: Array<{ path: string; pidFile?: string; expectCommand?: string; signal: 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2'; reopen?: string[] }>;
   provisionNode: string[] | undefined;
   applicationService: NonNullable<Config['application']['service']> | undefined;
   databaseService: NonNullable<Config['database']['service']> | undefined;
@@ -81,6 +81,9 @@ export function clusterServiceAt(o: { dir: string; port: number; role: string; d
 }
 
 const projectRoot = path.resolve(__dirname, '..');
+
+/** What the simulator's command line contains: log rotation signals only a process that has it. */
+export const SIMULATOR_COMMAND = path.join('credits-service', 'cli.ts');
 
 /** The stand-in conductor's control CLI, for a managed (sandbox) conductor. */
 export function standInService(dataDir: string, adminUrl: string): NonNullable<Config['conductor']['service']> {
@@ -203,7 +206,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
     logFiles: (
       config.logRotation.files ??
       (app.managed
-        ? ['app.log', 'monitor.log'].map((n) => ({ path: path.join(dataDir, 'credits-service', n), pidFile: path.join(dataDir, 'credits-service', 'credits-service.pid'), signal: 'SIGHUP' as const }))
+        ? ['app.log', 'monitor.log'].map((n) => ({ path: path.join(dataDir, 'credits-service', n), pidFile: path.join(dataDir, 'credits-service', 'credits-service.pid'), expectCommand: SIMULATOR_COMMAND, signal: 'SIGHUP' as const }))
         : [])
     ).map((f) => ({ ...f, path: path.resolve(baseDir, f.path), pidFile: f.pidFile ? path.resolve(baseDir, f.pidFile) : undefined })),
     provisionNode:

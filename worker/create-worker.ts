@@ -9,6 +9,9 @@ export async function createWorker(
   config: LoadedConfig,
   options: { identity?: string } = {},
 ): Promise<{ worker: Worker; connection: NativeConnection; close: () => Promise<void> }> {
+  // Everything this worker and its tools write (backups, exports, archives, reports, expanded
+  // copies) is for its owner only; the systemd units set the same umask.
+  process.umask(0o077);
   const deps = await buildDeps(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // A pre-built bundle (tests, production images) saves the webpack step at every start.

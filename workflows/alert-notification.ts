@@ -3,20 +3,16 @@
 // after 4 hours for critical alerts. Repeats of the alert join this run; a resolved notification
 // ends it.
 import { condition, proxyActivities, setHandler, workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
-import { alertSignal, resolvedSignal, type Alert } from '../common/alerts';
-import type { CommonInput } from '../common/runbooks';
+import { alertSignal, resolvedSignal } from '../common/alerts';
+import type { RunbookInput } from '../common/runbook-inputs';
 import { IncidentId } from '../common/search-attributes';
 import type { Activities } from '../activities';
 import { shortStep } from './presets';
-import { recorded, RunRecord } from './run-record';
+import { openRun, recorded, withDefaults } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 
-export interface AlertNotificationInput extends CommonInput {
-  alert: Alert;
-  /** Escalation delays in seconds: level 2, level 3 (critical only). Default 1 h and 4 h. */
-  escalateAfterSeconds?: [number, number];
-}
+export type AlertNotificationInput = RunbookInput<'alert-notification'>;
 
 export interface AlertNotificationResult {
   runbook: 'alert-notification';
@@ -27,8 +23,8 @@ export interface AlertNotificationResult {
   durationMs: number;
 }
 
-export async function alertNotification(input: AlertNotificationInput): Promise<AlertNotificationResult> {
-  const run = new RunRecord('alert-notification', input.trigger ?? 'alert', input.alert.severity);
+export async function alertNotification(raw: AlertNotificationInput): Promise<AlertNotificationResult> {
+  const { run, input } = openRun('alert-notification', withDefaults(raw, { trigger: 'alert' }));
   let repeats = 0;
   let resolved = false;
   setHandler(alertSignal, () => void repeats++);

@@ -3,10 +3,11 @@
 // refuses to start without one (unless configured otherwise).
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { backupKey } from '../common/durations';
-import type { CommonInput, RetentionResult } from '../common/runbooks';
+import type { RunbookInput } from '../common/runbook-inputs';
+import type { RetentionResult } from '../common/runbooks';
 import type { Activities } from '../activities';
 import { shortStep } from './presets';
-import { recorded, RunRecord, scheduledTime } from './run-record';
+import { openRun, recorded, scheduledTime } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 
@@ -21,8 +22,8 @@ export interface ConfigBackupResult {
   retention?: RetentionResult;
 }
 
-export async function configBackup(input: CommonInput & { key?: string } = {}): Promise<ConfigBackupResult> {
-  const run = new RunRecord('config-backup', input.trigger, input.severity);
+export async function configBackup(raw: RunbookInput<'config-backup'> = {}): Promise<ConfigBackupResult> {
+  const { run, input } = openRun('config-backup', raw);
   return recorded(run, async () => {
     const key = input.key ?? backupKey(scheduledTime() ?? workflowInfo().startTime);
     run.target('configuration');

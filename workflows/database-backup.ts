@@ -1,26 +1,23 @@
 // Runbook "database-backup" (daily, 02:00): dump, verify end to end, then apply retention.
 // Retention runs only after this run's backup verified, so a failed night deletes nothing.
-import { ApplicationFailure, patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
-import { backupKey, formatBytes, formatMs, isBackupKey } from '../common/durations';
-import { Failure } from '../common/failures';
+import { patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import { backupKey, formatBytes, formatMs } from '../common/durations';
+import type { ValidRunbookInput } from '../common/runbook-inputs';
 import type { DatabaseBackupInput, DatabaseBackupResult } from '../common/runbooks';
 import type { Activities } from '../activities';
 import { configRead, longTransfer, shortStep } from './presets';
-import { recorded, RunRecord, scheduledTime } from './run-record';
+import { openRun, recorded, scheduledTime, type RunRecord } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 const local = proxyLocalActivities<Activities>(configRead);
 
-export async function databaseBackup(input: DatabaseBackupInput = {}): Promise<DatabaseBackupResult> {
-  const run = new RunRecord('database-backup', input.trigger, input.severity);
+export async function databaseBackup(raw: DatabaseBackupInput = {}): Promise<DatabaseBackupResult> {
+  const { run, input } = openRun('database-backup', raw);
   return recorded(run, () => backup(run, input));
 }
 
-async function backup(run: RunRecord, input: DatabaseBackupInput): Promise<DatabaseBackupResult> {
+async function backup(run: RunRecord, input: ValidRunbookInput<'database-backup'>): Promise<DatabaseBackupResult> {
   const long = proxyActivities<Activities>(longTransfer(input.heartbeatTimeoutSeconds));
-  if (input.key !== undefined && !isBackupKey(input.key)) {
-    throw ApplicationFailure.create({ type: Failure.InvalidInput, message: `input.key: expected a key like 20251001_020000, found "${input.key}"`, nonRetryable: true });
-  }
   // One slot, one backup: the key comes from the scheduled time, so a retry or a second start for
   // the same slot finds the same file.
   const key = input.key ?? backupKey(scheduledTime() ?? workflowInfo().startTime);

@@ -1,22 +1,19 @@
 // Runbook "dht-export" (daily, 02:30): export every credit from the conductor to a JSON file with
 // a manifest (checksum, count, content hash), verified before it counts, then retention.
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { backupKey, formatBytes, formatMs, isBackupKey } from '../common/durations';
+import { backupKey, formatBytes, formatMs } from '../common/durations';
 import { Failure } from '../common/failures';
 import type { DhtExportInput, DhtExportResult } from '../common/runbooks';
 import type { Activities } from '../activities';
 import { longTransfer, shortStep } from './presets';
-import { recorded, RunRecord, scheduledTime } from './run-record';
+import { openRun, recorded, scheduledTime } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 const long = proxyActivities<Activities>(longTransfer());
 
-export async function dhtExport(input: DhtExportInput = {}): Promise<DhtExportResult> {
-  const run = new RunRecord('dht-export', input.trigger, input.severity);
+export async function dhtExport(raw: DhtExportInput = {}): Promise<DhtExportResult> {
+  const { run, input } = openRun('dht-export', raw);
   return recorded(run, async () => {
-    if (input.key !== undefined && !isBackupKey(input.key)) {
-      throw ApplicationFailure.create({ type: Failure.InvalidInput, message: `input.key: expected a key like 20251001_023000, found "${input.key}"`, nonRetryable: true });
-    }
     const key = input.key ?? backupKey(scheduledTime() ?? workflowInfo().startTime);
     const target = await quick.describeDhtTarget.executeWithOptions({ summary: 'read the configured conductor and export directory' }, []);
     run.target(target.appId);

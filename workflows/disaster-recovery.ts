@@ -9,14 +9,17 @@
 import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { formatMs } from '../common/durations';
 import { Failure } from '../common/failures';
-import type { CommonInput, RestoreDatabaseResult, RestoreDhtResult } from '../common/runbooks';
+import type { RunbookInput } from '../common/runbook-inputs';
 import type { Activities } from '../activities';
 import type { DrPrerequisites } from '../activities/disaster-recovery';
-import { shortStep } from './presets';
-import { recorded, RunRecord } from './run-record';
+import { lockTargets } from './guards';
+import { extend, shortStep } from './presets';
+import { restoreDatabase } from './restore-database';
+import { restoreDht } from './restore-dht';
+import { openRun, recorded, type RunRecord } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const slow = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '1 hour', retry: { maximumAttempts: 2 } });
+const slow = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '1 hour', maximumAttempts: 2 }));
 
 export interface RecoveryStep {
   step: string;
@@ -38,10 +41,7 @@ export interface DisasterRecoveryResult {
   plan?: string[];
 }
 
-export interface DisasterRecoveryInput extends CommonInput {
-  /** Wait this long for the status report to show active nodes. */
-  verifyTimeoutSeconds?: number;
-}
+export type DisasterRecoveryInput = RunbookInput<'disaster-recovery'>;
 
 /** Runs a step, timing it; a failure is recorded and rethrown with the step's name. */
 export async function timedStep<T>(steps: RecoveryStep[], run: RunRecord, name: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> {
@@ -58,14 +58,14 @@ export async function timedStep<T>(steps: RecoveryStep[], run: RunRecord, name: 
   }
 }
 
-export async function disasterRecovery(input: DisasterRecoveryInput = {}): Promise<DisasterRecoveryResult> {
-  const run = new RunRecord('disaster-recovery', input.trigger, input.severity ?? 'critical');
+export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise<DisasterRecoveryResult> {
+  const { run, input } = openRun('disaster-recovery', raw, 'critical');
   return recorded(run, async () => {
     const started = Date.now();
     const steps: RecoveryStep[] = [];
     const id = workflowInfo().workflowId;
     run.target('credits');
-    const pre = await timedStep(steps, run, 'check prerequisites', () => quick.drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{}]), (p) =>
+    const pre = await timedStep(steps, run, 'check prerequisites', () => quick.drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{ backup: input.backup, export: input.export }]), (p) =>
       `database backup ${formatMs(p.database.ageSeconds * 1000)} old, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old${p.config ? `, configuration ${formatMs(p.config.ageSeconds * 1000)} old` : ''}`,
     );
     const rpo = { databaseSeconds: pre.database.ageSeconds, dhtSeconds: pre.dht.ageSeconds, configSeconds: pre.config?.ageSeconds };
@@ -81,46 +81,60 @@ export async function disasterRecovery(input: DisasterRecoveryInput = {}): Promi
       run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
       return { runbook: 'disaster-recovery', outcome: 'dry-run', rtoMs: 0, rpo, steps, prerequisites: pre, plan };
     }
-    await timedStep(steps, run, 'provision', () => slow.provision.executeWithOptions({ summary: 'provision the infrastructure (hook)' }, []), (v) => v.how.join('; '));
-    const db = await timedStep(
-      steps,
-      run,
-      'restore the database',
-      () =>
-        executeChild<(i: object) => Promise<RestoreDatabaseResult>>('restoreDatabase', {
-          args: [{ backup: pre.database.path, trigger: 'parent', severity: 'critical' }],
-          workflowId: `${id}-restore-database`,
-          staticSummary: 'restore-database for disaster-recovery',
-        }),
-      (v) => `${v.outcome}${v.approval ? ` (approved by ${v.approval.by})` : ''}`,
-    );
-    if (db.outcome !== 'succeeded') throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `the database restore ended ${db.outcome}: nothing else was done`, nonRetryable: true });
-    await timedStep(
-      steps,
-      run,
-      'restore the DHT',
-      () =>
-        executeChild<(i: object) => Promise<RestoreDhtResult>>('restoreDht', {
-          args: [{ export: pre.dht.path, trigger: 'parent', severity: 'critical' }],
-          workflowId: `${id}-restore-dht`,
-          staticSummary: 'restore-dht for disaster-recovery',
-        }),
-      (v) => `${v.outcome}: ${v.credits} credits`,
-    );
-    const expected = { dbCredits: pre.database.tables['public.credits'] ?? -1, dhtCredits: pre.dht.credits };
-    await timedStep(steps, run, 'check totals', async () => {
-      const t = await quick.verifyTotals.executeWithOptions({ summary: 'credit totals against the backups' }, [expected]);
-      if (!t.matches) throw new Error(`expected ${expected.dbCredits} credits in the database and ${expected.dhtCredits} on the DHT, found ${t.dbCredits} and ${t.dhtCredits}`);
-      return t;
-    }, (t) => `${t.dbCredits} in the database, ${t.dhtCredits} on the DHT`);
-    await timedStep(steps, run, 'start the application', () => quick.startApplication.executeWithOptions({ summary: 'start the application' }, []), (v) => v.how);
-    await timedStep(steps, run, 'verify', async () => {
-      const v = await slow.verifyStatusReport.executeWithOptions({ summary: 'status report with active nodes' }, [{ timeoutSeconds: input.verifyTimeoutSeconds ?? 60 }]);
-      if (!v.ok) throw new Error(v.details);
-      return v;
-    }, (v) => v.details);
+    // The whole recovery holds the database, the conductor and the application: its children take
+    // the same locks as steps of it, and any other destructive run is refused meanwhile.
+    const target = await quick.describeDatabaseTarget.executeWithOptions({ summary: 'read the configured database target' }, []);
+    const conductor = await quick.describeConductor.executeWithOptions({ summary: 'read the configured conductor' }, []);
+    const locks = await timedStep(steps, run, 'lock the targets', () => lockTargets([`database:${target.database}`, `conductor:${conductor.appId}`, 'application']), (l) => l.targets.join(', '));
+    try {
+      await recover();
+    } finally {
+      await locks.release();
+    }
     const rtoMs = Date.now() - started;
     run.finish('succeeded', `recovered in ${formatMs(rtoMs)}; recovery point ${formatMs(Math.max(rpo.databaseSeconds, rpo.dhtSeconds) * 1000)} before the start\n\n${steps.map((s) => `- ${s.step}: ${formatMs(s.durationMs)}`).join('\n')}`);
     return { runbook: 'disaster-recovery', outcome: 'succeeded', rtoMs, rpo, steps, prerequisites: pre };
+
+    async function recover(): Promise<void> {
+      await timedStep(steps, run, 'provision', () => slow.provision.executeWithOptions({ summary: 'provision the infrastructure (hook)' }, []), (v) => v.how.join('; '));
+      const db = await timedStep(
+        steps,
+        run,
+        'restore the database',
+        () =>
+          executeChild(restoreDatabase, {
+            // A backup named in the input is taken even when flagged: naming it is the explicit choice.
+            args: [{ backup: pre.database.file, allowFlagged: input.backup !== undefined, trigger: 'parent', severity: 'critical', requestedBy: input.requestedBy }],
+            workflowId: `${id}-restore-database`,
+            staticSummary: 'restore-database for disaster-recovery',
+          }),
+        (v) => `${v.outcome}${v.approval ? ` (approved by ${v.approval.by})` : ''}`,
+      );
+      if (db.outcome !== 'succeeded') throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `the database restore ended ${db.outcome}: nothing else was done`, nonRetryable: true });
+      await timedStep(
+        steps,
+        run,
+        'restore the DHT',
+        () =>
+          executeChild(restoreDht, {
+            args: [{ export: pre.dht.file, trigger: 'parent', severity: 'critical', requestedBy: input.requestedBy }],
+            workflowId: `${id}-restore-dht`,
+            staticSummary: 'restore-dht for disaster-recovery',
+          }),
+        (v) => `${v.outcome}: ${v.credits} credits`,
+      );
+      const expected = { dbCredits: pre.database.tables['public.credits'] ?? -1, dhtCredits: pre.dht.credits };
+      await timedStep(steps, run, 'check totals', async () => {
+        const t = await quick.verifyTotals.executeWithOptions({ summary: 'credit totals against the backups' }, [expected]);
+        if (!t.matches) throw new Error(`expected ${expected.dbCredits} credits in the database and ${expected.dhtCredits} on the DHT, found ${t.dbCredits} and ${t.dhtCredits}`);
+        return t;
+      }, (t) => `${t.dbCredits} in the database, ${t.dhtCredits} on the DHT`);
+      await timedStep(steps, run, 'start the application', () => quick.startApplication.executeWithOptions({ summary: 'start the application' }, []), (v) => v.how);
+      await timedStep(steps, run, 'verify', async () => {
+        const v = await slow.verifyStatusReport.executeWithOptions({ summary: 'status report with active nodes' }, [{ timeoutSeconds: input.verifyTimeoutSeconds ?? 60 }]);
+        if (!v.ok) throw new Error(v.details);
+        return v;
+      }, (v) => v.details);
+    }
   });
 }

@@ -2,28 +2,23 @@
 // environment (a cluster on its own port and directory, a conductor on its own port and data
 // directory), verified, measured and torn down, reported as Markdown with the recovery time and
 // point achieved and any step that failed. It reads production's backups and never touches
-// production itself.
+// production itself. Its environment is a new directory under the data directory that the drill
+// creates and marks as this run's; tear-down removes only a directory carrying that mark, so no
+// input and no failure can make it delete anything else.
 import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { formatMs } from '../common/durations';
-import type { CommonInput } from '../common/runbooks';
+import type { RunbookInput } from '../common/runbook-inputs';
 import type { Activities } from '../activities';
 import type { DrillEnvironment, DrPrerequisites } from '../activities/disaster-recovery';
 import { timedStep, type RecoveryStep } from './disaster-recovery';
-import { longTransfer, shortStep } from './presets';
-import { failureMessage, recorded, RunRecord } from './run-record';
+import { extend, longTransfer, shortStep } from './presets';
+import { failureMessage, openRun, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const slow = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '1 hour', retry: { maximumAttempts: 1 } });
-const long = proxyActivities<Activities>({ ...longTransfer(60), retry: { maximumAttempts: 1 } });
+const slow = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '1 hour', maximumAttempts: 1 }));
+const long = proxyActivities<Activities>(extend(longTransfer(60), { maximumAttempts: 1 }));
 
-export interface DrDrillInput extends CommonInput {
-  /** Where the drill's environment lives (default <dataDir>/dr-drill) and its ports. */
-  dir?: string;
-  postgresPort?: number;
-  conductorPort?: number;
-  /** A specific database backup to rehearse with (default: the latest verified). */
-  backup?: string;
-}
+export type DrDrillInput = RunbookInput<'dr-drill'>;
 
 export interface DrDrillResult {
   runbook: 'dr-drill';
@@ -55,17 +50,11 @@ function render(r: Omit<DrDrillResult, 'report'>, pre: DrPrerequisites | undefin
   ].join('\n');
 }
 
-export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> {
-  const run = new RunRecord('dr-drill', input.trigger, input.severity ?? 'info');
+export async function drDrill(raw: DrDrillInput = {}): Promise<DrDrillResult> {
+  const { run, input } = openRun('dr-drill', raw, 'info');
   return recorded(run, async () => {
     const started = Date.now();
-    const settings = await quick.drillSettings.executeWithOptions({ summary: 'the drill environment' }, []);
-    const environment: DrillEnvironment = {
-      dir: input.dir ?? settings.dir,
-      postgresPort: input.postgresPort ?? settings.postgresPort,
-      conductorPort: input.conductorPort ?? settings.conductorPort,
-      database: settings.database,
-    };
+    const environment = await quick.drillSettings.executeWithOptions({ summary: 'the drill environment' }, [{ postgresPort: input.postgresPort, conductorPort: input.conductorPort }]);
     run.target('dr-drill');
     const steps: RecoveryStep[] = [];
     let pre: DrPrerequisites | undefined;
@@ -77,15 +66,18 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
         const others = await quick.runningRuns.executeWithOptions({ summary: 'another dr-drill running?' }, [{ runbooks: ['dr-drill'] }]);
         if (others.length) throw new Error(`another drill is running (${others.join(', ')}): they would share the drill environment`);
       });
-      pre = await timedStep(steps, run, 'check prerequisites', () => quick.drPrerequisites.executeWithOptions({ summary: 'latest verified backups and their ages' }, [{ requireConfig: false }]));
+      pre = await timedStep(steps, run, 'check prerequisites', () =>
+        quick.drPrerequisites.executeWithOptions({ summary: 'latest verified backups and their ages' }, [{ requireConfig: false, backup: input.backup }]),
+      );
       if (input.dryRun) {
-        const plan = [`rehearse with ${input.backup ?? pre.database.path} and ${pre.dht.path}`, `in ${environment.dir}: PostgreSQL on port ${environment.postgresPort}, conductor on port ${environment.conductorPort}`, 'restore, verify every table and every credit, tear down, report'];
+        const plan = [`rehearse with ${pre.database.path} and ${pre.dht.path}`, `in ${environment.dir} (created and marked by the drill): PostgreSQL on port ${environment.postgresPort}, conductor on port ${environment.conductorPort}`, 'restore, verify every table and every credit, tear down, report'];
         run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
         return { runbook: 'dr-drill', outcome: 'dry-run', rtoMs: 0, steps, tornDown: true, environment };
       }
+      // From here on the tear-down runs whatever happens; it removes only what carries this run's mark.
       provisioned = true;
       await timedStep(steps, run, 'provision the drill environment', () => slow.drillProvision.executeWithOptions({ summary: 'a cluster and a conductor of its own' }, [environment]), (v) => v.how.join('; '));
-      const backup = input.backup ?? pre.database.path;
+      const backup = pre.database.path;
       await timedStep(steps, run, 'restore the database', () => long.drillRestoreDatabase.executeWithOptions({ summary: `verify and restore ${backup} into the drill cluster` }, [{ env: environment, backup }]), (v) => `${v.tables} tables, ${v.rows} rows as in the manifest`);
       await timedStep(steps, run, 'restore the DHT', () => long.drillRestoreDht.executeWithOptions({ summary: `import ${pre!.dht.path} into the drill conductor` }, [{ env: environment, export: pre!.dht.path }]), (v) => `${v.credits} credits, each as exported`);
     } catch (e) {
@@ -98,9 +90,11 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
     if (provisioned) {
       // Always torn down, even after a failure or a cancellation: a drill leaves nothing behind.
       await CancellationScope.nonCancellable(async () => {
-        const t = await slow.drillTeardown.executeWithOptions({ summary: 'tear the drill environment down' }, [environment]).catch(() => ({ removed: false }));
+        const t = await slow.drillTeardown
+          .executeWithOptions({ summary: 'tear the drill environment down (only what this run created)' }, [environment])
+          .catch((e: unknown) => ({ removed: false, detail: failureMessage(e) }));
         tornDown = t.removed;
-        steps.push({ step: 'tear down', startedAt: new Date().toISOString(), durationMs: 0, outcome: t.removed ? 'succeeded' : 'failed' });
+        steps.push({ step: 'tear down', startedAt: new Date().toISOString(), durationMs: 0, outcome: t.removed ? 'succeeded' : 'failed', detail: t.detail });
       });
     }
     const rpo = pre ? { databaseSeconds: pre.database.ageSeconds, dhtSeconds: pre.dht.ageSeconds, configSeconds: pre.config?.ageSeconds } : undefined;

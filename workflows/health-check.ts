@@ -5,7 +5,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { CommonInput } from '../common/runbooks';
 import type { Activities } from '../activities';
 import { shortStep } from './presets';
-import { recorded, RunRecord } from './run-record';
+import { openRun, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 
@@ -20,8 +20,8 @@ export interface HealthCheckResult {
   resolved: string[];
 }
 
-export async function healthCheck(input: CommonInput = {}): Promise<HealthCheckResult> {
-  const run = new RunRecord('health-check', input.trigger);
+export async function healthCheck(raw: CommonInput = {}): Promise<HealthCheckResult> {
+  const { run } = openRun('health-check', raw);
   return recorded(run, async () => {
     run.target('credits-service');
     const health = await quick.evaluateHealth.executeWithOptions({ summary: 'read the status report and evaluate the KPI tables' }, []);

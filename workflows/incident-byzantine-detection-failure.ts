@@ -9,11 +9,11 @@ import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
 import type { DetectionAudit } from '../activities/byzantine';
 import { Incident } from './incident';
-import { shortStep } from './presets';
+import { extend, shortStep } from './presets';
 import { recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const slow = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '1 hour', retry: { maximumAttempts: 1 } });
+const slow = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '1 hour', maximumAttempts: 1 }));
 
 /** What the audit points to, in the order the runbook's resolution lists them. */
 export function detectionCause(a: DetectionAudit): { cause: 'pogq-not-computed' | 'no-active-validators' | 'threshold' | 'suspect-validators' | 'unknown'; explain: string } {

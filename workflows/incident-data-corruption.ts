@@ -3,16 +3,18 @@
 // DHT view are a DHT inconsistency: a gossip round, then a re-check. Changed or lost database rows
 // are database corruption: the restore-database runbook as a child (it stops the application,
 // restores the latest verified backup into a scratch database, swaps, verifies, starts the
-// application; a production target waits for its approval), then a re-check. What is still
-// different after that becomes a manual reconciliation task with the differences attached, and
-// the run escalates.
+// application), then a re-check. The restore waits for an approval unless the configuration
+// allows automatic restores (incident.automaticRestore), and the pre-restore database is always
+// kept and named in the post-mortem: one differing row must never cost the rows written since the
+// backup. What is still different afterwards becomes a manual reconciliation task with the
+// differences attached, and the run escalates.
 import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IncidentInput, IncidentResult } from '../common/incident';
-import type { RestoreDatabaseResult } from '../common/runbooks';
 import type { Activities } from '../activities';
 import type { StoreComparison } from '../activities/data-integrity';
 import { Incident } from './incident';
 import { shortStep } from './presets';
+import { restoreDatabase } from './restore-database';
 import { recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
@@ -40,7 +42,9 @@ export async function incidentDataCorruption(input: IncidentInput = {}): Promise
       ...integrity.findings,
       ...(dhtInconsistent ? ['DHT inconsistency: trigger a gossip round, re-check'] : []),
       ...(dbCorrupt
-        ? [`database corruption: restore the latest verified backup (restore-database${incident.settings.production ? ', approval first: production target' : ''}; it stops and starts the application), re-check`]
+        ? [
+            `database corruption: restore the latest verified backup (restore-database${incident.settings.automaticRestore && !incident.settings.production ? '' : ', after an approval'}; it stops and starts the application; the pre-restore database is kept), re-check`,
+          ]
         : []),
       ...(dhtInconsistent || dbCorrupt ? ['what still differs: a manual reconciliation task with the differences, and escalation'] : ['nothing to repair']),
     ];
@@ -60,13 +64,28 @@ export async function incidentDataCorruption(input: IncidentInput = {}): Promise
       const restore = await incident.act(
         'restore the latest verified backup (child run restore-database)',
         () =>
-          executeChild<(i: object) => Promise<RestoreDatabaseResult>>('restoreDatabase', {
-            args: [{ backup: 'latest', trigger: 'parent', severity: incident.state.severity, approvalTimeoutSeconds: incident.settings.approvalTimeoutSeconds }],
+          executeChild(restoreDatabase, {
+            args: [
+              {
+                backup: 'latest',
+                trigger: 'parent',
+                severity: incident.state.severity,
+                requestedBy: incident.requestedBy,
+                approvalTimeoutSeconds: incident.settings.approvalTimeoutSeconds,
+                // The rows written since the backup live on in the kept database.
+                keepPrevious: true,
+                requireApproval: !incident.settings.automaticRestore,
+              },
+            ],
             workflowId: `${id}-restore-database`,
             staticSummary: 'restore-database for incident-data-corruption',
           }),
-        (v) => `${v.outcome}${v.approval ? ` (approved by ${v.approval.by})` : ''}`,
+        (v) => `${v.outcome}${v.approval ? ` (${v.approval.approved ? 'approved' : 'rejected'} by ${v.approval.by})` : ''}${v.previousKept && v.previousDatabase && v.outcome === 'succeeded' ? `; the pre-restore database is kept as ${v.previousDatabase}` : ''}`,
       );
+      if (restore.ok && restore.value.outcome === 'succeeded' && restore.value.previousDatabase) {
+        incident.finding(`the pre-restore database is kept as ${restore.value.previousDatabase}: rows written after the backup (${restore.value.backup}) can be recovered from it`);
+        incident.state.followUps.push(`reconcile the rows written since the backup from ${restore.value.previousDatabase}, then drop it`);
+      }
       if (restore.ok && restore.value.approval) incident.state.approvals.push({ ...restore.value.approval, for: 'restore the latest verified backup' });
       if (restore.ok && restore.value.outcome === 'succeeded') {
         cmp = await compare.compareStores.executeWithOptions({ summary: 're-check after the restore' }, [{ label: `${id}-after-restore` }]);

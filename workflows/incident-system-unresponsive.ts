@@ -3,27 +3,44 @@
 // diagnosis points to (restart-conductor as a child, PostgreSQL or the application restarted
 // through service control, or freeing what is safe and recommending scaling); verify the system
 // is healthy and credits are issued again. A resolution that does not work escalates once and the
-// run ends "escalated": it never loops on restarts.
+// run ends "escalated": it never loops on restarts. Its blast radius is bounded: a restart takes
+// the target's lock (another run working on it makes this one wait, then diagnose again) and one
+// unit of the service's restart budget; a spent budget opens the service's circuit breaker and
+// the incident escalates with the evidence instead of restarting again.
 import { executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type { BudgetDecision } from '../common/guards';
 import type { IncidentInput, IncidentResult } from '../common/incident';
-import type { RestartConductorResult } from '../common/runbooks';
 import type { Activities } from '../activities';
 import type { Diagnosis, SystemCause } from '../activities/incident';
+import { lockTargets, type HeldLocks } from './guards';
 import { Incident } from './incident';
-import { shortStep } from './presets';
-import { recorded } from './run-record';
+import { extend, shortStep } from './presets';
+import { restartConductor } from './restart-conductor';
+import { failureMessage, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const slow = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '1 hour', retry: { maximumAttempts: 1 } });
+const slow = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '1 hour', maximumAttempts: 1 }));
 
 const RESOLUTIONS: Record<SystemCause, string> = {
   'database-down': 'restart PostgreSQL through service control',
+  'database-error': 'none automatic: the database answers with an error that a restart does not cure (authentication, too many connections); escalate with the error',
   'conductor-down': 'restart the conductor (runbook restart-conductor, as a child run)',
   'application-hung': 'restart the application through service control (SIGKILL after the grace time)',
   'application-down': 'start the application again through service control',
-  'resources-exhausted': 'free what is safe (temp files of interrupted backups and exports) and recommend scaling',
+  'resources-exhausted': 'free what is safe (temp files of interrupted backups and exports that no running step owns) and recommend scaling',
   healthy: 'nothing to repair: verify that credits are issued',
 };
+
+/** The service a cause's restart acts on, and so whose restart budget it spends. */
+const RESTARTED: Partial<Record<SystemCause, 'database' | 'conductor' | 'application'>> = {
+  'database-down': 'database',
+  'conductor-down': 'conductor',
+  'application-hung': 'application',
+  'application-down': 'application',
+};
+
+/** How long a restart waits for another run that holds its target: 8 x 15 s. */
+const LOCK_WAITS = 8;
 
 export async function incidentSystemUnresponsive(input: IncidentInput = {}): Promise<IncidentResult> {
   const incident = new Incident('incident-system-unresponsive', input);
@@ -42,48 +59,67 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
       held++;
       busy = await quick.runningRuns.executeWithOptions({ summary: 'still in progress?' }, [disruptive]);
     }
-    const diagnosis: Diagnosis = await quick.diagnoseSystem.executeWithOptions({ summary: 'diagnose: status report, conductor, database, application, host' }, []);
+    let diagnosis: Diagnosis = await quick.diagnoseSystem.executeWithOptions({ summary: 'diagnose: status report, conductor, database, application, host' }, []);
     incident.finding(...diagnosis.findings, `diagnosis: ${diagnosis.cause}`);
-    const plan = [...diagnosis.findings, `diagnosis: ${diagnosis.cause}`, `resolution: ${RESOLUTIONS[diagnosis.cause]}`, `verify: status report healthy and new credits within ${incident.settings.verifyTimeoutSeconds} s`];
+    const service = RESTARTED[diagnosis.cause];
+    const plan = [
+      ...diagnosis.findings,
+      `diagnosis: ${diagnosis.cause}`,
+      `resolution: ${RESOLUTIONS[diagnosis.cause]}`,
+      ...(service ? [`within the restart budget of ${service} (an exhausted budget opens its circuit breaker and escalates)`] : []),
+      `verify: status report healthy and new credits within ${incident.settings.verifyTimeoutSeconds} s`,
+    ];
     if (incident.dryRun) return incident.close('dry-run', { diagnosis: diagnosis.cause, plan });
 
     incident.phase('respond', RESOLUTIONS[diagnosis.cause]);
     let resolutionFailed: string | undefined;
-    switch (diagnosis.cause) {
-      case 'conductor-down': {
-        const r = await incident.act(
-          'restart the conductor (child run restart-conductor)',
-          () =>
-            executeChild<(i: object) => Promise<RestartConductorResult>>('restartConductor', {
-              args: [{ trigger: 'parent', severity: incident.state.severity }],
-              workflowId: `${workflowInfo().workflowId}-restart-conductor`,
-              staticSummary: 'restart-conductor for incident-system-unresponsive',
-            }),
-          (v) => `${v.outcome}; ${v.creditsReadable ?? 0} credits readable`,
-        );
-        if (!r.ok) resolutionFailed = r.error;
-        break;
+    let locks: HeldLocks | undefined;
+    try {
+      if (diagnosis.cause === 'database-down' || diagnosis.cause === 'application-hung' || diagnosis.cause === 'application-down') {
+        // The target's lock first: another run working on it (a restore, a recovery, a scaling)
+        // makes this one wait, and then diagnose again: the other run may have fixed it.
+        const lockTarget = diagnosis.cause === 'database-down' ? `database:${(await quick.describeDatabaseTarget.executeWithOptions({ summary: 'the database target' }, [])).database}` : 'application';
+        let waited = false;
+        for (let attempt = 0; !locks; attempt++) {
+          try {
+            locks = await lockTargets([lockTarget]);
+          } catch (e) {
+            if (attempt >= LOCK_WAITS || incident.closed) {
+              resolutionFailed = failureMessage(e);
+              break;
+            }
+            if (attempt === 0) incident.record(`wait: ${lockTarget} is held by another run`, 'skipped', failureMessage(e));
+            waited = true;
+            await sleep('15s');
+          }
+        }
+        if (locks && waited) {
+          const before = diagnosis.cause;
+          diagnosis = await quick.diagnoseSystem.executeWithOptions({ summary: 'diagnose again after the other run' }, []);
+          incident.finding(`after waiting for the other run: ${diagnosis.cause}`);
+          // Act only on what this run holds the lock of (or not at all when it is healthy now).
+          const same = (c: SystemCause): string => (c === 'database-down' ? 'database' : c === 'application-hung' || c === 'application-down' ? 'application' : c);
+          if (diagnosis.cause !== 'healthy' && same(diagnosis.cause) !== same(before)) {
+            resolutionFailed = `the diagnosis changed from ${before} to ${diagnosis.cause} while waiting for another run: not acting on a target this run did not lock`;
+          }
+        }
       }
-      case 'database-down':
-      case 'application-hung':
-      case 'application-down': {
-        const service = diagnosis.cause === 'database-down' ? 'database' : 'application';
-        const r = await incident.act(`restart the ${service}`, () => slow.restartService.executeWithOptions({ summary: `restart the ${service} through service control` }, [{ service }]), (v) => v.how);
-        if (!r.ok) resolutionFailed = r.error;
-        else if (!r.value.restarted) resolutionFailed = r.value.how;
-        // The application holds database connections: after PostgreSQL restarts, it is restarted too
-        // if it does not recover by itself (verification below tells).
-        break;
+      const budgetOf = RESTARTED[diagnosis.cause];
+      let budget: BudgetDecision | undefined;
+      if (!resolutionFailed && budgetOf) {
+        budget = await quick.spendRestartBudget.executeWithOptions({ summary: `spend one automatic restart of ${budgetOf}` }, [{ service: budgetOf, action: RESOLUTIONS[diagnosis.cause] }]);
+        if (!budget.allowed) {
+          const evidence = budget.recent.map((r) => `${r.at} by ${r.by}`).join('; ');
+          incident.record(`restart ${budgetOf}`, 'skipped', `circuit breaker open: ${budget.breaker?.reason ?? 'budget spent'}`);
+          incident.finding(`the restart budget of ${budgetOf} is spent (${budget.max} per ${budget.windowSeconds} s): ${evidence || 'no restarts recorded'}; the circuit breaker is open since ${budget.breaker?.openedAt}`);
+          incident.state.followUps.push(`find out why ${budgetOf} keeps failing, then close its circuit breaker: runbook breaker reset ${budgetOf} --reason "<what was fixed>"`);
+          await incident.escalate(`circuit breaker open for ${budgetOf}: ${budget.breaker?.reason ?? 'restart budget spent'}`);
+          return await incident.close('escalated', { diagnosis: diagnosis.cause });
+        }
       }
-      case 'resources-exhausted': {
-        const r = await incident.act('free temp files of interrupted backups and exports', () => quick.freeResources.executeWithOptions({ summary: 'free what is safe' }, []), (v) => `${v.removed.length} files, ${v.freedBytes} bytes`);
-        if (!r.ok) resolutionFailed = r.error;
-        incident.state.followUps.push('scale up (more memory or disk) or out (another node): resources were exhausted');
-        break;
-      }
-      case 'healthy':
-        incident.record('no repair needed', 'skipped', 'every component answered');
-        break;
+      if (!resolutionFailed) resolutionFailed = await respond(incident, diagnosis);
+    } finally {
+      await locks?.release();
     }
 
     incident.phase('resolve', 'verify: healthy status report and new credits');
@@ -104,4 +140,46 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
     await incident.escalate(`resolution did not work: ${why}`);
     return incident.close('escalated', { diagnosis: diagnosis.cause });
   });
+}
+
+/** Applies the diagnosis's resolution; returns why it failed, or undefined. */
+async function respond(incident: Incident, diagnosis: Diagnosis): Promise<string | undefined> {
+  switch (diagnosis.cause) {
+    case 'conductor-down': {
+      const r = await incident.act(
+        'restart the conductor (child run restart-conductor)',
+        () =>
+          executeChild(restartConductor, {
+            args: [{ trigger: 'parent', severity: incident.state.severity, requestedBy: incident.requestedBy }],
+            workflowId: `${workflowInfo().workflowId}-restart-conductor`,
+            staticSummary: 'restart-conductor for incident-system-unresponsive',
+          }),
+        (v) => `${v.outcome}; ${v.creditsReadable ?? 0} credits readable`,
+      );
+      return r.ok ? undefined : r.error;
+    }
+    case 'database-down':
+    case 'application-hung':
+    case 'application-down': {
+      const service = diagnosis.cause === 'database-down' ? 'database' : 'application';
+      const r = await incident.act(`restart the ${service}`, () => slow.restartService.executeWithOptions({ summary: `restart the ${service} through service control` }, [{ service }]), (v) => v.how);
+      // The application holds database connections: after PostgreSQL restarts, it is restarted too
+      // if it does not recover by itself (verification below tells).
+      if (!r.ok) return r.error;
+      return r.value.restarted ? undefined : r.value.how;
+    }
+    case 'database-error': {
+      incident.record('restart the database', 'skipped', `the database answers with an error: ${diagnosis.database.error}`);
+      incident.state.followUps.push(`fix the database error by hand (a restart would not): ${diagnosis.database.error}`);
+      return `the database answers with an error that a restart does not cure: ${diagnosis.database.error}`;
+    }
+    case 'resources-exhausted': {
+      const r = await incident.act('free temp files of interrupted backups and exports', () => quick.freeResources.executeWithOptions({ summary: 'free what is safe' }, []), (v) => `${v.removed.length} files, ${v.freedBytes} bytes${v.inUse.length ? `; ${v.inUse.length} in use by running steps, left alone` : ''}`);
+      incident.state.followUps.push('scale up (more memory or disk) or out (another node): resources were exhausted');
+      return r.ok ? undefined : r.error;
+    }
+    case 'healthy':
+      incident.record('no repair needed', 'skipped', 'every component answered');
+      return undefined;
+  }
 }

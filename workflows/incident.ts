@@ -4,7 +4,8 @@
 // unresolved after an hour, level 3 after four hours for critical incidents; every duration
 // configurable), one immediate escalation when a resolution did not work, and the post-mortem.
 import { condition, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { alertSignal, resolvedSignal, type Alert } from '../common/alerts';
+import { alertSchema, alertSignal, resolvedSignal, type Alert } from '../common/alerts';
+import { identityPattern } from '../common/formats';
 import {
   acknowledgeUpdate,
   closeUpdate,
@@ -19,13 +20,16 @@ import {
   type IncidentResult,
   type IncidentState,
 } from '../common/incident';
+import type { ValidRunbookInput } from '../common/runbook-inputs';
 import type { Approval } from '../common/runbooks';
+
+export type IncidentRunbook = 'incident-system-unresponsive' | 'incident-byzantine-detection-failure' | 'incident-data-corruption';
 import { IncidentId } from '../common/search-attributes';
 import type { Activities } from '../activities';
 import type { IncidentSettings } from '../activities/incident';
 import { ApprovalGate } from './approval-gate';
 import { shortStep } from './presets';
-import { RunRecord, failureMessage } from './run-record';
+import { failureMessage, openRun, withDefaults, type RunRecord } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 
@@ -39,12 +43,14 @@ export class Incident {
   private level = 0;
   private ended = false;
 
-  constructor(
-    runbook: string,
-    private readonly input: IncidentInput,
-  ) {
+  private readonly input: ValidRunbookInput<IncidentRunbook>;
+
+  constructor(runbook: IncidentRunbook, raw: IncidentInput) {
+    const alert = (raw as Partial<IncidentInput> | undefined)?.alert;
+    const opened = openRun(runbook, alert ? withDefaults(raw, { trigger: 'alert' }) : raw, 'critical');
+    this.run = opened.run;
+    const input = (this.input = opened.input);
     const severity = input.alert?.severity ?? input.severity ?? 'critical';
-    this.run = new RunRecord(runbook, input.trigger ?? (input.alert ? 'alert' : undefined), severity);
     this.gate = new ApprovalGate(this.run);
     const now = new Date().toISOString();
     this.state = {
@@ -60,16 +66,39 @@ export class Incident {
       escalations: [],
       approvals: [],
       repeats: 0,
+      firing: input.alert ? [input.alert.fingerprint] : [],
+      joined: [],
       followUps: [],
     };
     setHandler(incidentQuery, () => this.state);
+    // Alerts with one cause and target coalesce into this run (the router sends every alert that
+    // routes here to it): a new fingerprint joins, a known one repeats, and the incident's alert
+    // is resolved when every alert that joined it has resolved.
     // signalWithStart delivers the starting alert as a signal too: it is not a repeat.
     let startSignalSeen = !input.alert;
-    setHandler(alertSignal, () => {
-      if (startSignalSeen) this.state.repeats++;
+    setHandler(alertSignal, (raw) => {
+      const parsed = alertSchema.safeParse(raw);
+      if (!parsed.success) return; // a signal cannot be refused: a malformed one changes nothing
+      const alert = parsed.data;
+      if (!startSignalSeen && alert.fingerprint === input.alert?.fingerprint) {
+        startSignalSeen = true;
+        return;
+      }
       startSignalSeen = true;
+      if (this.state.firing.includes(alert.fingerprint)) {
+        this.state.repeats++;
+        return;
+      }
+      this.state.firing.push(alert.fingerprint);
+      if (this.state.joined.length < 200) this.state.joined.push({ fingerprint: alert.fingerprint, name: alert.name, summary: alert.summary.slice(0, 200), at: new Date().toISOString() });
+      this.state.joinedCount = (this.state.joinedCount ?? 0) + 1;
+      this.alertResolved = false;
     });
-    setHandler(resolvedSignal, () => void (this.alertResolved = true));
+    setHandler(resolvedSignal, (raw) => {
+      const fingerprint = (raw as { fingerprint?: unknown } | undefined)?.fingerprint;
+      this.state.firing = typeof fingerprint === 'string' ? this.state.firing.filter((f) => f !== fingerprint) : [];
+      if (this.state.firing.length === 0) this.alertResolved = true;
+    });
     setHandler(
       acknowledgeUpdate,
       ({ by }) => {
@@ -77,7 +106,7 @@ export class Incident {
         this.run.step(this.run.progress.step, `acknowledged by ${by.trim()}`);
         return this.state.acknowledged;
       },
-      { validator: ({ by }) => requireName(by, 'acknowledge') },
+      { validator: (a) => requireName(a?.by, 'acknowledge') },
     );
     setHandler(
       closeUpdate,
@@ -85,7 +114,7 @@ export class Incident {
         this.operatorClosed = { by: by.trim(), reason };
         return { closed: true };
       },
-      { validator: ({ by }) => requireName(by, 'close') },
+      { validator: (a) => requireName(a?.by, 'close') },
     );
     if (input.alert) upsertSearchAttributes([{ key: IncidentId, value: input.alert.fingerprint }]);
   }
@@ -102,6 +131,11 @@ export class Incident {
 
   get dryRun(): boolean {
     return this.input.dryRun === true;
+  }
+
+  /** Who started the incident run (passed on to the runs it starts). */
+  get requestedBy(): string | undefined {
+    return this.input.requestedBy;
   }
 
   /** Detect: settings, level-1 notification, and the escalation timers (not in a dry-run). */
@@ -148,8 +182,8 @@ export class Incident {
 
   /** Waits for an approval of `what`; the escalation timers keep running meanwhile. */
   async approval(what: string, details: string): Promise<Approval | undefined> {
-    this.run.step('awaiting approval', `${what}\n\n${details}\n\nApprove with \`runbook approve ${this.state.workflowId} --by <name>\` (or reject).`);
-    const decision = await this.gate.wait(this.settings.approvalTimeoutSeconds, `wait for an approval: ${what}`, () => this.closed);
+    this.run.step('awaiting approval', `${what}\n\n${details}\n\nApprove with \`runbook approve ${this.state.workflowId}\` (or reject).`);
+    const decision = await this.gate.wait({ what, plan: [what, ...details.split('\n')], timeoutSeconds: this.settings.approvalTimeoutSeconds, summary: `wait for an approval: ${what}`, orUntil: () => this.closed });
     if (decision) this.state.approvals.push({ ...decision, for: what });
     else if (this.closed) this.record(`approval of: ${what}`, 'skipped', 'the incident was closed while waiting');
     else this.record(`approval of: ${what}`, 'failed', `no decision within ${this.settings.approvalTimeoutSeconds} s`);
@@ -231,6 +265,6 @@ export class Incident {
   }
 }
 
-function requireName(by: string, what: string): void {
-  if (typeof by !== 'string' || !by.trim()) throw new Error(`${what}: expected the operator's name (--by), found nothing`);
+function requireName(by: unknown, what: string): void {
+  if (typeof by !== 'string' || !identityPattern.test(by)) throw new Error(`${what}: expected the operator's identity (letters, digits, . _ @ + -), found ${JSON.stringify(by)}`);
 }

@@ -16,3 +16,4 @@ export { drDrill } from './dr-drill';
 export { logRotation, metricsCleanup } from './maintenance';
 export { weeklyHealthReview, weeklyPerformanceReview, weeklyCapacityReport, monthlyThresholdReview, monthlyRateLimitReview, monthlySecurityChecklist } from './reviews';
 export { verticalScale, horizontalScale } from './scaling';
+export { targetLock, restartBudget } from './guards';

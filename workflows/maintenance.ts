@@ -4,10 +4,10 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { CommonInput } from '../common/runbooks';
 import type { Activities } from '../activities';
 import type { RotationResult } from '../activities/maintenance';
-import { shortStep } from './presets';
-import { recorded, RunRecord } from './run-record';
+import { extend, shortStep } from './presets';
+import { openRun, recorded } from './run-record';
 
-const quick = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '30 minutes', retry: { maximumAttempts: 2 } });
+const quick = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '30 minutes', maximumAttempts: 2 }));
 
 export interface LogRotationResult {
   runbook: 'log-rotation';
@@ -15,8 +15,8 @@ export interface LogRotationResult {
   logs: RotationResult[];
 }
 
-export async function logRotation(input: CommonInput = {}): Promise<LogRotationResult> {
-  const run = new RunRecord('log-rotation', input.trigger, input.severity);
+export async function logRotation(raw: CommonInput = {}): Promise<LogRotationResult> {
+  const { run, input } = openRun('log-rotation', raw);
   return recorded(run, async () => {
     run.target('logs');
     run.step(input.dryRun ? 'plan' : 'rotate', 'rename, tell the writer to reopen, wait for it, compress, keep the newest');
@@ -34,8 +34,8 @@ export interface MetricsCleanupResult {
   samplesRemoved: number;
 }
 
-export async function metricsCleanup(input: CommonInput = {}): Promise<MetricsCleanupResult> {
-  const run = new RunRecord('metrics-cleanup', input.trigger, input.severity);
+export async function metricsCleanup(raw: CommonInput = {}): Promise<MetricsCleanupResult> {
+  const { run, input } = openRun('metrics-cleanup', raw);
   return recorded(run, async () => {
     run.target('reports');
     run.step(input.dryRun ? 'plan' : 'clean up', 'reports and health-check samples beyond their retention');

@@ -26,3 +26,13 @@ export function longTransfer(heartbeatTimeoutSeconds = 30): ActivityOptions {
     retry: { ...retry, maximumAttempts: 4 },
   };
 }
+
+/** A preset with a longer timeout and another number of attempts, keeping the rest of its retry
+ * policy (the non-retryable failure types above all: an inline `retry` would drop them). */
+export function extend(preset: ActivityOptions, o: { startToCloseTimeout?: ActivityOptions['startToCloseTimeout']; maximumAttempts?: number }): ActivityOptions {
+  return {
+    ...preset,
+    ...(o.startToCloseTimeout ? { startToCloseTimeout: o.startToCloseTimeout } : {}),
+    retry: { ...preset.retry, ...(o.maximumAttempts ? { maximumAttempts: o.maximumAttempts } : {}) },
+  };
+}

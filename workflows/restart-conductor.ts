@@ -1,23 +1,25 @@
 // Runbook "restart-conductor": graceful stop, start, wait for ready, verify the app is enabled
 // and credits are readable. The runbook's `hc sandbox clean` is a wipe, not a restart: with
-// `clean: true` it happens only after a verified export made in this run and an approval, and
-// the export is imported back afterwards.
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+// `clean: true` it happens only after an approval of this plan, with the application stopped
+// first (so no credit is issued after the export), a verified export made after that stop, and
+// the export imported back before the application starts again.
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { backupKey, formatMs } from '../common/durations';
 import { Failure } from '../common/failures';
 import type { RestartConductorInput, RestartConductorResult } from '../common/runbooks';
 import type { Activities } from '../activities';
 import { ApprovalGate } from './approval-gate';
+import { lockTargets } from './guards';
 import { longTransfer, shortStep } from './presets';
-import { recorded, RunRecord } from './run-record';
+import { failureMessage, openRun, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 const long = proxyActivities<Activities>(longTransfer());
 /** Stopping and starting wait for the process: a little longer than a short step. */
 const processStep = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '10 minutes', heartbeatTimeout: '30s' });
 
-export async function restartConductor(input: RestartConductorInput = {}): Promise<RestartConductorResult> {
-  const run = new RunRecord('restart-conductor', input.trigger, input.severity);
+export async function restartConductor(raw: RestartConductorInput = {}): Promise<RestartConductorResult> {
+  const { run, input } = openRun('restart-conductor', raw);
   const gate = new ApprovalGate(run);
   return recorded(run, async () => {
     const started = Date.now();
@@ -25,14 +27,21 @@ export async function restartConductor(input: RestartConductorInput = {}): Promi
     run.target(target.appId);
     run.step('check conductor');
     const before = await quick.conductorLiveness.executeWithOptions({ summary: 'conductor liveness before (list_apps)' }, []);
+    const clean = input.clean === true;
     const plan = [
-      `conductor at ${target.adminUrl}: ${before.alive ? 'answers' : `does not answer (${before.error ?? 'no answer'})`}`,
-      ...(input.clean
-        ? ['export every credit and verify the export', 'wait for an approval (the wipe deletes all conductor data)', 'graceful stop', `wipe the conductor data (${target.service})`]
+      `conductor ${target.appId} at ${target.adminUrl} (${target.service}): ${before.alive ? 'answers' : `does not answer (${before.error ?? 'no answer'})`}`,
+      ...(clean
+        ? [
+            'wait for an approval (the wipe deletes all conductor data)',
+            `stop the application (${target.applicationService ?? 'no application service configured: nothing issues credits through this tool'}), so nothing is issued after the export`,
+            'export every credit and verify the export',
+            'graceful stop',
+            `wipe the conductor data (${target.service})`,
+          ]
         : ['graceful stop (SIGINT; SIGKILL after the grace time)']),
       'start, wait until list_apps answers',
       'install/enable the app if needed',
-      ...(input.clean ? ['import the export and verify every credit'] : []),
+      ...(clean ? ['import the export and verify every credit', 'start the application again (if this run stopped it)'] : []),
       'read credits back through a zome call',
     ];
     const base = { runbook: 'restart-conductor' as const, aliveBefore: before.alive, cleaned: false };
@@ -40,9 +49,7 @@ export async function restartConductor(input: RestartConductorInput = {}): Promi
       run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
       return { ...base, outcome: 'dry-run', durationMs: Date.now() - started, plan };
     }
-
-    let exportPath: string | undefined;
-    if (input.clean) {
+    if (clean) {
       if (!target.canClean) {
         throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `no clean command is configured for ${target.service}`, nonRetryable: true });
       }
@@ -53,53 +60,81 @@ export async function restartConductor(input: RestartConductorInput = {}): Promi
           nonRetryable: true,
         });
       }
-      run.step('export before wipe');
-      const key = backupKey(workflowInfo().startTime);
-      const exp = await long.exportDht.executeWithOptions({ summary: `export every credit before the wipe (slot ${key})` }, [{ key }]);
-      exportPath = exp.path;
-      const id = workflowInfo().workflowId;
-      run.step('awaiting approval', `The wipe deletes all conductor data. A verified export of ${exp.manifest.credits} credits is at ${exp.path}.\n\nApprove with \`runbook approve ${id} --by <name>\`.`);
-      const approval = await gate.wait(input.approvalTimeoutSeconds ?? 4 * 3600, 'wait for an approval of the wipe (runbook approve|reject)');
-      if (!approval?.approved) {
-        run.finish('rejected', approval ? `rejected by ${approval.by}; nothing was wiped` : 'no approval in time; nothing was wiped');
-        return { ...base, outcome: approval ? 'rejected' : 'approval-timeout', approval, export: exportPath, durationMs: Date.now() - started };
-      }
     }
 
-    run.step('stop');
-    await processStep.stopConductor.executeWithOptions({ summary: 'graceful stop of the conductor' }, []);
-    if (input.clean) {
-      run.step('wipe');
-      await quick.cleanConductor.executeWithOptions({ summary: 'wipe the conductor data' }, [{ verifiedExport: exportPath!, approvedBy: gate.approval!.by }]);
-    }
-    run.step('start');
-    await processStep.startConductor.executeWithOptions({ summary: 'start the conductor and wait until it answers' }, []);
-    run.step('app');
-    const app = await quick.ensureConductorApp.executeWithOptions({ summary: 'install/enable the app if needed' }, []);
-    let imported: number | undefined;
-    if (input.clean) {
-      run.step('import');
-      const r = await long.importDht.executeWithOptions({ summary: 'import the export made before the wipe' }, [{ path: exportPath! }]);
-      imported = r.imported;
-      const check = await long.checkDhtAgainstExport.executeWithOptions({ summary: 'verify every exported credit' }, [{ path: exportPath! }]);
-      if (!check.matches) {
-        throw ApplicationFailure.create({ type: Failure.RestoreMismatch, message: `after the wipe and import, ${check.missing.length} credits are missing and ${check.different.length} differ`, nonRetryable: true });
+    run.step('lock the target', `conductor:${target.appId}`);
+    const locks = await lockTargets([`conductor:${target.appId}`, ...(clean ? ['application'] : [])]);
+    let applicationStopped = false;
+    let wiped = false;
+    try {
+      let exportPath: string | undefined;
+      if (clean) {
+        const id = workflowInfo().workflowId;
+        run.step('awaiting approval', `The wipe deletes all conductor data. Approve with \`runbook approve ${id}\` (or reject).\n\n${plan.map((p) => `- ${p}`).join('\n')}`);
+        const approval = await gate.wait({ what: `wipe conductor ${target.appId}`, plan, timeoutSeconds: input.approvalTimeoutSeconds ?? 4 * 3600, summary: 'wait for an approval of the wipe (runbook approve|reject)' });
+        if (!approval?.approved) {
+          run.finish('rejected', approval ? `rejected by ${approval.by}; nothing was changed` : 'no approval in time; nothing was changed');
+          return { ...base, outcome: approval ? 'rejected' : 'approval-timeout', approval, durationMs: Date.now() - started };
+        }
+        run.step('stop application');
+        applicationStopped = (await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application before the export' }, [{ action: 'stop' }])).ran;
+        run.step('export before wipe');
+        const key = backupKey(new Date());
+        const exp = await long.exportDht.executeWithOptions({ summary: `export every credit before the wipe (slot ${key})` }, [{ key }]);
+        exportPath = exp.path;
       }
+
+      run.step('stop');
+      await processStep.stopConductor.executeWithOptions({ summary: 'graceful stop of the conductor' }, []);
+      if (clean) {
+        run.step('wipe');
+        wiped = true;
+        await quick.cleanConductor.executeWithOptions({ summary: 'wipe the conductor data' }, [{ verifiedExport: exportPath!, approvedBy: gate.approval!.by }]);
+      }
+      run.step('start');
+      await processStep.startConductor.executeWithOptions({ summary: 'start the conductor and wait until it answers' }, []);
+      run.step('app');
+      const app = await quick.ensureConductorApp.executeWithOptions({ summary: 'install/enable the app if needed' }, []);
+      let imported: number | undefined;
+      if (clean) {
+        run.step('import');
+        const r = await long.importDht.executeWithOptions({ summary: 'import the export made before the wipe' }, [{ path: exportPath! }]);
+        imported = r.imported;
+        const check = await long.checkDhtAgainstExport.executeWithOptions({ summary: 'verify every exported credit' }, [{ path: exportPath! }]);
+        if (!check.matches) {
+          throw ApplicationFailure.create({ type: Failure.RestoreMismatch, message: `after the wipe and import, ${check.missing.length} credits are missing and ${check.different.length} differ`, nonRetryable: true });
+        }
+        if (applicationStopped) {
+          run.step('start application');
+          await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application again' }, [{ action: 'start' }]);
+          applicationStopped = false;
+        }
+      }
+      run.step('verify');
+      const readable = await quick.verifyCreditsReadable.executeWithOptions({ summary: 'read credits back through a zome call' }, []);
+      run.finish('succeeded', `conductor restarted${clean ? ' (wiped and restored)' : ''}; ${readable.credits} credits readable, ${readable.peers} peers; in ${formatMs(Date.now() - started)}`);
+      return {
+        ...base,
+        outcome: 'succeeded',
+        cleaned: clean,
+        approval: gate.approval,
+        export: exportPath,
+        appInstalled: app.installed,
+        appEnabled: app.enabled,
+        imported,
+        creditsReadable: readable.credits,
+        durationMs: Date.now() - started,
+      };
+    } catch (err) {
+      // Before the wipe nothing is lost: the application goes back to work. After it, the
+      // application stays stopped: it would issue credits into a conductor missing its history.
+      if (applicationStopped && !wiped) {
+        await CancellationScope.nonCancellable(() => quick.runApplicationCommand.executeWithOptions({ summary: 'start the application again (nothing was wiped)' }, [{ action: 'start' }])).catch(() => undefined);
+      }
+      run.finish('failed', `${failureMessage(err)}${applicationStopped && wiped ? '; the conductor was wiped and the application is left STOPPED: restore the DHT (runbook run restore-dht) before starting it' : ''}`);
+      throw err;
+    } finally {
+      await locks.release();
     }
-    run.step('verify');
-    const readable = await quick.verifyCreditsReadable.executeWithOptions({ summary: 'read credits back through a zome call' }, []);
-    run.finish('succeeded', `conductor restarted${input.clean ? ' (wiped and restored)' : ''}; ${readable.credits} credits readable, ${readable.peers} peers; in ${formatMs(Date.now() - started)}`);
-    return {
-      ...base,
-      outcome: 'succeeded',
-      cleaned: input.clean === true,
-      approval: gate.approval,
-      export: exportPath,
-      appInstalled: app.installed,
-      appEnabled: app.enabled,
-      imported,
-      creditsReadable: readable.credits,
-      durationMs: Date.now() - started,
-    };
   });
 }

@@ -4,15 +4,16 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import { formatMs } from '../common/durations';
 import { Failure } from '../common/failures';
-import type { RestoreDhtInput, RestoreDhtResult } from '../common/runbooks';
+import type { DhtCheck, RestoreDhtInput, RestoreDhtResult } from '../common/runbooks';
 import type { Activities } from '../activities';
+import { lockTargets } from './guards';
 import { longTransfer, shortStep } from './presets';
-import { recorded, RunRecord } from './run-record';
+import { openRun, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 
-export async function restoreDht(input: RestoreDhtInput = {}): Promise<RestoreDhtResult> {
-  const run = new RunRecord('restore-dht', input.trigger, input.severity);
+export async function restoreDht(raw: RestoreDhtInput = {}): Promise<RestoreDhtResult> {
+  const { run, input } = openRun('restore-dht', raw);
   const long = proxyActivities<Activities>(longTransfer(input.heartbeatTimeoutSeconds));
   return recorded(run, async () => {
     const started = Date.now();
@@ -34,14 +35,24 @@ export async function restoreDht(input: RestoreDhtInput = {}): Promise<RestoreDh
       run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
       return { ...base, outcome: 'dry-run', durationMs: Date.now() - started, plan };
     }
-    run.step('start conductor');
-    const start = await quick.startConductor.executeWithOptions({ summary: 'start the conductor if it does not answer' }, []);
-    run.step('install app');
-    const app = await quick.ensureConductorApp.executeWithOptions({ summary: `install and enable ${target.appId} if missing` }, []);
-    run.step('import', `${exp.manifest.credits} credits`);
-    const imported = await long.importDht.executeWithOptions({ summary: `import_state: ${exp.manifest.credits} credits in batches` }, [{ path: exp.path }]);
-    run.step('verify');
-    const check = await long.checkDhtAgainstExport.executeWithOptions({ summary: 'verify every exported credit in the DHT' }, [{ path: exp.path }]);
+    run.step('lock the target', `conductor:${target.appId}`);
+    const locks = await lockTargets([`conductor:${target.appId}`]);
+    let start: { started: boolean };
+    let app: { installed: boolean };
+    let imported: { imported: number; skipped: number; restartedConductor: boolean };
+    let check: DhtCheck;
+    try {
+      run.step('start conductor');
+      start = await quick.startConductor.executeWithOptions({ summary: 'start the conductor if it does not answer' }, []);
+      run.step('install app');
+      app = await quick.ensureConductorApp.executeWithOptions({ summary: `install and enable ${target.appId} if missing` }, []);
+      run.step('import', `${exp.manifest.credits} credits`);
+      imported = await long.importDht.executeWithOptions({ summary: `import_state: ${exp.manifest.credits} credits in batches` }, [{ path: exp.path }]);
+      run.step('verify');
+      check = await long.checkDhtAgainstExport.executeWithOptions({ summary: 'verify every exported credit in the DHT' }, [{ path: exp.path }]);
+    } finally {
+      await locks.release();
+    }
     if (!check.matches) {
       throw ApplicationFailure.create({
         type: Failure.RestoreMismatch,

@@ -2,11 +2,11 @@
 // Friday capacity report; monthly alert-threshold review, rate-limit review and security
 // checklist. Each writes a Markdown report (with SVG charts) to the reports directory and returns it.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { CommonInput } from '../common/runbooks';
+import type { CommonInput, RunbookName } from '../common/runbooks';
 import type { Activities } from '../activities';
 import type { Report } from '../activities/reviews';
 import { shortStep } from './presets';
-import { recorded, RunRecord, scheduledTime } from './run-record';
+import { openRun, recorded, scheduledTime } from './run-record';
 
 const quick = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '30 minutes' });
 
@@ -18,8 +18,10 @@ export interface ReviewResult {
 
 type ReviewActivity = 'weeklyHealthReview' | 'weeklyPerformanceReview' | 'weeklyCapacityReport' | 'monthlyThresholdReview' | 'monthlyRateLimitReview' | 'monthlySecurityChecklist';
 
-async function review(runbook: string, activity: ReviewActivity, what: string, input: CommonInput): Promise<ReviewResult> {
-  const run = new RunRecord(runbook, input.trigger, input.severity);
+type ReviewRunbook = Extract<RunbookName, `weekly-${string}` | `monthly-${string}`>;
+
+async function review(runbook: ReviewRunbook, activity: ReviewActivity, what: string, raw: CommonInput): Promise<ReviewResult> {
+  const { run } = openRun(runbook, raw);
   return recorded(run, async () => {
     run.target('reports');
     const at = scheduledTime() ?? workflowInfo().startTime;

@@ -1,6 +1,8 @@
 // What every runbook does at its start and end: search attributes (runbook, trigger, target,
 // outcome), current details for the UI, and a step log that the progress query returns.
-import { setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { Failure } from '../common/failures';
+import { InvalidRunbookInput, severities, triggerKinds, validateRunbookInput, type RunbookInputName, type ValidRunbookInput } from '../common/runbook-inputs';
 import { Outcome, RunbookName, Severity, Target, Trigger } from '../common/search-attributes';
 import type { Outcome as OutcomeValue, TriggerKind } from '../common/search-attributes';
 import { progressQuery, type RunProgress } from './approval';
@@ -12,6 +14,8 @@ export class RunRecord {
     readonly runbook: string,
     trigger: TriggerKind | undefined,
     severity: 'info' | 'warning' | 'critical' = 'info',
+    /** Who asked for the run (the starter's identity): recorded, and barred from approving it. */
+    readonly requestedBy?: string,
   ) {
     this.progress = { runbook, step: 'starting', steps: [], awaitingApproval: false };
     setHandler(progressQuery, () => this.progress);
@@ -24,7 +28,8 @@ export class RunRecord {
   }
 
   target(name: string): void {
-    upsertSearchAttributes([{ key: Target, value: name }]);
+    // A keyword search attribute must be a string: anything else fails the workflow task forever.
+    upsertSearchAttributes([{ key: Target, value: String(name).slice(0, 200) }]);
   }
 
   step(step: string, details?: string): void {
@@ -40,6 +45,39 @@ export class RunRecord {
     upsertSearchAttributes([{ key: Outcome, value: outcome }]);
     setCurrentDetails(`**${this.runbook}**: ${outcome}${details ? `\n\n${details}` : ''}`);
   }
+}
+
+/** The first step of every runbook: its input checked against the runbook's schema. A bad input
+ * ends the run at once, before any activity is scheduled, as a failed run with a non-retryable
+ * InvalidInput failure that names every bad field (never a workflow-task failure, which Temporal
+ * would retry forever). */
+export function openRun<N extends RunbookInputName>(runbook: N, raw: unknown, defaultSeverity?: 'info' | 'warning' | 'critical'): { run: RunRecord; input: ValidRunbookInput<N> } {
+  let input: ValidRunbookInput<N>;
+  try {
+    input = validateRunbookInput(runbook, raw);
+  } catch (e) {
+    const bad = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+    const trigger = triggerKinds.find((t) => t === bad.trigger);
+    const severity = severities.find((v) => v === bad.severity) ?? 'info';
+    const run = new RunRecord(runbook, trigger, severity);
+    const message = e instanceof InvalidRunbookInput ? e.message : `invalid input for ${runbook}: ${(e as Error).message}`;
+    run.finish('failed', message);
+    throw ApplicationFailure.create({ type: Failure.InvalidInput, message, nonRetryable: true, details: e instanceof InvalidRunbookInput ? [e.problems] : [] });
+  }
+  // An alert-started run carries the alert's severity unless the starter said otherwise.
+  const common = input as { trigger?: TriggerKind; severity?: 'info' | 'warning' | 'critical'; alert?: { severity: 'info' | 'warning' | 'critical' } };
+  const requestedBy = (input as { requestedBy?: string }).requestedBy;
+  return { run: new RunRecord(runbook, common.trigger, common.severity ?? common.alert?.severity ?? defaultSeverity, requestedBy), input };
+}
+
+/** `raw` with `defaults` for the keys it leaves out, when it is an object; anything else as it is
+ * (openRun refuses it with a message). */
+export function withDefaults(raw: unknown, defaults: Record<string, unknown>): unknown {
+  if (raw === undefined) return { ...defaults };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(defaults)) if (out[k] === undefined) out[k] = v;
+  return out;
 }
 
 /** Runs `body`; a failure is recorded as the run's outcome before it propagates. */

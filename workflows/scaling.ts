@@ -3,26 +3,21 @@
 // configured hook, or an operator's "upgraded" Update), start it, and verify performance is no
 // worse. "horizontal-scale": provision a node (hook), let it join, verify it is active and healthy.
 import { condition, defineUpdate, executeChild, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import type { CommonInput, DatabaseBackupResult } from '../common/runbooks';
+import type { RunbookInput } from '../common/runbook-inputs';
 import type { Activities } from '../activities';
 import type { PerformanceSample } from '../activities/scaling';
-import { shortStep } from './presets';
-import { recorded, RunRecord } from './run-record';
+import { extend, shortStep } from './presets';
+import { databaseBackup } from './database-backup';
+import { lockTargets } from './guards';
+import { openRun, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const slow = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '2 hours', retry: { maximumAttempts: 1 } });
+const slow = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '2 hours', maximumAttempts: 1 }));
 
 /** The operator says the upgrade is done (when no upgrade hook is configured). */
 export const upgradedUpdate = defineUpdate<{ by: string; at: string }, [{ by: string; note?: string }]>('upgraded');
 
-export interface VerticalScaleInput extends CommonInput {
-  /** ISO time the maintenance window opens (default: now). */
-  windowStart?: string;
-  /** How long to wait for the operator's upgrade, in seconds (no hook configured). */
-  upgradeTimeoutSeconds?: number;
-  /** Status-report samples before and after (one per second). */
-  samples?: number;
-}
+export type VerticalScaleInput = RunbookInput<'vertical-scale'>;
 
 export interface VerticalScaleResult {
   runbook: 'vertical-scale';
@@ -35,8 +30,8 @@ export interface VerticalScaleResult {
   plan?: string[];
 }
 
-export async function verticalScale(input: VerticalScaleInput = {}): Promise<VerticalScaleResult> {
-  const run = new RunRecord('vertical-scale', input.trigger, input.severity ?? 'warning');
+export async function verticalScale(raw: VerticalScaleInput = {}): Promise<VerticalScaleResult> {
+  const { run, input } = openRun('vertical-scale', raw, 'warning');
   let upgraded: { by: string; note?: string; at: string } | undefined;
   let waiting = false;
   setHandler(
@@ -60,7 +55,7 @@ export async function verticalScale(input: VerticalScaleInput = {}): Promise<Ver
       'fresh backup: database-backup (child run)',
       `performance before: ${input.samples ?? 10} status-report samples`,
       'stop the application',
-      settings.upgradeHook ? `upgrade: ${settings.upgradeHook.join(' ')}` : 'upgrade: wait for an operator (`upgraded` Update) ',
+      settings.upgradeHook ? `upgrade: ${settings.upgradeHook}` : 'upgrade: wait for an operator (`upgraded` Update) ',
       'start the application',
       `performance after: no worse than ${settings.tolerance}x the average response time before`,
     ];
@@ -75,49 +70,52 @@ export async function verticalScale(input: VerticalScaleInput = {}): Promise<Ver
         await sleep(wait);
       }
     }
-    run.step('fresh backup');
-    const backup = await executeChild<(i: object) => Promise<DatabaseBackupResult>>('databaseBackup', {
-      args: [{ trigger: 'parent' }],
-      workflowId: `${workflowInfo().workflowId}-backup`,
-      staticSummary: 'database-backup before vertical-scale',
-    });
-    run.step('performance before');
-    const samples = input.samples ?? 10;
-    const before = await slow.samplePerformance.executeWithOptions({ summary: `${samples} status-report samples before` }, [{ count: samples, intervalMs: 1000 }]);
-    run.step('stop the application');
-    await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application' }, [{ action: 'stop' }]);
-    let upgrade: { by: string; how: string };
-    const hook = await slow.runUpgradeHook.executeWithOptions({ summary: 'the upgrade hook, if configured' }, []);
-    if (hook.ran) {
-      upgrade = { by: 'hook', how: hook.command!.join(' ') };
-    } else {
-      run.step('awaiting the upgrade', `Upgrade the instance (CPU, memory, storage), then: \`runbook upgraded ${workflowInfo().workflowId} --by <name>\``);
-      waiting = true;
-      const done = await condition(() => upgraded !== undefined, `${input.upgradeTimeoutSeconds ?? 4 * 3600}s`, { summary: 'wait for the operator to finish the upgrade' });
-      waiting = false;
-      if (!done) {
-        run.step('start the application', 'no upgrade within the timeout: back to service as it was');
-        await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
-        run.finish('failed', 'no upgrade was reported in time; the application was started again unchanged');
-        return { runbook: 'vertical-scale', outcome: 'failed', backup: backup.path, before, verdict: 'no upgrade within the timeout' };
+    run.step('lock the target', 'application');
+    const locks = await lockTargets(['application']);
+    try {
+      run.step('fresh backup');
+      const backup = await executeChild(databaseBackup, {
+        args: [{ trigger: 'parent', requestedBy: input.requestedBy }],
+        workflowId: `${workflowInfo().workflowId}-backup`,
+        staticSummary: 'database-backup before vertical-scale',
+      });
+      run.step('performance before');
+      const samples = input.samples ?? 10;
+      const before = await slow.samplePerformance.executeWithOptions({ summary: `${samples} status-report samples before` }, [{ count: samples, intervalMs: 1000 }]);
+      run.step('stop the application');
+      await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application' }, [{ action: 'stop' }]);
+      let upgrade: { by: string; how: string };
+      const hook = await slow.runUpgradeHook.executeWithOptions({ summary: 'the upgrade hook, if configured' }, []);
+      if (hook.ran) {
+        upgrade = { by: 'hook', how: hook.command! };
+      } else {
+        run.step('awaiting the upgrade', `Upgrade the instance (CPU, memory, storage), then: \`runbook upgraded ${workflowInfo().workflowId} --by <name>\``);
+        waiting = true;
+        const done = await condition(() => upgraded !== undefined, `${input.upgradeTimeoutSeconds ?? 4 * 3600}s`, { summary: 'wait for the operator to finish the upgrade' });
+        waiting = false;
+        if (!done) {
+          run.step('start the application', 'no upgrade within the timeout: back to service as it was');
+          await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
+          run.finish('failed', 'no upgrade was reported in time; the application was started again unchanged');
+          return { runbook: 'vertical-scale', outcome: 'failed', backup: backup.path, before, verdict: 'no upgrade within the timeout' };
+        }
+        upgrade = { by: upgraded!.by, how: upgraded!.note ?? 'by hand' };
       }
-      upgrade = { by: upgraded!.by, how: upgraded!.note ?? 'by hand' };
+      run.step('start the application');
+      await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
+      run.step('performance after');
+      const after = await slow.samplePerformance.executeWithOptions({ summary: `${samples} status-report samples after` }, [{ count: samples, intervalMs: 1000 }]);
+      const ok = after.avgResponseMs <= Math.max(1, before.avgResponseMs) * settings.tolerance;
+      const verdict = `average response ${before.avgResponseMs} ms before, ${after.avgResponseMs} ms after (${ok ? 'no worse' : 'WORSE'} than ${settings.tolerance}x); p99 ${before.p99ResponseMs} -> ${after.p99ResponseMs} ms`;
+      run.finish(ok ? 'succeeded' : 'failed', verdict);
+      return { runbook: 'vertical-scale', outcome: ok ? 'succeeded' : 'failed', backup: backup.path, upgrade, before, after, verdict };
+    } finally {
+      await locks.release();
     }
-    run.step('start the application');
-    await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
-    run.step('performance after');
-    const after = await slow.samplePerformance.executeWithOptions({ summary: `${samples} status-report samples after` }, [{ count: samples, intervalMs: 1000 }]);
-    const ok = after.avgResponseMs <= Math.max(1, before.avgResponseMs) * settings.tolerance;
-    const verdict = `average response ${before.avgResponseMs} ms before, ${after.avgResponseMs} ms after (${ok ? 'no worse' : 'WORSE'} than ${settings.tolerance}x); p99 ${before.p99ResponseMs} -> ${after.p99ResponseMs} ms`;
-    run.finish(ok ? 'succeeded' : 'failed', verdict);
-    return { runbook: 'vertical-scale', outcome: ok ? 'succeeded' : 'failed', backup: backup.path, upgrade, before, after, verdict };
   });
 }
 
-export interface HorizontalScaleInput extends CommonInput {
-  nodeId: string;
-  verifyTimeoutSeconds?: number;
-}
+export type HorizontalScaleInput = RunbookInput<'horizontal-scale'>;
 
 export interface HorizontalScaleResult {
   runbook: 'horizontal-scale';
@@ -128,8 +126,8 @@ export interface HorizontalScaleResult {
   plan?: string[];
 }
 
-export async function horizontalScale(input: HorizontalScaleInput): Promise<HorizontalScaleResult> {
-  const run = new RunRecord('horizontal-scale', input.trigger, input.severity ?? 'info');
+export async function horizontalScale(raw: HorizontalScaleInput): Promise<HorizontalScaleResult> {
+  const { run, input } = openRun('horizontal-scale', raw, 'info');
   return recorded(run, async () => {
     run.target(input.nodeId);
     const plan = [`provision ${input.nodeId} (the provisioning hook)`, 'join the network', `verify: ${input.nodeId} healthy and issuing credits within ${input.verifyTimeoutSeconds ?? 60} s`];
@@ -144,6 +142,6 @@ export async function horizontalScale(input: HorizontalScaleInput): Promise<Hori
     const v = await slow.verifyNodeActive.executeWithOptions({ summary: `${input.nodeId} active and healthy` }, [{ nodeId: input.nodeId, since, timeoutSeconds: input.verifyTimeoutSeconds ?? 60 }]);
     const ok = v.active && v.healthy;
     run.finish(ok ? 'succeeded' : 'failed', `${input.nodeId}: ${v.healthy ? 'healthy' : 'NOT healthy'}, ${v.credits} credits since joining${v.activeNodes === undefined ? '' : `; ${v.activeNodes} active nodes`}`);
-    return { runbook: 'horizontal-scale', outcome: ok ? 'succeeded' : 'failed', nodeId: input.nodeId, provisioned: p.command.join(' '), verification: v };
+    return { runbook: 'horizontal-scale', outcome: ok ? 'succeeded' : 'failed', nodeId: input.nodeId, provisioned: p.command, verification: v };
   });
 }

@@ -3,12 +3,13 @@
 // as a Markdown report, and changes nothing, except one action: restoring a node's reputation after
 // a confirmed false positive, which waits for an approval.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Approval, CommonInput } from '../common/runbooks';
+import type { RunbookInput } from '../common/runbook-inputs';
+import type { Approval } from '../common/runbooks';
 import type { Activities } from '../activities';
 import type { TroubleshootingChecks } from '../activities/troubleshooting';
 import { ApprovalGate } from './approval-gate';
 import { shortStep } from './presets';
-import { recorded, RunRecord } from './run-record';
+import { openRun, recorded, type RunRecord } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 const sampling = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '30 minutes' });
@@ -39,16 +40,6 @@ export const SOLUTIONS: Record<string, Solution[]> = {
   ],
 };
 
-export interface TroubleshootingInput extends CommonInput {
-  /** unexpected-detections: the node to review (default: the most flagged in 24 hours). */
-  nodeId?: string;
-  /** unexpected-detections: the reputation to restore to (default normal). */
-  reputation?: string;
-  /** memory-growth: how many samples, how far apart. */
-  samples?: number;
-  intervalSeconds?: number;
-  approvalTimeoutSeconds?: number;
-}
 
 export interface TroubleshootingResult {
   runbook: string;
@@ -88,8 +79,8 @@ async function finish(run: RunRecord, runbook: string, checks: TroubleshootingCh
   return { runbook, outcome, findings: checks.findings, solutions, facts: checks.facts, report: { path, markdown }, ...extra };
 }
 
-export async function troubleshootHighLatency(input: TroubleshootingInput = {}): Promise<TroubleshootingResult> {
-  const run = new RunRecord('troubleshoot-high-latency', input.trigger, input.severity ?? 'warning');
+export async function troubleshootHighLatency(raw: RunbookInput<'troubleshoot-high-latency'> = {}): Promise<TroubleshootingResult> {
+  const { run } = openRun('troubleshoot-high-latency', raw, 'warning');
   return recorded(run, async () => {
     run.step('checks', 'system resources, database performance, conductor latency, cache hit rate');
     const checks = await quick.highLatencyChecks.executeWithOptions({ summary: 'gather the high-latency checks' }, []);
@@ -97,8 +88,8 @@ export async function troubleshootHighLatency(input: TroubleshootingInput = {}):
   });
 }
 
-export async function troubleshootMemoryGrowth(input: TroubleshootingInput = {}): Promise<TroubleshootingResult> {
-  const run = new RunRecord('troubleshoot-memory-growth', input.trigger, input.severity ?? 'warning');
+export async function troubleshootMemoryGrowth(raw: RunbookInput<'troubleshoot-memory-growth'> = {}): Promise<TroubleshootingResult> {
+  const { run, input } = openRun('troubleshoot-memory-growth', raw, 'warning');
   return recorded(run, async () => {
     const samples = input.samples ?? 6;
     const intervalSeconds = input.intervalSeconds ?? 10;
@@ -108,8 +99,8 @@ export async function troubleshootMemoryGrowth(input: TroubleshootingInput = {})
   });
 }
 
-export async function troubleshootConductorConnection(input: TroubleshootingInput = {}): Promise<TroubleshootingResult> {
-  const run = new RunRecord('troubleshoot-conductor-connection', input.trigger, input.severity ?? 'warning');
+export async function troubleshootConductorConnection(raw: RunbookInput<'troubleshoot-conductor-connection'> = {}): Promise<TroubleshootingResult> {
+  const { run } = openRun('troubleshoot-conductor-connection', raw, 'warning');
   return recorded(run, async () => {
     run.step('checks', 'conductor running, WebSocket port reachable, firewall rules, conductor log');
     const checks = await quick.conductorConnectionChecks.executeWithOptions({ summary: 'gather the conductor connection checks' }, []);
@@ -117,8 +108,8 @@ export async function troubleshootConductorConnection(input: TroubleshootingInpu
   });
 }
 
-export async function troubleshootUnexpectedDetections(input: TroubleshootingInput = {}): Promise<TroubleshootingResult> {
-  const run = new RunRecord('troubleshoot-unexpected-detections', input.trigger, input.severity ?? 'warning');
+export async function troubleshootUnexpectedDetections(raw: RunbookInput<'troubleshoot-unexpected-detections'> = {}): Promise<TroubleshootingResult> {
+  const { run, input } = openRun('troubleshoot-unexpected-detections', raw, 'warning');
   const gate = new ApprovalGate(run);
   return recorded(run, async () => {
     run.step('checks', 'PoGQ scores, detection evidence, validators cross-checked');
@@ -140,8 +131,8 @@ export async function troubleshootUnexpectedDetections(input: TroubleshootingInp
     if (!r.likelyFalsePositive || !lowered) return finish(run, 'troubleshoot-unexpected-detections', checks, { action: r.likelyFalsePositive ? `reputation is ${r.reputation}: nothing to restore` : undefined });
     const action = `restore the reputation of ${r.nodeId} from ${r.reputation} to ${target}`;
     if (input.dryRun) return finish(run, 'troubleshoot-unexpected-detections', checks, { outcome: 'dry-run', action: `plan: ${action} (after an approval)` });
-    run.step('awaiting approval', `${action}\n\nApprove with \`runbook approve ${workflowInfo().workflowId} --by <name>\`.`);
-    const decision = await gate.wait(input.approvalTimeoutSeconds ?? 4 * 3600, `wait for an approval: ${action}`);
+    run.step('awaiting approval', `${action}\n\nApprove with \`runbook approve ${workflowInfo().workflowId}\`.`);
+    const decision = await gate.wait({ what: action, plan: [action, ...checks.findings], timeoutSeconds: input.approvalTimeoutSeconds ?? 4 * 3600, summary: `wait for an approval: ${action}` });
     if (!decision?.approved) {
       return finish(run, 'troubleshoot-unexpected-detections', checks, { outcome: decision ? 'rejected' : 'approval-timeout', approval: decision, action: `${action}: ${decision ? `rejected by ${decision.by}` : 'no approval in time'}; nothing changed` });
     }

@@ -3,7 +3,7 @@
 // touch a running `npm start` sandbox.
 import os from 'node:os';
 import path from 'node:path';
-import { pidFileStatus } from '../../worker/config';
+import { pidFileStatus, SIMULATOR_COMMAND } from '../../worker/config';
 
 export const testRoot = process.env.RUNBOOK_TEST_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-test');
 export const projectRoot = path.resolve(__dirname, '..', '..');
@@ -52,7 +52,7 @@ export function testConfigYaml(): string {
     'logRotation:',
     '  keep: 2',
     '  files:',
-    ...['app.log', 'monitor.log'].flatMap((n) => [`    - path: ${path.join(appDataDir, n)}`, `      pidFile: ${path.join(appDataDir, 'credits-service.pid')}`]),
+    ...['app.log', 'monitor.log'].flatMap((n) => [`    - path: ${path.join(appDataDir, n)}`, `      pidFile: ${path.join(appDataDir, 'credits-service.pid')}`, `      expectCommand: ${SIMULATOR_COMMAND}`]),
     'scaling:',
     '  performanceTolerance: 3',
     `  provisionNode: ${JSON.stringify([process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'join', '--data-dir', appDataDir, '--node-id', '{nodeId}', '--config', testConfigPath])}`,
@@ -62,6 +62,10 @@ export function testConfigYaml(): string {
     '  verifyTimeoutSeconds: 30',
     'receiver:',
     '  routes: {}',
+    '# Many tests restart services on purpose; the budget test sets its own.',
+    'remediation:',
+    '  restartBudget:',
+    '    max: 1000',
     'worker:',
     '  metricsPort: 0',
     '',

@@ -1,5 +1,6 @@
 // PostgreSQL as the activities see it: SQL through node-postgres, and the server's own tools
 // (pg_dump, pg_restore) from the same installation, since pg_dump refuses servers newer than itself.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { runCommand } from './process';
@@ -11,6 +12,25 @@ export interface PostgresTarget {
   /** The database the runbooks back up and restore. */
   database: string;
   password?: string;
+  /** TLS as libpq spells it (the URL's sslmode, sslrootcert, sslcert, sslkey, sslcrl): honoured by
+   * the tools (PGSSL* variables) and by node-postgres alike. */
+  ssl?: { mode?: string; rootCert?: string; cert?: string; key?: string; crl?: string };
+}
+
+/** node-postgres's TLS options for libpq's sslmode: disable and allow connect in the clear;
+ * prefer and require encrypt without checking the certificate (as libpq does without a root
+ * certificate); verify-ca checks the chain, verify-full also the host name. */
+export function nodeSslOptions(ssl: PostgresTarget['ssl']): false | { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string; checkServerIdentity?: () => undefined } {
+  const mode = ssl?.mode;
+  if (!mode || mode === 'disable' || mode === 'allow') return false;
+  const files = {
+    ...(ssl.rootCert ? { ca: readFileSync(ssl.rootCert, 'utf8') } : {}),
+    ...(ssl.cert ? { cert: readFileSync(ssl.cert, 'utf8') } : {}),
+    ...(ssl.key ? { key: readFileSync(ssl.key, 'utf8') } : {}),
+  };
+  if (mode === 'verify-full') return { rejectUnauthorized: true, ...files };
+  if (mode === 'verify-ca') return { rejectUnauthorized: true, ...files, checkServerIdentity: () => undefined };
+  return { rejectUnauthorized: false, ...files };
 }
 
 export class Postgres {
@@ -21,13 +41,16 @@ export class Postgres {
 
   static fromUrl(url: string, binDir: string): Postgres {
     const u = new URL(url);
+    const q = u.searchParams;
+    const ssl = q.get('sslmode') || q.get('sslrootcert') || q.get('sslcert') ? { mode: q.get('sslmode') ?? 'prefer', rootCert: q.get('sslrootcert') ?? undefined, cert: q.get('sslcert') ?? undefined, key: q.get('sslkey') ?? undefined, crl: q.get('sslcrl') ?? undefined } : undefined;
     return new Postgres(
       {
-        host: u.hostname,
+        host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: Number(u.port || 5432),
         user: decodeURIComponent(u.username) || 'postgres',
         database: decodeURIComponent(u.pathname.slice(1)),
         password: u.password ? decodeURIComponent(u.password) : undefined,
+        ssl,
       },
       binDir,
     );
@@ -45,6 +68,12 @@ export class Postgres {
   toolEnv(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, PGCONNECT_TIMEOUT: '10' };
     if (this.target.password) env.PGPASSWORD = this.target.password;
+    const ssl = this.target.ssl;
+    if (ssl?.mode) env.PGSSLMODE = ssl.mode;
+    if (ssl?.rootCert) env.PGSSLROOTCERT = ssl.rootCert;
+    if (ssl?.cert) env.PGSSLCERT = ssl.cert;
+    if (ssl?.key) env.PGSSLKEY = ssl.key;
+    if (ssl?.crl) env.PGSSLCRL = ssl.crl;
     return env;
   }
 
@@ -56,6 +85,7 @@ export class Postgres {
       user: this.target.user,
       password: this.target.password,
       database,
+      ssl: nodeSslOptions(this.target.ssl),
       connectionTimeoutMillis: 10_000,
       application_name: 'zerotrustml-runbooks',
     });

@@ -3,6 +3,7 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
+import { hasSecretRefs, redact, resolveSecretRefs } from './secrets';
 
 /** Thrown by runCommand when a command exits non-zero, is killed, or cannot be started. */
 export class CommandError extends Error {
@@ -15,8 +16,10 @@ export class CommandError extends Error {
     options?: { cause?: unknown },
   ) {
     const how = signal ? `was killed by ${signal}` : exitCode === null ? 'could not be started' : `exited with code ${exitCode}`;
-    const tail = stderrTail.trim() ? `: ${stderrTail.trim()}` : '';
-    super(`${command.join(' ')} ${how}${tail}`, options);
+    // The command as configured (secret references, not their values) and a masked stderr: this
+    // message ends up in the run's history and the UI.
+    const tail = stderrTail.trim() ? `: ${redact(stderrTail.trim())}` : '';
+    super(`${redact(command.join(' '))} ${how}${tail}`, options);
   }
 }
 
@@ -44,8 +47,16 @@ export function tail(text: string, max = TAIL): string {
   return text.length <= max ? text : '…' + text.slice(text.length - max);
 }
 
+/** Runs `command`; ${env:NAME} and ${file:PATH} references in its arguments are resolved to the
+ * secrets they name just before it starts (see secrets.ts). */
 export function runCommand(command: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const [file, ...args] = command;
+  let resolved: string[];
+  try {
+    resolved = command.map((a) => (hasSecretRefs(a) ? resolveSecretRefs(a) : a));
+  } catch (e) {
+    return Promise.reject(new CommandError(command, null, null, (e as Error).message, { cause: e }));
+  }
+  const [file, ...args] = resolved;
   if (!file) return Promise.reject(new TypeError('runCommand: expected a non-empty argument array'));
   return new Promise((resolve, reject) => {
     const spawnOptions: SpawnOptions = {

@@ -1,6 +1,7 @@
 // Starts, stops and wipes a service the same way on a systemd host and in the sandbox: a systemd
 // unit through `systemctl` (argument arrays), or configured commands.
 import { CommandError, runCommand } from './process';
+import { redact } from './secrets';
 
 export type ServiceSpec =
   | { type: 'systemd'; unit: string; clean?: string[] }
@@ -45,7 +46,8 @@ export function serviceControl(spec: ServiceSpec, o: { timeoutMs?: number } = {}
     };
   }
   return {
-    describe: () => `command ${spec.start.join(' ')}`,
+    // As configured: secret references stay references, literal credentials are masked.
+    describe: () => `command ${redact(spec.start.join(' '))}`,
     start: async () => void (await runCommand(spec.start, { timeoutMs })),
     stop: async () => void (await runCommand(spec.stop, { timeoutMs })),
     clean: async () => {
