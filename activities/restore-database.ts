@@ -47,7 +47,7 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
       await c.query(`CREATE DATABASE ${quoteIdent(input.scratch)} OWNER ${quoteIdent(pg.target.user)} TEMPLATE template0`);
     });
     progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }, true);
-    const ticker = setInterval(() => progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }), 2000);
+    const ticker = setInterval(() => progress.report({ phase: 'restore', detail: `pg_restore into ${input.scratch}` }), 1000);
     try {
       // -e: stop at the first error instead of leaving a partial database behind.
       await runCommand([pg.tool('pg_restore'), '-e', '-j', String(deps.config.backup.threads), ...pg.toolArgs(input.scratch), plain], {

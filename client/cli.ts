@@ -220,8 +220,14 @@ export function buildProgram(): Command {
       const by = operatorIdentity(cfg);
       if (!o.reason.trim()) throw new UsageError('--reason: expected what was fixed, found an empty string');
       await withTemporal(program, async (client) => {
-        const state = await client.workflow.getHandle(restartBudgetId(requireService(service))).executeUpdate(resetBreakerUpdate, { args: [{ by, reason: o.reason }] });
-        console.log(`circuit breaker of ${state.service} closed by ${by}: ${o.reason}`);
+        const name = requireService(service);
+        try {
+          const state = await client.workflow.getHandle(restartBudgetId(name)).executeUpdate(resetBreakerUpdate, { args: [{ by, reason: o.reason }] });
+          console.log(`circuit breaker of ${state.service} closed by ${by}: ${o.reason}`);
+        } catch (e) {
+          if (!(e instanceof WorkflowNotFoundError)) throw e;
+          console.log(`${name}: no automatic restart recorded; the breaker is closed, nothing to reset`);
+        }
       });
     });
 

@@ -17,6 +17,7 @@ import { serviceControl } from '../worker/adapters/service-control';
 import { conductorClient } from '../worker/deps';
 import { applySchedules } from './schedules';
 import { connectClient } from './temporal';
+import { Postgres } from '../worker/adapters/postgres';
 import { redactUrl } from '../worker/adapters/secrets';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -82,7 +83,7 @@ function monitoringStatus(config: LoadedConfig): StackStatus['monitoring'] {
 }
 
 async function canConnect(url: string): Promise<boolean> {
-  const c = new PgClient({ connectionString: url, connectionTimeoutMillis: 3000 });
+  const c = new PgClient(Postgres.fromUrl(url, '').clientConfig(undefined, 3000));
   try {
     await c.connect();
     return true;
@@ -103,7 +104,7 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
   } else {
     log(`postgres: using the existing server at ${target.host}:${target.port} (DATABASE_URL / database.managed=false)`);
   }
-  const pg = new PgClient({ connectionString: config.database.url, connectionTimeoutMillis: 10_000 });
+  const pg = new PgClient(Postgres.fromUrl(config.database.url, '').clientConfig());
   await pg.connect();
   try {
     if (config.database.managed && !(await hasSchema(pg))) {
@@ -126,7 +127,7 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     if (app.installed) log(`conductor: installed app ${config.conductor.appId}`);
     const page = await conductor.getAllCredits(undefined, 1);
     if (config.conductor.managed && page.total === 0) {
-      const pgSeed = new PgClient({ connectionString: config.database.url });
+      const pgSeed = new PgClient(Postgres.fromUrl(config.database.url, '').clientConfig());
       await pgSeed.connect();
       try {
         log(`conductor: seeding the DHT with ${await seedConductorFromDatabase(pgSeed, conductor)} credits from the database`);

@@ -36,7 +36,7 @@ const postgresUrl = z.string().superRefine((u, ctx) => {
   } catch {
     return fail('expected a URL like postgres://user@host:port/database');
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') return fail('expected a URL like postgres://user@host:port/database (scheme postgres:)');
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') return fail('expected a URL like postgres://user@host:port/database');
   if (!url.hostname) return fail('expected a URL with a host, like postgres://user@host:port/database');
   let name: string;
   try {

@@ -13,7 +13,7 @@ test('a decided approval shows in the audit with who decided and why', async () 
   const since = new Date(Date.now() - 1000).toISOString();
   const handle = await client.workflow.start('restartConductor', { taskQueue: testTaskQueue, workflowId: `audit-wipe-${Date.now()}`, args: [{ clean: true, trigger: 'manual' }] });
   await waitFor('the approval wait', async () => ((await handle.query('progress')) as { awaitingApproval: boolean }).awaitingApproval);
-  const r = await runCli(['reject', handle.workflowId, '--by', 'erin', '--reason', 'drill only']);
+  const r = await runCli(['reject', handle.workflowId, '--reason', 'drill only'], { RUNBOOK_IDENTITY: 'erin' });
   expect(r.code).toBe(0);
   await handle.result();
 

@@ -48,10 +48,27 @@ test('run --wait --json prints the backup result with path, bytes, sha256 and du
   expect(badRunbook.code).toBe(2);
 });
 
-test('approve needs --by', async () => {
-  const r = await runCli(['approve', 'some-run']);
+test('decisions are recorded under the operator identity, never a typed name: a bad identity is refused (exit 2)', async () => {
+  const r = await runCli(['approve', 'some-run'], { RUNBOOK_IDENTITY: 'bob; rm -rf /' });
   expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/required option '--by <name>'/);
+  expect(r.stderr).toMatch(/operator identity: expected a name of letters, digits .* from RUNBOOK_IDENTITY, found "bob; rm -rf \/"/);
+  const typed = await runCli(['approve', 'some-run', '--by', 'someone-else'], { RUNBOOK_IDENTITY: 'bob' });
+  expect(typed.code).toBe(2);
+  expect(typed.stderr).toMatch(/--by: decisions are recorded under your identity "bob"/);
+});
+
+test('runbook describe lists the inputs from the schema, with types, ranges and what the CLI sets', async () => {
+  const r = await runCli(['describe', 'database-backup']);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^database-backup: Daily PostgreSQL backup/);
+  expect(r.stdout).toMatch(/retentionDays\n\s+whole number 1\.\.3650: override the configured retention/);
+  expect(r.stdout).toMatch(/key\n\s+slot key YYYYMMDD_HHMMSS/);
+  expect(r.stdout).toMatch(/requestedBy \(set by the CLI\)/);
+  expect(r.stdout).toMatch(/Steps:\n {2}1\. describe target\n {2}2\. dump and verify\n {2}3\. retention/);
+  const hs = JSON.parse((await runCli(['describe', 'horizontal-scale', '--json'])).stdout) as { inputs: Array<{ name: string; required: boolean }> };
+  expect(hs.inputs.find((i) => i.name === 'nodeId')).toMatchObject({ required: true });
+  const bad = await runCli(['describe', 'nope']);
+  expect(bad.code).toBe(2);
 });
 
 test('a server that is not there: a clear message, not a stack', async () => {

@@ -1,7 +1,8 @@
 // What test files use to reach the test stack: a Temporal client, the config, PostgreSQL, the CLI.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
 import { loadConfig, type LoadedConfig } from '../../worker/config';
 import { projectRoot, testConfigPath, testPorts } from './env';
@@ -64,3 +65,27 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
 }
+
+/** Decides on the plan a run waits on, as `runbook approve` does: the pending plan's SHA-256 goes
+ * with the decision. */
+export async function decide(handle: WorkflowHandle, by: string, o: { approved?: boolean; reason?: string } = {}): Promise<{ approved: boolean; by: string; remaining: number }> {
+  const progress = await handle.query<{ approval?: { planHash: string } }>('progress');
+  if (!progress.approval) throw new Error('the run is not waiting for an approval');
+  return handle.executeUpdate<{ approved: boolean; by: string; remaining: number }, [unknown]>('approval', { args: [{ approved: o.approved ?? true, by, reason: o.reason, planHash: progress.approval.planHash }] });
+}
+
+/** Activity steps of a run: name, attempt, how long it ran, whether it timed out. */
+export async function activitySteps(handle: WorkflowHandle): Promise<Array<{ name: string; attempt: number; ms: number; timedOut: boolean }>> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const byId = new Map<number, temporal.api.history.v1.IHistoryEvent>();
+  for (const e of events) byId.set(Number(e.eventId), e);
+  const ms = (t: temporal.api.history.v1.IHistoryEvent['eventTime']): number => Number(t?.seconds ?? 0) * 1000 + Math.round((t?.nanos ?? 0) / 1e6);
+  return events.flatMap((e) => {
+    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    if (!done) return [];
+    const scheduled = byId.get(Number(done.scheduledEventId))?.activityTaskScheduledEventAttributes;
+    const started = byId.get(Number((done as { startedEventId?: unknown }).startedEventId));
+    return [{ name: scheduled?.activityType?.name ?? '?', attempt: started?.activityTaskStartedEventAttributes?.attempt ?? 0, ms: ms(e.eventTime) - ms(started?.eventTime), timedOut: Boolean(e.activityTaskTimedOutEventAttributes) }];
+  });
+}
+

@@ -13,8 +13,9 @@ import type { DhtExportResult, RestartConductorResult, RestoreDhtResult } from '
 import { ContentHash, creditHash, exportHeader, type CreditRecord } from '../../activities/dht-files';
 import { serviceControl } from '../../worker/adapters/service-control';
 import { conductorClient } from '../../worker/deps';
+import { makeConsistent } from '../support/consistency';
 import { projectRoot, testTaskQueue } from '../support/env';
-import { temporalClient, testConfig, waitFor } from '../support/stack';
+import { activitySteps, decide, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
 
 let client: Client;
 let close: () => Promise<void>;
@@ -57,7 +58,7 @@ test('export, wipe, restore: every credit comes back with the same content', asy
   await service.clean();
   expect(cli('list')).toMatch(/stopped/);
 
-  const restored = await run<RestoreDhtResult>('restoreDht', { export: exp.path }, 'restore-dht');
+  const restored = await run<RestoreDhtResult>('restoreDht', { export: path.basename(exp.path) }, 'restore-dht');
   expect(restored.outcome).toBe('succeeded');
   expect(restored.startedConductor).toBe(true);
   expect(restored.installedApp).toBe(true);
@@ -66,7 +67,7 @@ test('export, wipe, restore: every credit comes back with the same content', asy
   expect(await dhtContent()).toEqual(before);
 
   // Importing the same export again changes nothing.
-  const again = await run<RestoreDhtResult>('restoreDht', { export: exp.path }, 'restore-dht-again');
+  const again = await run<RestoreDhtResult>('restoreDht', { export: exp.key }, 'restore-dht-again');
   expect(again.imported).toBe(0);
   expect(again.skipped).toBe(before.size);
   expect(await dhtContent()).toEqual(before);
@@ -99,7 +100,7 @@ test('a damaged export is refused before anything is imported', async () => {
   writeFileSync(damaged, lines.join('\n'));
   writeFileSync(damaged + '.manifest.json', JSON.stringify({ ...manifest, key: '20240202_023000', file: path.basename(damaged) }));
   const before = await dhtContent();
-  const err = await run('restoreDht', { export: damaged }, 'restore-dht-damaged').catch((e: unknown) => e);
+  const err = await run('restoreDht', { export: path.basename(damaged) }, 'restore-dht-damaged').catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);
   expect(failureType(err)).toBe('BackupDamaged');
   expect(await dhtContent()).toEqual(before);
@@ -111,7 +112,7 @@ test('a damaged export is refused before anything is imported', async () => {
   writeSync(fd, Buffer.from('x'), 0, 1, 10);
   closeSync(fd);
   writeFileSync(truncated + '.manifest.json', JSON.stringify({ ...manifest, key: '20240203_023000', file: path.basename(truncated) }));
-  expect(failureType(await run('restoreDht', { export: truncated }, 'restore-dht-flipped').catch((e: unknown) => e))).toBe('BackupDamaged');
+  expect(failureType(await run('restoreDht', { export: path.basename(truncated) }, 'restore-dht-flipped').catch((e: unknown) => e))).toBe('BackupDamaged');
 });
 
 test('restart-conductor brings a hung conductor back and verifies it', async () => {
@@ -132,7 +133,7 @@ test('a wipe waits for an approval and a rejection leaves the data alone', async
   const before = await dhtContent();
   const handle = await client.workflow.start('restartConductor', { taskQueue: testTaskQueue, workflowId: `restart-clean-${Date.now()}`, args: [{ clean: true }] });
   await waitFor('the approval wait', async () => ((await handle.query('progress')) as { awaitingApproval: boolean }).awaitingApproval);
-  await handle.executeUpdate('approval', { args: [{ approved: false, by: 'dana', reason: 'not needed' }] });
+  await decide(handle, 'dana', { approved: false, reason: 'not needed' });
   const result = (await handle.result()) as RestartConductorResult;
   expect(result.outcome).toBe('rejected');
   expect(result.cleaned).toBe(false);
@@ -178,7 +179,7 @@ test('the conductor SIGKILLed in the middle of an import: the run completes, no 
 
   // Slow answers make the import take seconds, long enough to kill the conductor midway.
   cli('fault', 'slow', '--delay-ms', '150');
-  const handle = await client.workflow.start('restoreDht', { taskQueue: testTaskQueue, workflowId: `restore-dht-kill-${Date.now()}`, args: [{ export: file }] });
+  const handle = await client.workflow.start('restoreDht', { taskQueue: testTaskQueue, workflowId: `restore-dht-kill-${Date.now()}`, args: [{ export: path.basename(file) }] });
   await waitFor('the import to be under way', async () => {
     const d = await handle.describe();
     const pending = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'importDht');
@@ -198,4 +199,53 @@ test('the conductor SIGKILLed in the middle of an import: the run completes, no 
   const history = await handle.fetchHistory();
   const attempts = (history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
+});
+
+test('a wipe with the application running: approval first, then the application stops, then the export; no credit issued before the stop is lost, and the application runs again', async () => {
+  const app = serviceControl(config.applicationService!);
+  await makeConsistent();
+  await app.start();
+  try {
+    await waitFor('credits to flow', async () => (await fetch(config.application.statusUrl).then((r) => r.ok, () => false)) || undefined);
+    const handle = await client.workflow.start('restartConductor', { taskQueue: testTaskQueue, workflowId: `restart-clean-live-${Date.now()}`, args: [{ clean: true }] });
+    await waitFor('the approval wait', async () => ((await handle.query('progress')) as { awaitingApproval: boolean }).awaitingApproval);
+    // Nothing was stopped or exported while the run waited for a human.
+    expect(await app.isActive()).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500)); // credits keep flowing meanwhile
+    await decide(handle, 'dana', { reason: 'wipe approved' });
+    const result = (await handle.result()) as RestartConductorResult;
+    expect(result.outcome).toBe('succeeded');
+    expect(result.cleaned).toBe(true);
+    // The order in the history: stop the application, then export, then stop the conductor and wipe.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = events.flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      return a ? [`${a.activityType?.name}${a.input?.payloads?.[0] ? `:${Buffer.from(a.input.payloads[0].data ?? new Uint8Array()).toString()}` : ''}`] : [];
+    });
+    const at = (prefix: string): number => scheduled.findIndex((s) => s.startsWith(prefix));
+    expect(at('runApplicationCommand:{"action":"stop"}')).toBeGreaterThan(-1);
+    expect(at('runApplicationCommand:{"action":"stop"}')).toBeLessThan(at('exportDht'));
+    expect(at('exportDht')).toBeLessThan(at('stopConductor'));
+    expect(at('stopConductor')).toBeLessThan(at('cleanConductor'));
+    expect(at('runApplicationCommand:{"action":"start"}')).toBeGreaterThan(at('checkDhtAgainstExport'));
+    expect(await app.isActive()).toBe(true);
+    // Every credit the application wrote to the database before it stopped is on the DHT.
+    await app.stop();
+    const dht = await dhtContent();
+    const missing = await withPg('credits', async (c) => (await c.query<{ credit_id: string }>('SELECT credit_id FROM credits')).rows.filter((r) => !dht.has(r.credit_id)).map((r) => r.credit_id));
+    expect(missing).toEqual([]);
+  } finally {
+    await app.stop();
+  }
+});
+
+test('restore-dht with a heartbeat timeout shorter than its steps: verify, import and compare heartbeat all along', async () => {
+  // The 20,000 credits of the kill test are on the DHT already: every one is read, sent and compared.
+  const handle = await client.workflow.start('restoreDht', { taskQueue: testTaskQueue, workflowId: `restore-dht-heartbeat-${Date.now()}`, args: [{ export: '20240301_023000', heartbeatTimeoutSeconds: 1 }] });
+  const r = (await handle.result()) as RestoreDhtResult;
+  expect(r.outcome).toBe('succeeded');
+  const steps = await activitySteps(handle);
+  expect(steps.filter((s) => s.timedOut || s.attempt !== 1)).toEqual([]);
+  const long = steps.filter((s) => ['verifyDhtExport', 'importDht', 'checkDhtAgainstExport'].includes(s.name));
+  expect(Math.max(...long.map((s) => s.ms))).toBeGreaterThan(1000);
 });

@@ -137,7 +137,10 @@ test('a drill on a damaged backup fails with a clear report and leaves nothing b
   writeFileSync(damaged, bytes);
   writeFileSync(`${damaged}.manifest.json`, JSON.stringify({ ...m, key, file }));
   try {
-    const r = JSON.parse((await runCli(['run', 'dr-drill', '--wait', '--json', '--input', JSON.stringify({ backup: damaged })])).stdout) as DrDrillResult;
+    const cli = await runCli(['run', 'dr-drill', '--wait', '--json', '--input', JSON.stringify({ backup: file })]);
+    // A FAILED drill is a failure: a script sees exit 1.
+    expect(cli.code).toBe(1);
+    const r = JSON.parse(cli.stdout) as DrDrillResult;
     expect(r.outcome).toBe('failed');
     expect(r.failedStep).toBe('restore the database');
     expect(r.error).toMatch(/SHA-256|checksum|damaged/i);

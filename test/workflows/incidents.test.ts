@@ -7,8 +7,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { routeAlert } from '../../activities/alert-routing';
-import { alertWorkflowId, type Alert } from '../../common/alerts';
+import { alertRunId, routeAlert } from '../../activities/alert-routing';
+import type { Alert } from '../../common/alerts';
 import type { IncidentResult, IncidentState } from '../../common/incident';
 import { clearCorruption, corruptDht, corruptRows } from '../../sandbox/credits-service/corruption';
 import { serviceControl } from '../../worker/adapters/service-control';
@@ -16,7 +16,8 @@ import { conductorClient } from '../../worker/deps';
 import { makeConsistent } from '../support/consistency';
 import { appDataDir, projectRoot, testRoot, testTaskQueue } from '../support/env';
 import { fingerprint } from '../support/fingerprint';
-import { runCli, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
+import { startWorkerProcess } from '../support/worker-process';
+import { databases, decide, runCli, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
 
 const config = testConfig();
 const app = serviceControl(config.applicationService!);
@@ -138,7 +139,7 @@ describe('incident-byzantine-detection-failure', () => {
     const state = await h.query<IncidentState>('incident');
     expect(state.findings.join('\n')).toMatch(/PoGQ threshold 0 \(expected 0\.5; last set by fault: blind/);
     expect(state.actions).toEqual([expect.objectContaining({ name: 'set the PoGQ threshold from 0 to 0.5', outcome: 'planned' })]);
-    await h.executeUpdate('approval', { args: [{ approved: true, by: 'carol', reason: 'matches the config' }] });
+    await decide(h, 'carol', { reason: 'matches the config' });
     const r = (await h.result()) as IncidentResult;
     expect(r.diagnosis).toBe('threshold');
     expect(r.outcome).toBe('resolved');
@@ -170,15 +171,16 @@ describe('incident-byzantine-detection-failure', () => {
     const alert: Alert = { fingerprint: `fp-byz-${Date.now()}`, name: 'LowDetectionRate', status: 'firing', severity: 'warning', category: 'security', summary: 'Byzantine detection rate 0% is below 90%', labels: {}, startsAt: new Date(Date.now() - 5000).toISOString(), source: 'alertmanager' };
     const counters = { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 };
     expect(await routeAlert(client, routed, alert, counters)).toBe('started');
-    const h = client.workflow.getHandle(alertWorkflowId(alert.fingerprint));
+    const h = client.workflow.getHandle(alertRunId(routed, alert));
+    expect(h.workflowId).toBe('incident-byzantine-detection-failure-from-alerts');
     await awaitingApproval(h);
     expect(await routeAlert(client, routed, alert, counters)).toBe('joined');
     expect(await routeAlert(client, routed, alert, counters)).toBe('joined');
     await waitFor('the repeats', async () => ((await h.query<IncidentState>('incident')).repeats === 2 ? true : undefined));
     const refused = await h.executeUpdate('acknowledge', { args: [{ by: ' ' }] }).then(() => undefined, (e: { cause?: { message?: string } }) => e.cause?.message);
-    expect(refused).toMatch(/acknowledge: expected the operator's name \(--by\), found nothing/);
+    expect(refused).toMatch(/acknowledge: expected the operator's identity .*found " "/);
     await h.executeUpdate('acknowledge', { args: [{ by: 'dave' }] });
-    await h.executeUpdate('approval', { args: [{ approved: false, by: 'dave', reason: 'checking the validators first' }] });
+    await decide(h, 'dave', { approved: false, reason: 'checking the validators first' });
     const r = (await h.result()) as IncidentResult;
     expect(r.outcome).toBe('escalated');
     expect(r.incident.repeats).toBe(2);
@@ -199,7 +201,7 @@ describe('incident-data-corruption', () => {
     if (existsSync(path.join(corruptionDir, 'corruption.json'))) await withPg('credits', (c) => clearCorruption(c, corruptionDir));
   });
 
-  test('corrupted rows: the latest verified backup is restored and the stores agree again', async () => {
+  test('corrupted rows: the restore waits for an approval, keeps the pre-restore database and names it; the stores agree again', async () => {
     const backup = await runCli(['run', 'database-backup', '--wait', '--json']);
     expect(backup.code).toBe(0);
     const before = await withPg('credits', fingerprint);
@@ -207,13 +209,28 @@ describe('incident-data-corruption', () => {
     await withPg('credits', (c) => corruptRows(c, conductor, corruptionDir, 3));
     await conductor.close();
     rmSync(path.join(corruptionDir, 'corruption.json')); // the runbook repairs it, not clear
-    const r = await run('incidentDataCorruption');
+    const corrupted = await withPg('credits', fingerprint);
+    const h = await start('incidentDataCorruption');
+    // One differing row does not restore anything on its own: the restore asks first.
+    const restore = client.workflow.getHandle(`${h.workflowId}-restore-database`);
+    await waitFor('the restore to wait for an approval', async () => (await restore.query<{ awaitingApproval: boolean }>('progress').catch(() => ({ awaitingApproval: false }))).awaitingApproval || undefined, 60_000);
+    expect(await withPg('credits', fingerprint)).toEqual(corrupted);
+    await decide(restore, 'grace', { reason: 'three rows corrupted, backup verified' });
+    const r = (await h.result()) as IncidentResult;
     expect(r.diagnosis).toBe('database-corruption');
     expect(r.incident.findings[0]).toMatch(/0 credits missing from the DHT view, 3 missing from the database, 3 changed/);
     expect(r.incident.actions[0]).toMatchObject({ name: 'restore the latest verified backup (child run restore-database)', outcome: 'succeeded' });
     expect(r.outcome).toBe('resolved');
     const after = await withPg('credits', fingerprint);
     expect(after.tables['public.credits']).toBe(before.tables['public.credits']);
+    // The pre-restore database is kept (with the rows written since the backup) and named.
+    const kept = /kept as (credits_before_restore_\w+)/.exec(r.incident.actions[0]!.detail ?? '')?.[1];
+    expect(kept).toBeDefined();
+    expect(await databases()).toContain(kept);
+    expect(await withPg(kept!, fingerprint)).toEqual(corrupted);
+    expect(r.postMortem!.markdown).toContain(kept!);
+    expect(r.postMortem!.markdown).toMatch(/approved by grace: restore the latest verified backup/);
+    await withPg('postgres', (c) => c.query(`DROP DATABASE "${kept!}" WITH (FORCE)`));
   });
 
   test('corrupted DHT: a gossip round re-syncs it and the stores agree again', async () => {
@@ -230,17 +247,29 @@ describe('incident-data-corruption', () => {
     expect(r.outcome).toBe('resolved');
   });
 
-  test('what no repair fixes becomes a reconciliation task, and the run escalates', async () => {
+  test('with automatic restores allowed: no approval wait; what no repair fixes becomes a reconciliation task, and the run escalates', async () => {
     // A credit on the DHT that no backup has: the restore cannot bring it into the database.
     const conductor = conductorClient(config);
     const id = `orphan-${Date.now()}`;
     await conductor.importState([{ credit_id: id, holder: 'node-0001', amount: 12.5, earned_from: 'x', verifiers: [], event_type: 'peer_validation', created_at: Date.now() * 1000, author: 'test' }]);
     await conductor.close();
-    const r = await run('incidentDataCorruption', { severity: 'warning' });
-    expect(r.outcome).toBe('escalated');
-    const task = r.incident.actions.find((a) => a.name === 'manual reconciliation task')!;
-    expect(readFileSync(task.detail!, 'utf8')).toMatch(new RegExp(`missing from the database: ${id}`));
-    expect(levels(r)).toEqual([1, 2]);
+    const queue = 'runbooks-test-automatic-restore';
+    const worker = await startWorkerProcess({ taskQueue: queue, env: { RUNBOOK_SET_incident__automaticRestore: 'true' } });
+    try {
+      const r = (await client.workflow.execute('incidentDataCorruption', { taskQueue: queue, workflowId: `corruption-automatic-${Date.now()}`, args: [{ trigger: 'manual', severity: 'warning' }] })) as IncidentResult;
+      expect(r.outcome).toBe('escalated');
+      expect(r.incident.approvals).toEqual([]); // configured to restore without asking
+      const restore = r.incident.actions.find((a) => a.name.startsWith('restore the latest verified backup'))!;
+      expect(restore).toMatchObject({ outcome: 'succeeded' });
+      const kept = /kept as (credits_before_restore_\w+)/.exec(restore.detail ?? '')?.[1];
+      expect(await databases()).toContain(kept);
+      await withPg('postgres', (c) => c.query(`DROP DATABASE "${kept!}" WITH (FORCE)`));
+      const task = r.incident.actions.find((a) => a.name === 'manual reconciliation task')!;
+      expect(readFileSync(task.detail!, 'utf8')).toMatch(new RegExp(`missing from the database: ${id}`));
+      expect(levels(r)).toEqual([1, 2]);
+    } finally {
+      await worker.stop();
+    }
     await makeConsistent();
   });
 });
@@ -281,8 +310,9 @@ test('an operator closes an incident that waits for an approval: runbook close',
   try {
     const h = await start('incidentByzantineDetectionFailure');
     await waitFor('the approval wait', async () => (await h.query<{ awaitingApproval: boolean }>('progress')).awaitingApproval || undefined, 30_000);
-    expect((await runCli(['close', h.workflowId, '--by', ''])).code).toBe(2);
-    const closed = await runCli(['close', h.workflowId, '--by', 'erin', '--reason', 'handled by the security team']);
+    // --by is no identity: it may only repeat the one the CLI runs under.
+    expect((await runCli(['close', h.workflowId, '--by', 'mallory'], { RUNBOOK_IDENTITY: 'erin' })).code).toBe(2);
+    const closed = await runCli(['close', h.workflowId, '--reason', 'handled by the security team'], { RUNBOOK_IDENTITY: 'erin' });
     expect(closed.stdout).toMatch(/closed by erin/);
     const r = (await h.result()) as IncidentResult;
     expect(r.outcome).toBe('closed-by-operator');

@@ -210,7 +210,7 @@ describe('scaling', () => {
     const h = await client.workflow.start('verticalScale', { taskQueue: testTaskQueue, workflowId: `vertical-scale-${Date.now()}`, args: [{ trigger: 'manual', samples: 3 }] });
     await waitFor('the upgrade wait', async () => ((await h.query<{ step: string }>('progress')).step === 'awaiting the upgrade' ? true : undefined), 60_000);
     expect(await fetch('http://127.0.0.1:29200/status').then(() => true, () => false)).toBe(false); // stopped for the upgrade
-    const cli = await runCli(['upgraded', h.workflowId, '--by', 'henry', '--note', '4 -> 8 vCPU']);
+    const cli = await runCli(['upgraded', h.workflowId, '--note', '4 -> 8 vCPU'], { RUNBOOK_IDENTITY: 'henry' });
     expect(cli.stdout).toMatch(/upgrade recorded by henry/);
     const r = (await h.result()) as VerticalScaleResult;
     expect(r.outcome).toBe('succeeded');

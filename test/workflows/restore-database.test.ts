@@ -29,7 +29,8 @@ afterAll(async () => {
   await close();
 });
 
-/** Copies the fixture backup under a new slot key, damages the copy, and returns its path. */
+/** Copies the fixture backup under a new slot key, damages the copy, and returns its file name
+ * (a restore input names a file in the backup directory, never a path). */
 function damagedCopy(key: string, damage: (file: string) => void, rehash: boolean): string {
   const manifest = JSON.parse(readFileSync(backup.path + '.manifest.json', 'utf8')) as BackupManifest;
   const file = `credits_${key}.dump.zst`;
@@ -39,7 +40,7 @@ function damagedCopy(key: string, damage: (file: string) => void, rehash: boolea
   const bytes = statSync(target).size;
   const sha256 = rehash ? createHash('sha256').update(readFileSync(target)).digest('hex') : manifest.sha256;
   writeFileSync(target + '.manifest.json', JSON.stringify({ ...manifest, key, file, bytes: rehash ? bytes : manifest.bytes, sha256 }));
-  return target;
+  return file;
 }
 
 function flipByte(file: string): void {
@@ -92,14 +93,14 @@ test('a file without our manifest is not restored', async () => {
   const stray = path.join(path.dirname(backup.path), 'credits_stray.dump.zst');
   copyFileSync(backup.path, stray);
   const err = await client.workflow
-    .execute('restoreDatabase', { taskQueue: testTaskQueue, workflowId: `restore-stray-${Date.now()}`, args: [{ backup: stray }] })
+    .execute('restoreDatabase', { taskQueue: testTaskQueue, workflowId: `restore-stray-${Date.now()}`, args: [{ backup: path.basename(stray) }] })
     .catch((e: unknown) => e);
   expect(((err as WorkflowFailedError).cause as { cause?: { type?: string } }).cause?.type).toBe('BackupMissing');
 });
 
 describe('production target', () => {
-  async function startProd(id: string) {
-    const handle = await client.workflow.start('restoreDatabase', { taskQueue: prodQueue, workflowId: `${id}-${Date.now()}`, args: [{ backup: backup.path }] });
+  async function startProd(id: string, requestedBy?: string) {
+    const handle = await client.workflow.start('restoreDatabase', { taskQueue: prodQueue, workflowId: `${id}-${Date.now()}`, args: [{ backup: path.basename(backup.path), requestedBy }] });
     await waitFor('the run to wait for approval', async () => (await handle.query(progressQuery)).awaitingApproval);
     return handle;
   }
@@ -113,9 +114,10 @@ describe('production target', () => {
     expect((await handle.describe()).status.name).toBe('RUNNING');
     expect(await databases()).toEqual(dbsBefore);
 
-    const r = await runCli(['reject', handle.workflowId, '--by', 'alice', '--reason', 'wrong backup']);
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/rejected by alice/);
+    const r = await runCli(['reject', handle.workflowId, '--reason', 'wrong backup'], { RUNBOOK_IDENTITY: 'alice' });
+    // The plan decided on is shown, with its SHA-256.
+    expect(r.stderr).toMatch(new RegExp(`restore credits from ${path.basename(backup.path).replace(/\./g, '\\.')}:\\n  - restore database credits[\\s\\S]*SHA-256 ${backup.sha256}[\\s\\S]*plan [0-9a-f]{64}`));
+    expect(r.stdout).toMatch(/rejected by alice .*\(plan [0-9a-f]{12}…\)/);
     const result = (await handle.result()) as RestoreDatabaseResult;
     expect(result.outcome).toBe('rejected');
     expect(result.approval).toMatchObject({ approved: false, by: 'alice', reason: 'wrong backup' });
@@ -123,21 +125,34 @@ describe('production target', () => {
     expect(await databases()).toEqual(dbsBefore);
   });
 
-  test('an approval without a name is refused; an approval with one completes the restore', async () => {
-    const handle = await startProd('restore-prod-approve');
-    const bad = await runCli(['approve', handle.workflowId, '--by', ' ']);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--by: expected the name/);
+  test('the starter cannot approve their own production run; a decision on another plan, or as someone else, is refused; another person completes it', async () => {
+    const handle = await startProd('restore-prod-approve', 'alice');
+    // --by is not an identity: a name typed on the command line that is not yours is refused.
+    const asBob = await runCli(['approve', handle.workflowId, '--by', 'bob'], { RUNBOOK_IDENTITY: 'alice' });
+    expect(asBob.code).toBe(2);
+    expect(asBob.stderr).toMatch(/--by: decisions are recorded under your identity "alice".*found "bob"/);
+    const self = await runCli(['approve', handle.workflowId], { RUNBOOK_IDENTITY: 'alice' });
+    expect(self.code).toBe(1);
+    expect(self.stderr).toMatch(/alice started this production run and cannot approve it/);
+    const stalePlan = await runCli(['approve', handle.workflowId, '--plan', 'deadbeef'], { RUNBOOK_IDENTITY: 'bob' });
+    expect(stalePlan.code).toBe(2);
+    expect(stalePlan.stderr).toMatch(/--plan: the plan awaiting a decision is [0-9a-f]{64}, not deadbeef/);
+    // An Update that carries another plan's hash is refused by the run itself.
+    const forged = await handle.executeUpdate('approval', { args: [{ approved: true, by: 'bob', planHash: '0'.repeat(64) }] }).then(() => undefined, (e: { cause?: { message?: string } }) => e.cause?.message);
+    expect(forged).toMatch(/the decision is for plan 000000000000…, but the plan awaiting a decision is/);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
 
-    const ok = await runCli(['approve', handle.workflowId, '--by', 'bob']);
+    const ok = await runCli(['approve', handle.workflowId], { RUNBOOK_IDENTITY: 'bob' });
     expect(ok.code).toBe(0);
     const result = (await handle.result()) as RestoreDatabaseResult;
     expect(result.outcome).toBe('succeeded');
     expect(result.approval).toMatchObject({ approved: true, by: 'bob' });
+    expect(result.approval!.planHash).toMatch(/^[0-9a-f]{64}$/);
     expect(result.tables).toEqual(backup.manifest?.tables);
 
     // A second decision on a finished run is refused.
-    const late = await runCli(['approve', handle.workflowId, '--by', 'carol']);
-    expect(late.code).toBe(1);
+    const late = await runCli(['approve', handle.workflowId], { RUNBOOK_IDENTITY: 'carol' });
+    expect(late.code).toBe(2);
+    expect(late.stderr).toMatch(/is not waiting for an approval/);
   });
 });

@@ -9,7 +9,7 @@ import type { TroubleshootingResult } from '../../workflows/troubleshooting';
 import { serviceControl } from '../../worker/adapters/service-control';
 import { conductorClient } from '../../worker/deps';
 import { appDataDir, projectRoot, testTaskQueue } from '../support/env';
-import { temporalClient, testConfig, waitFor, withPg } from '../support/stack';
+import { decide, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
 
 const config = testConfig();
 const app = serviceControl(config.applicationService!);
@@ -97,13 +97,13 @@ describe('unexpected detections', () => {
 
     const rejected = await start('troubleshootUnexpectedDetections', { nodeId: node });
     await waitFor('the approval wait', async () => (await rejected.query<{ awaitingApproval: boolean }>('progress')).awaitingApproval || undefined);
-    await rejected.executeUpdate('approval', { args: [{ approved: false, by: 'frank' }] });
+    await decide(rejected, 'frank', { approved: false });
     expect(((await rejected.result()) as TroubleshootingResult).outcome).toBe('rejected');
     expect(await reputation()).toBe('critical');
 
     const approved = await start('troubleshootUnexpectedDetections', { nodeId: node });
     await waitFor('the approval wait', async () => (await approved.query<{ awaitingApproval: boolean }>('progress')).awaitingApproval || undefined);
-    await approved.executeUpdate('approval', { args: [{ approved: true, by: 'grace' }] });
+    await decide(approved, 'grace');
     const r = (await approved.result()) as TroubleshootingResult;
     expect(r.outcome).toBe('succeeded');
     expect(r.action).toMatch(/done \(approved by grace\)/);

@@ -2,7 +2,7 @@
 // (pg_dump, pg_restore) from the same installation, since pg_dump refuses servers newer than itself.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
+import { Client, type ClientConfig } from 'pg';
 import { runCommand } from './process';
 
 export interface PostgresTarget {
@@ -60,9 +60,12 @@ export class Postgres {
     return path.join(this.binDir, name);
   }
 
-  /** Connection arguments for the command-line tools (the password goes through PGPASSWORD). */
+  /** Connection arguments for the command-line tools (the password goes through PGPASSWORD). The
+   * database goes as a quoted conninfo value: a bare -d whose name contains "=" or starts with
+   * "postgres://" would be read as a connection string by the tools (a database named
+   * "host=elsewhere dbname=x" would take them elsewhere). */
   toolArgs(database = this.target.database): string[] {
-    return ['-h', this.target.host, '-p', String(this.target.port), '-U', this.target.user, '-d', database];
+    return ['-h', this.target.host, '-p', String(this.target.port), '-U', this.target.user, '-d', `dbname=${conninfoValue(database)}`];
   }
 
   toolEnv(): NodeJS.ProcessEnv {
@@ -77,18 +80,24 @@ export class Postgres {
     return env;
   }
 
-  /** A connected client; the caller ends it. `database` defaults to the target. */
-  async connect(database = this.target.database): Promise<Client> {
-    const client = new Client({
+  /** node-postgres settings for the target with libpq's sslmode meaning (node-postgres reads
+   * sslmode in a connection string its own way: "require" as "verify-full"). */
+  clientConfig(database = this.target.database, connectionTimeoutMillis = 10_000): ClientConfig {
+    return {
       host: this.target.host,
       port: this.target.port,
       user: this.target.user,
       password: this.target.password,
       database,
       ssl: nodeSslOptions(this.target.ssl),
-      connectionTimeoutMillis: 10_000,
+      connectionTimeoutMillis,
       application_name: 'zerotrustml-runbooks',
-    });
+    };
+  }
+
+  /** A connected client; the caller ends it. `database` defaults to the target. */
+  async connect(database = this.target.database): Promise<Client> {
+    const client = new Client(this.clientConfig(database));
     // A server going away mid-query emits 'error' on the client; the pending query rejects anyway.
     client.on('error', () => undefined);
     await client.connect();
@@ -138,6 +147,11 @@ export async function countRows(client: Client, tables: string[]): Promise<Recor
     counts[table] = Number(r.rows[0]?.n ?? 0);
   }
   return counts;
+}
+
+/** A value for a libpq conninfo string: single-quoted, with backslashes and quotes escaped. */
+export function conninfoValue(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 export function quoteIdent(name: string): string {
