@@ -3,8 +3,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
+import { fnv1a } from '../common/digest';
 import { MANIFEST_FORMAT, MANIFEST_SUFFIX, type BackupManifest } from '../common/backup-manifest';
 
 /** What every manifest of ours has, whatever it describes (a database dump, a DHT export). */
@@ -47,27 +49,36 @@ export async function readManifestOf<M extends ManifestBase>(manifestPath: strin
   }
 }
 
-/** A temp file of this process for `file`: `<file>.tmp-<pid>-<tag>`. The pid says who owns it, so
- * a cleanup can tell a running step's file from a leftover (tempInUse). */
+/** This host, as temp file names carry it. */
+export const HOST_TAG = fnv1a(os.hostname());
+
+/** A temp file of this process for `file`: `<file>.tmp-<pid>-<tag>-<host>`. The pid and the host
+ * say who owns it, so a cleanup can tell a running step's file from a leftover (tempInUse). */
 export function tempPath(file: string, tag: string | number = Date.now()): string {
-  return `${file}.tmp-${process.pid}-${tag}`;
+  return `${file}.tmp-${process.pid}-${tag}-${HOST_TAG}`;
 }
 
-/** How long a temp file may sit unwritten and still belong to a running step on another host. */
+/** How long a temp file of another host may sit unwritten and still belong to a running step. */
 const TEMP_IDLE_MS = 10 * 60_000;
 
-/** Whether a temp file may belong to a step that still runs: its owner pid is alive on this host,
- * or it was written to recently (a writer on another host). Such a file is never deleted. */
-export async function tempInUse(file: string, nowMs = Date.now()): Promise<boolean> {
-  const pid = Number(/\.tmp-(\d+)-/.exec(path.basename(file))?.[1]);
-  if (Number.isInteger(pid) && pid > 1 && pid !== process.pid) {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EPERM') return true; // alive, someone else's
-    }
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
   }
+}
+
+/** Whether a temp file may belong to a step that still runs, and so must not be deleted. One of
+ * this host: while its owner pid is alive (this very process included: another attempt). One of
+ * another host (or of an older name without a host): while it was written to in the last 10
+ * minutes, since its pid means nothing here. */
+export async function tempInUse(file: string, nowMs = Date.now()): Promise<boolean> {
+  const m = /\.tmp-(\d+)-(.+?)(?:-([0-9a-f]{8}))?$/.exec(path.basename(file));
+  const pid = Number(m?.[1]);
+  if (m?.[3] === HOST_TAG && Number.isInteger(pid)) return pid <= 1 || pidAlive(pid);
+  if (Number.isInteger(pid) && pid > 1 && pid !== process.pid && m?.[3] === undefined && pidAlive(pid)) return true;
   try {
     return nowMs - (await stat(file)).mtimeMs < TEMP_IDLE_MS;
   } catch {

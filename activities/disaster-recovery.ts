@@ -6,7 +6,7 @@
 // production.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { MANIFEST_FORMAT, type BackupManifest } from '../common/backup-manifest';
@@ -192,9 +192,13 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     for (const port of [input.postgresPort, input.conductorPort]) {
       if (!(await portIsFree(port)) && !ownsEnvironment(input)) refuse(`port ${port} is in use: the drill needs it free for its own ${port === input.postgresPort ? 'cluster' : 'conductor'}`);
     }
-    await mkdir(base, { recursive: true, mode: 0o700 });
+    // Traversable, not listable, by others: the drill's PostgreSQL server runs as its own OS user
+    // (never root) and must reach its data directory inside; that directory is its own, 0700.
+    await mkdir(base, { recursive: true });
+    await chmod(base, 0o711);
     if (!existsSync(input.dir)) {
-      await mkdir(input.dir, { mode: 0o700 });
+      await mkdir(input.dir);
+      await chmod(input.dir, 0o711);
       // The mark first: whatever happens after this, tear-down knows the directory is the drill's.
       writeFileSync(markerOf(input), JSON.stringify({ owner: owner(), createdAt: new Date().toISOString() }) + '\n', { mode: 0o600, flag: 'wx' });
     }

@@ -3,15 +3,18 @@
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { isRunbookName } from '../common/runbooks';
+import { outcomes } from '../common/search-attributes';
 import { UsageError } from './errors';
 import { formatTable, runRow, seconds, shortTime, type RunRow } from './runs';
 
 export interface AuditRow extends RunRow {
-  approvals: Array<{ approved: boolean; by: string; reason?: string; at: string }>;
+  /** Who asked for the run (the starter's identity, "schedule", "alertmanager", ...). */
+  requestedBy?: string;
+  approvals: Array<{ approved: boolean; by: string; reason?: string; at: string; planHash?: string }>;
   failure?: string;
 }
 
-const OUTCOMES = ['running', 'succeeded', 'failed', 'rejected', 'dry-run', 'skipped'];
+const OUTCOMES: readonly string[] = outcomes;
 
 export function auditQuery(o: { since?: string; runbook?: string; outcome?: string }): string {
   const parts = ['RunbookName IS NOT NULL'];
@@ -38,12 +41,17 @@ export async function audit(client: Client, o: { since?: string; runbook?: strin
     const row: AuditRow = { ...runRow(w), approvals: [] };
     const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
     for (const e of history.events ?? []) {
+      const start = e.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      if (start) {
+        const input = defaultPayloadConverter.fromPayload<{ requestedBy?: unknown } | null>(start);
+        if (typeof input?.requestedBy === 'string') row.requestedBy = input.requestedBy;
+      }
       const accepted = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
       if (accepted?.name === 'approval') {
         const arg = accepted.args?.payloads?.[0];
-        const d = arg ? defaultPayloadConverter.fromPayload<{ approved: boolean; by: string; reason?: string }>(arg) : undefined;
+        const d = arg ? defaultPayloadConverter.fromPayload<{ approved: boolean; by: string; reason?: string; planHash?: string }>(arg) : undefined;
         const seconds = Number(e.eventTime?.seconds ?? 0);
-        if (d) row.approvals.push({ approved: d.approved, by: d.by, reason: d.reason, at: new Date(seconds * 1000).toISOString() });
+        if (d) row.approvals.push({ approved: d.approved, by: d.by, reason: d.reason, at: new Date(seconds * 1000).toISOString(), planHash: d.planHash });
       }
       const failed = e.workflowExecutionFailedEventAttributes?.failure;
       if (failed) row.failure = failed.cause?.message ?? failed.message ?? undefined;
@@ -63,9 +71,9 @@ export function approvalsText(r: AuditRow): string {
 }
 
 export function auditCsv(rows: AuditRow[]): string {
-  const header = ['workflowId', 'runbook', 'trigger', 'target', 'severity', 'status', 'outcome', 'startTime', 'closeTime', 'durationMs', 'approvals', 'failure'];
+  const header = ['workflowId', 'runbook', 'trigger', 'requestedBy', 'target', 'severity', 'status', 'outcome', 'startTime', 'closeTime', 'durationMs', 'approvals', 'failure'];
   const lines = rows.map((r) =>
-    [r.workflowId, r.runbook, r.trigger, r.target, r.severity, r.status, r.outcome, r.startTime, r.closeTime ?? '', r.durationMs === undefined ? '' : String(r.durationMs), approvalsText(r), r.failure ?? '']
+    [r.workflowId, r.runbook, r.trigger, r.requestedBy ?? '', r.target, r.severity, r.status, r.outcome, r.startTime, r.closeTime ?? '', r.durationMs === undefined ? '' : String(r.durationMs), approvalsText(r), r.failure ?? '']
       .map(csvCell)
       .join(','),
   );
@@ -74,11 +82,12 @@ export function auditCsv(rows: AuditRow[]): string {
 
 export function auditTable(rows: AuditRow[]): string {
   if (rows.length === 0) return 'no executed runbooks match';
-  const header = ['STARTED', 'RUNBOOK', 'TRIGGER', 'TARGET', 'OUTCOME', 'DURATION', 'APPROVALS', 'WORKFLOW ID'];
+  const header = ['STARTED', 'RUNBOOK', 'TRIGGER', 'BY', 'TARGET', 'OUTCOME', 'DURATION', 'APPROVALS', 'WORKFLOW ID'];
   const lines = rows.map((r) => [
     shortTime(r.startTime),
     r.runbook,
     r.trigger,
+    r.requestedBy ?? '-',
     r.target,
     r.outcome || r.status.toLowerCase(),
     seconds(r.durationMs),

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { budgetQuery, resetBreakerUpdate, restartBudgetId, type BudgetState } from '../common/guards';
+import { outcomes } from '../common/search-attributes';
 import { isRunbookName, runbookWorkflows } from '../common/runbooks';
 import { acknowledgeUpdate, closeUpdate } from '../common/incident';
 import { approvalUpdate, progressQuery } from '../workflows/approval';
@@ -156,7 +157,7 @@ export function buildProgram(): Command {
     .description('executed runbooks with trigger, approvals, duration and outcome (visibility + history)')
     .option('--since <date>', 'only runs started at or after this date')
     .option('-r, --runbook <name>', 'only this runbook')
-    .option('-o, --outcome <outcome>', 'succeeded | failed | rejected | dry-run | running')
+    .option('-o, --outcome <outcome>', outcomes.join(' | '))
     .option('-n, --limit <n>', 'at most this many', '200')
     .option('--json', 'print JSON')
     .option('--csv', 'print CSV')
@@ -443,7 +444,10 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    console.error(isKnownError(e) ? `runbook: ${(e as Error).message}` : e);
+    // An Update refused by the run's validator says why in its cause ("Workflow Update failed" alone
+    // would leave the operator guessing).
+    const cause = (e as { name?: string; cause?: { message?: string } }).name === 'WorkflowUpdateFailedError' ? (e as { cause?: { message?: string } }).cause?.message : undefined;
+    console.error(isKnownError(e) ? `runbook: ${(e as Error).message}${cause ? `: ${cause}` : ''}` : e);
     process.exitCode = 1;
   }
 }

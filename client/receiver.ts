@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { routeAlert, type AlertCounters } from '../activities/alert-routing';
+import { alertRunId, routeAlert, type AlertCounters } from '../activities/alert-routing';
 import { alertSchema, type Alert } from '../common/alerts';
 import type { LoadedConfig } from '../worker/config';
 
@@ -64,8 +64,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 export function createReceiver(client: Client, config: LoadedConfig, token: string): { server: Server; counters: ReceiverCounters } {
   const counters: ReceiverCounters = { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 };
-  // Deliveries of one alert are handled one after another, so a storm of repeats cannot race
-  // itself into a second run (or a miscount).
+  // Deliveries to one run (one alert's, or one incident's: alerts of one cause and target share
+  // it) are handled one after another, so a storm cannot race itself into a miscount of started
+  // and joined runs.
   const chains = new Map<string, Promise<unknown>>();
   const serialised = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
     const next = (chains.get(key) ?? Promise.resolve()).then(fn, fn);
@@ -110,7 +111,7 @@ export function createReceiver(client: Client, config: LoadedConfig, token: stri
         return send(res, 400, { error: e instanceof SyntaxError ? `expected JSON: ${e.message}` : (e as Error).message });
       }
       counters.received += alerts.length;
-      void Promise.all(alerts.map((a) => serialised(a.fingerprint, () => routeAlert(client, config, a, counters))))
+      void Promise.all(alerts.map((a) => Promise.resolve().then(() => serialised(alertRunId(config, a), () => routeAlert(client, config, a, counters)))))
         .then((outcomes) => send(res, 200, { outcomes }))
         // Alertmanager retries on 5xx: nothing is lost when Temporal is briefly unreachable.
         .catch((e: unknown) => send(res, 503, { error: (e as Error).message }));

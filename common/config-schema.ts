@@ -3,6 +3,7 @@
 // worker/config.ts; this module stays pure so anything can import it.
 import { z } from 'zod';
 import { identity, isDatabaseName } from './formats';
+import { isRunbookName, runbookWorkflows } from './runbooks';
 import { defaultKpiRules, thresholdOrderProblem, type KpiName } from './kpi';
 
 const clock = z
@@ -355,7 +356,12 @@ export const configSchema = z
         /** Bearer token Alertmanager sends; RUNBOOK_RECEIVER_TOKEN overrides. Required to start it. */
         token: z.string().min(16, { message: 'expected a token of at least 16 characters' }).optional(),
         /** Alert name -> runbook. Alerts without a route go to alert-notification (notify, escalate). */
-        routes: z.record(z.string(), z.string()).default({
+        routes: z
+          .record(
+            z.string().min(1).max(200),
+            z.string().refine((v): boolean => isRunbookName(v), { message: `expected a runbook name (${Object.keys(runbookWorkflows).join(', ')})` }),
+          )
+          .default({
           CreditsServiceDown: 'incident-system-unresponsive',
           CreditsServiceUnresponsive: 'incident-system-unresponsive',
           VeryHighP99ResponseTime: 'incident-system-unresponsive',

@@ -22,5 +22,7 @@ export const searchAttributeRegistrations: ReadonlyArray<readonly [string, 'Keyw
   ['AlertName', 'Keyword'],
 ];
 
-export type Outcome = 'running' | 'succeeded' | 'failed' | 'rejected' | 'dry-run' | 'skipped' | 'escalated';
+/** Every value the Outcome search attribute takes: the one list the CLI filters by too. */
+export const outcomes = ['running', 'succeeded', 'failed', 'rejected', 'dry-run', 'skipped', 'escalated'] as const;
+export type Outcome = (typeof outcomes)[number];
 export type TriggerKind = 'manual' | 'schedule' | 'alert' | 'health-check' | 'parent';

@@ -4,6 +4,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities } from '../activities';
 import type { LoadedConfig } from './config';
 import { buildDeps } from './deps';
+import { heartbeatInterceptors } from './heartbeat-interceptor';
 
 export async function createWorker(
   config: LoadedConfig,
@@ -24,9 +25,11 @@ export async function createWorker(
     taskQueue: config.temporal.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
     activities: createActivities(deps),
-    // Heartbeats are how a killed worker is noticed; send them promptly.
+    // Heartbeats are how a killed worker is noticed; send them promptly, and on a clock for every
+    // activity that has a heartbeat timeout (worker/heartbeat-interceptor.ts).
     maxHeartbeatThrottleInterval: '1s',
     defaultHeartbeatThrottleInterval: '1s',
+    interceptors: { activity: [heartbeatInterceptors] },
     shutdownGraceTime: '10s',
     ...workflows,
   });

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
         client.workflow.execute<(i: object) => Promise<RestoreDatabaseResult>>('restoreDatabase', {
           taskQueue: config.temporal.taskQueue,
           workflowId: `bench-restore-${Date.now()}`,
-          args: [{ backup: backupPath }],
+          args: [{ backup: path.basename(backupPath) }],
         }),
       );
       if (restore.value.outcome !== 'succeeded') throw new Error(`restore ended ${restore.value.outcome}`);

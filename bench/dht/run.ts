@@ -11,7 +11,7 @@ import { ContentHash, exportHeader, type CreditRecord } from '../../activities/d
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../../common/dht-export';
 import type { DhtExportResult, RestoreDhtResult } from '../../common/runbooks';
 import { serviceControl } from '../../worker/adapters/service-control';
-import { benchRoot, startBenchStack, timed } from '../support';
+import { startBenchStack, timed } from '../support';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -84,7 +84,8 @@ async function main(): Promise<void> {
   try {
     for (const n of sizes) {
       process.stderr.write(`${n} credits: generating the export\n`);
-      const file = await writeExport(path.join(benchRoot, 'dht-input'), n);
+      // A restore reads exports from the configured directory only, by file name.
+      const file = await writeExport(stack.config.dhtExportDirectory, n);
       await service.stop().catch(() => undefined);
       rmSync(stack.config.conductorDataDir, { recursive: true, force: true });
       await service.start();
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
       process.stderr.write(`${n} credits: restore-dht\n`);
       const id = `bench-restore-dht-${n}-${Date.now()}`;
       const restore = await timed(() =>
-        stack.client.workflow.execute<(i: object) => Promise<RestoreDhtResult>>('restoreDht', { taskQueue: stack.config.temporal.taskQueue, workflowId: id, args: [{ export: file }] }),
+        stack.client.workflow.execute<(i: object) => Promise<RestoreDhtResult>>('restoreDht', { taskQueue: stack.config.temporal.taskQueue, workflowId: id, args: [{ export: path.basename(file) }] }),
       );
       if (!restore.value.check?.matches) throw new Error('restore did not verify');
       // The import step's own duration, from the run's history.

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createActivities } from '../../activities';
+import { HOST_TAG } from '../../activities/backup-files';
 import { stackStatus, formatStatus } from '../../client/stack';
 import { loadConfig } from '../../worker/config';
 import { buildDeps } from '../../worker/deps';
@@ -25,8 +26,8 @@ test('freeing disk removes the leftovers of interrupted steps, never a temp file
   mkdirSync(dir, { recursive: true });
   const writer = spawn('sleep', ['30']);
   try {
-    const owned = path.join(dir, `credits_20990101_000000.dump.zst.tmp-${writer.pid}-1`);
-    const stale = path.join(dir, 'credits_20990102_000000.dump.zst.tmp-999999-1');
+    const owned = path.join(dir, `credits_20990101_000000.dump.zst.tmp-${writer.pid}-1-${HOST_TAG}`);
+    const stale = path.join(dir, `credits_20990102_000000.dump.zst.tmp-999999-1-${HOST_TAG}`);
     writeFileSync(owned, 'a dump being written');
     writeFileSync(stale, 'a dump nobody finishes');
     const old = new Date(Date.now() - 3600_000);

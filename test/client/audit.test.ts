@@ -11,7 +11,7 @@ afterAll(async () => close());
 
 test('a decided approval shows in the audit with who decided and why', async () => {
   const since = new Date(Date.now() - 1000).toISOString();
-  const handle = await client.workflow.start('restartConductor', { taskQueue: testTaskQueue, workflowId: `audit-wipe-${Date.now()}`, args: [{ clean: true, trigger: 'manual' }] });
+  const handle = await client.workflow.start('restartConductor', { taskQueue: testTaskQueue, workflowId: `audit-wipe-${Date.now()}`, args: [{ clean: true, trigger: 'manual', requestedBy: 'frank' }] });
   await waitFor('the approval wait', async () => ((await handle.query('progress')) as { awaitingApproval: boolean }).awaitingApproval);
   const r = await runCli(['reject', handle.workflowId, '--reason', 'drill only'], { RUNBOOK_IDENTITY: 'erin' });
   expect(r.code).toBe(0);
@@ -33,11 +33,12 @@ test('a decided approval shows in the audit with who decided and why', async () 
     approvals: Array<{ approved: boolean; by: string; reason?: string }>;
   };
   expect(row).toMatchObject({ runbook: 'restart-conductor', trigger: 'manual', target: 'zerotrustml', severity: 'info', outcome: 'rejected' });
-  expect(row.approvals).toEqual([expect.objectContaining({ approved: false, by: 'erin', reason: 'drill only' })]);
+  expect(row.approvals).toEqual([expect.objectContaining({ approved: false, by: 'erin', reason: 'drill only', planHash: expect.stringMatching(/^[0-9a-f]{64}$/) })]);
+  expect((row as { requestedBy?: string }).requestedBy).toBe('frank');
   expect(row.durationMs).toBeGreaterThan(0);
 
   const csv = await runCli(['audit', '--runbook', 'restart-conductor', '--since', since, '--csv']);
-  expect(csv.stdout.split('\n')[0]).toBe('workflowId,runbook,trigger,target,severity,status,outcome,startTime,closeTime,durationMs,approvals,failure');
+  expect(csv.stdout.split('\n')[0]).toBe('workflowId,runbook,trigger,requestedBy,target,severity,status,outcome,startTime,closeTime,durationMs,approvals,failure');
   expect(csv.stdout).toMatch(new RegExp(`${handle.workflowId},restart-conductor,manual,zerotrustml,info,COMPLETED,rejected,.*,rejected by erin \\(drill only\\),`));
 
   const table = await runCli(['audit', '--outcome', 'rejected', '--since', since]);

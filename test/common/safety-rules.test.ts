@@ -7,7 +7,7 @@ import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
-import { tempInUse } from '../../activities/backup-files';
+import { HOST_TAG, tempInUse, tempPath } from '../../activities/backup-files';
 import { isConnectionFailure } from '../../activities/incident';
 import { writerPid } from '../../activities/maintenance';
 import { webhookOrigin } from '../../activities/notify';
@@ -154,20 +154,23 @@ test("sslmode and friends of DATABASE_URL reach the tools and node-postgres (the
   expect(Postgres.fromUrl('postgres://u@h/db', '/x').toolEnv().PGSSLMODE).toBeUndefined();
 });
 
-test('a temp file whose owner runs, or that was written lately, is in use; an old one of a dead pid is not', async () => {
+test('a temp file of this host is in use while its owner runs; one of another host while it is written to', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'temps-'));
   const live = spawn('sleep', ['30']);
   try {
-    const owned = path.join(dir, `credits_x.dump.zst.tmp-${live.pid}-1`);
-    const recent = path.join(dir, 'credits_y.dump.zst.tmp-999999-1');
-    const stale = path.join(dir, 'credits_z.dump.zst.tmp-999999-1');
-    for (const f of [owned, recent, stale]) writeFileSync(f, 'partial');
+    const owned = path.join(dir, `credits_x.dump.zst.tmp-${live.pid}-1-${HOST_TAG}`);
+    const deadRecent = path.join(dir, `credits_w.dump.zst.tmp-999999-1-${HOST_TAG}`);
+    const otherHostRecent = path.join(dir, 'credits_y.dump.zst.tmp-999999-1-0badc0de');
+    const otherHostStale = path.join(dir, 'credits_z.dump.zst.tmp-999999-1-0badc0de');
+    for (const f of [owned, deadRecent, otherHostRecent, otherHostStale]) writeFileSync(f, 'partial');
     const old = new Date(Date.now() - 3600_000);
     utimesSync(owned, old, old);
-    utimesSync(stale, old, old);
-    expect(await tempInUse(owned)).toBe(true);
-    expect(await tempInUse(recent)).toBe(true);
-    expect(await tempInUse(stale)).toBe(false);
+    utimesSync(otherHostStale, old, old);
+    expect(await tempInUse(owned)).toBe(true); // quiet for an hour, but its writer runs
+    expect(await tempInUse(deadRecent)).toBe(false); // a killed worker's leftover, just written
+    expect(await tempInUse(otherHostRecent)).toBe(true);
+    expect(await tempInUse(otherHostStale)).toBe(false);
+    expect(path.basename(tempPath('/x/credits.dump.zst', 2))).toBe(`credits.dump.zst.tmp-${process.pid}-2-${HOST_TAG}`);
   } finally {
     live.kill('SIGKILL');
   }

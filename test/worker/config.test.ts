@@ -51,3 +51,36 @@ test('a file that is not YAML, or not a mapping, or missing when named, is repor
   expect(() => loadConfig({ file: path.join(dir, 'b.yaml'), env: {} })).toThrow(/expected a mapping of settings at the top level, found a list/);
   expect(() => loadConfig({ file: path.join(dir, 'missing.yaml'), env: {} })).toThrow(/does not exist/);
 });
+
+test('hostile configuration values are refused, each naming its key: routes to no runbook, names with paths, unknown or bad URL parameters, pid files without the command to check', () => {
+  const file = path.join(empty, 'hostile.yaml');
+  writeFileSync(
+    file,
+    [
+      'receiver:',
+      '  routes: { HighErrorRate: "rm -rf /" }',
+      'conductor:',
+      '  appId: ../../etc',
+      'logRotation:',
+      '  files:',
+      '    - path: /var/log/app.log',
+      '      pidFile: /run/app.pid',
+      'escalation:',
+      '  webhookUrl: "not a url"',
+      'approvals:',
+      '  approvers: ["bob; rm -rf /"]',
+    ].join('\n'),
+  );
+  const found = problems(() => loadConfig({ file, env: {}, cwd: empty })).join('\n');
+  expect(found).toMatch(/receiver\.routes\.HighErrorRate: expected a runbook name \(database-backup, /);
+  expect(found).toMatch(/conductor\.appId: expected 1-100 letters, digits, _ \. - .*found "\.\.\/\.\.\/etc"/);
+  expect(found).toMatch(/logRotation\.files\.0\.expectCommand: expected expectCommand .* with pidFile/);
+  expect(found).toMatch(/escalation\.webhookUrl: expected a URL, or a secret reference like \$\{env:RUNBOOK_WEBHOOK_URL\}/);
+  expect(found).toMatch(/approvals\.approvers\.0: expected a name of 1-64 letters/);
+  const url = (u: string): string => problems(() => loadConfig({ env: { DATABASE_URL: u }, cwd: empty })).join('\n');
+  expect(url('postgres://u@h/credits?sslmode=sometimes')).toMatch(/expected sslmode to be one of disable, allow, prefer, require, verify-ca, verify-full/);
+  expect(url('postgres://u@h/credits?options=-c%20x')).toMatch(/options is not honoured/);
+  expect(url(`postgres://u@h/${'x'.repeat(64)}`)).toMatch(/expected a database name of 1-63 bytes/);
+  // An odd but valid name, percent-encoded, is accepted as it is.
+  expect(loadConfig({ env: { DATABASE_URL: `postgres://u@h/${encodeURIComponent('Crédits "x"; y')}` }, cwd: empty }).database.url).toContain('Cr%C3%A9dits');
+});

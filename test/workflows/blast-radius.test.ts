@@ -50,6 +50,7 @@ test('one delivery of 20 HighErrorRate alerts while the application hangs: one i
   const { server } = createReceiver(client, routed, token);
   await new Promise<void>((r) => (server as Server).listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/alertmanager`;
+  const stamp = Date.now() % 100000;
   const post = (status: 'firing' | 'resolved'): Promise<Response> =>
     fetch(url, {
       method: 'POST',
@@ -59,7 +60,7 @@ test('one delivery of 20 HighErrorRate alerts while the application hangs: one i
         status,
         alerts: Array.from({ length: 20 }, (_, i) => ({
           status,
-          fingerprint: `storm${String(i).padStart(2, '0')}${Date.now() % 100000}`.slice(0, 64),
+          fingerprint: `storm${String(i).padStart(2, '0')}x${stamp}`,
           startsAt: new Date().toISOString(),
           labels: { alertname: 'HighErrorRate', severity: 'critical', category: 'availability', instance: `app-${i}:8000` },
           annotations: { summary: `error rate 9% on app-${i}` },

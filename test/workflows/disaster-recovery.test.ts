@@ -70,6 +70,11 @@ test('the configuration backup archives the configured files with a manifest, re
 });
 
 test('wiped PostgreSQL and conductor data: disaster-recovery brings both back; a second one is refused', async () => {
+  // No destructive run left over by another suite may hold a target: the recovery would be refused
+  // (rightly) after the wipe below, and every suite after this one would find the system down.
+  const locks: string[] = [];
+  for await (const w of client.workflow.list({ query: `WorkflowType = "targetLock" AND ExecutionStatus = "Running"` })) locks.push(w.workflowId);
+  expect(locks).toEqual([]);
   const before = await dataFingerprint();
   const dhtBefore = await dhtCredits();
   await serviceControl(config.databaseService!).stop();
@@ -87,6 +92,7 @@ test('wiped PostgreSQL and conductor data: disaster-recovery brings both back; a
   expect(r.outcome).toBe('succeeded');
   expect(r.steps.map((s) => [s.step, s.outcome])).toEqual([
     ['check prerequisites', 'succeeded'],
+    ['lock the targets', 'succeeded'],
     ['provision', 'succeeded'],
     ['restore the database', 'succeeded'],
     ['restore the DHT', 'succeeded'],

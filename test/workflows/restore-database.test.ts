@@ -99,6 +99,12 @@ test('a file without our manifest is not restored', async () => {
 });
 
 describe('production target', () => {
+  // A run a failed test leaves waiting would hold the database's lock for the suites after it.
+  afterEach(async () => {
+    for await (const w of client.workflow.list({ query: `TaskQueue = "${prodQueue}" AND ExecutionStatus = "Running"` })) {
+      await client.workflow.getHandle(w.workflowId).terminate('test cleanup').catch(() => undefined);
+    }
+  });
   async function startProd(id: string, requestedBy?: string) {
     const handle = await client.workflow.start('restoreDatabase', { taskQueue: prodQueue, workflowId: `${id}-${Date.now()}`, args: [{ backup: path.basename(backup.path), requestedBy }] });
     await waitFor('the run to wait for approval', async () => (await handle.query(progressQuery)).awaitingApproval);
