@@ -82,3 +82,25 @@ test('a firing alert starts one run; 1,000 repeats join it; resolved ends it', a
   expect(result.escalations.map((e) => e.level)).toEqual([1]);
   expect(await runsFor(fp)).toBe(1);
 });
+
+test('hostile alerts: a path as fingerprint is refused naming the field; oversized text is cut to its bound, not lost', async () => {
+  const bad = await post({ version: '4', alerts: [{ status: 'firing', fingerprint: '../../etc/passwd', labels: { alertname: 'X' } }] });
+  expect(bad.status).toBe(400);
+  expect(((await bad.json()) as { error: string }).error).toMatch(/alerts\[0\]\.fingerprint: expected up to 64 letters and digits, found "\.\.\/\.\.\/etc\/passwd"/);
+  const fp = `fplong${Date.now()}`;
+  const long = await post({
+    version: '4',
+    alerts: [{ status: 'firing', fingerprint: fp, startsAt: 'not a time', labels: { alertname: 'A'.repeat(500), severity: 'catastrophic', huge: 'x'.repeat(50_000) }, annotations: { summary: 's'.repeat(10_000) } }],
+  });
+  expect(await long.json()).toEqual({ outcomes: ['started'] });
+  const handle = client.workflow.getHandle(alertWorkflowId(fp));
+  const history = await handle.fetchHistory();
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+  const alert = (JSON.parse(Buffer.from(started!).toString()) as { alert: { name: string; summary: string; severity: string; labels: Record<string, string> } }).alert;
+  expect(alert.name.length).toBeLessThanOrEqual(200);
+  expect(alert.summary.length).toBeLessThanOrEqual(2000);
+  expect(alert.severity).toBe('warning'); // an unknown severity is read as warning
+  expect(alert.labels.huge!.length).toBeLessThanOrEqual(1000);
+  await post({ version: '4', alerts: [{ status: 'resolved', fingerprint: fp, labels: { alertname: 'A'.repeat(500) } }] });
+  expect(((await handle.result()) as { outcome: string }).outcome).toBe('resolved');
+});

@@ -50,7 +50,7 @@ test('backup then restore brings back every table, sequence, index, function, vi
   const changed = await withPg('credits', fingerprint);
   expect(changed).not.toEqual(before);
 
-  const restore = await (await start<RestoreDatabaseResult>('restore-database', { backup: backup.path }, 'restore-roundtrip')).result();
+  const restore = await (await start<RestoreDatabaseResult>('restore-database', { backup: backup.key }, 'restore-roundtrip')).result();
   expect(restore.outcome).toBe('succeeded');
   expect(restore.previousKept).toBe(false);
   const after = await withPg('credits', fingerprint);
