@@ -140,6 +140,27 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     return check;
   }
 
+  /** Waits until no session but autovacuum's is left on the freshly restored scratch database, and
+   * until autovacuum is done with it too (it starts on a large restore, and a database with any
+   * session cannot be renamed). Called before the application stops, so the wait is not downtime.
+   * Sessions of our own role (a tool's leftover) are ended. */
+  async function awaitDatabaseIdle(input: { database: string; timeoutSeconds: number }): Promise<{ waitedMs: number }> {
+    const started = Date.now();
+    const progress = progressReporter();
+    return pg.withClient('postgres', async (c) => {
+      for (;;) {
+        await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()', [input.database]);
+        const busy = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [input.database])).rows[0]!.n);
+        if (busy === 0) return { waitedMs: Date.now() - started };
+        if (Date.now() - started > input.timeoutSeconds * 1000) {
+          throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `${input.database} still has ${busy} session(s) (autovacuum?) after ${input.timeoutSeconds} s` });
+        }
+        progress.report({ phase: 'wait for the scratch database to be idle', detail: `${busy} session(s)` });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    });
+  }
+
   /** target -> previous, scratch -> target, in one transaction. Idempotent: an already completed
    * swap is recognised and reported as done. */
   async function swapDatabases(input: { target: string; scratch: string; previous: string }): Promise<{ swapped: boolean; terminated: number }> {
@@ -178,8 +199,9 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
             break;
           } catch (e) {
             await c.query('ROLLBACK').catch(() => undefined);
-            // 55006: object in use (a terminated session has not exited yet).
-            if ((e as { code?: string }).code !== '55006' || attempt >= 50) throw e;
+            // 55006: object in use (a terminated session has not exited yet, or autovacuum started
+            // on the scratch database since it was idle).
+            if ((e as { code?: string }).code !== '55006' || attempt >= 300) throw e;
             await new Promise((r) => setTimeout(r, 200));
           }
         }
@@ -232,5 +254,5 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     return { ran: true, command: spec.type === 'systemd' ? ['systemctl', input.action, spec.unit] : spec[input.action] };
   }
 
-  return { verifySwapped, verifyAndExpandBackup, discardExpandedBackup, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
+  return { awaitDatabaseIdle, verifySwapped, verifyAndExpandBackup, discardExpandedBackup, restoreIntoScratch, checkAgainstManifest, requireMatch, swapDatabases, swapBack, dropDatabase, runApplicationCommand };
 }

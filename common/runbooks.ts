@@ -65,7 +65,7 @@ export const runbookDescriptions: Record<RunbookName, RunbookDescription> = {
   },
   'restore-database': {
     summary: 'Restore a verified backup into a scratch database, check it, and swap it in; the live database is kept renamed until the final check passes.',
-    steps: ['describe target', 'find backup', 'verify backup', 'awaiting approval (production)', 'lock the target', 'restore into scratch', 'check scratch', 'stop application', 'swap', 'final verification', 'start application', 'drop previous (unless kept)'],
+    steps: ['describe target', 'find backup', 'verify backup', 'awaiting approval (production)', 'lock the target', 'restore into scratch', 'check scratch', 'scratch idle', 'stop application', 'swap', 'final verification', 'start application', 'drop previous (unless kept)'],
     changes: 'replaces the live database (the pre-restore one is kept until verified); stops and starts the application',
   },
   'dht-export': {

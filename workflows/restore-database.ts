@@ -117,6 +117,11 @@ async function restore(run: RunRecord, input: ValidRunbookInput<'restore-databas
         { database: scratch, tables: backup.manifest.tables, what: 'restored scratch database' },
       ]);
 
+      // A database with any session (autovacuum starts on a large restore) cannot be renamed: wait
+      // for it to be idle while the application still runs, so the wait is not downtime.
+      run.step('scratch idle', scratch);
+      await long.awaitDatabaseIdle.executeWithOptions({ summary: `wait until nothing (autovacuum included) works on ${scratch}` }, [{ database: scratch, timeoutSeconds: 600 }]);
+
       if (target.applicationStop) {
         run.step('stop application');
         const stop = await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application (if it runs)' }, [{ action: 'stop' }]);
