@@ -7,6 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { BackupManifest } from '../common/backup-manifest';
 import { Failure } from '../common/failures';
 import { CommandError, runCommand } from '../worker/adapters/process';
+import type { Client as PgClient } from 'pg';
 import { countRows, listTables, quoteIdent } from '../worker/adapters/postgres';
 import { serviceControl } from '../worker/adapters/service-control';
 import { createDatabaseBackupActivities } from './database-backup';
@@ -19,6 +20,29 @@ export interface TableCheck {
   differences: string[];
   /** The database's OID, which a rename keeps: how the swap is verified. */
   oid: number;
+}
+
+/** Ends the client sessions on a database that this role may end, one by one: a session it may
+ * not end (another role's without pg_signal_backend, or autovacuum, which only a superuser may
+ * end) is left, and the caller's wait for "object in use" covers it (autovacuum finishes; the
+ * application was stopped). A failed termination must not fail the step: that turned a busy
+ * autovacuum on the live database into five attempts of the swap. */
+async function endSessions(c: PgClient, database: string, o: { ownOnly?: boolean } = {}): Promise<number> {
+  const pids = (
+    await c.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'${o.ownOnly ? ' AND usename = current_user' : ''}`,
+      [database],
+    )
+  ).rows.map((r) => r.pid);
+  let ended = 0;
+  for (const pid of pids) {
+    try {
+      if ((await c.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid])).rows[0]?.ok) ended++;
+    } catch {
+      // not ours to end: waited out by the caller
+    }
+  }
+  return ended;
 }
 
 export function createRestoreDatabaseActivities(deps: ActivityDeps) {
@@ -149,7 +173,7 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     const progress = progressReporter();
     return pg.withClient('postgres', async (c) => {
       for (;;) {
-        await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()', [input.database]);
+        await endSessions(c, input.database, { ownOnly: true });
         const busy = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [input.database])).rows[0]!.n);
         if (busy === 0) return { waitedMs: Date.now() - started };
         if (Date.now() - started > input.timeoutSeconds * 1000) {
@@ -188,8 +212,7 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
       try {
         for (let attempt = 0; ; attempt++) {
           if (targetExists) {
-            const r = await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [input.target]);
-            terminated += r.rowCount ?? 0;
+            terminated += await endSessions(c, input.target);
           }
           try {
             await c.query('BEGIN');
@@ -218,7 +241,7 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
   /** Puts the kept database back under the target's name; the failed restore keeps `failedName`. */
   async function swapBack(input: { target: string; previous: string; failedName: string }): Promise<void> {
     await pg.withClient('postgres', async (c) => {
-      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [input.target]);
+      await endSessions(c, input.target);
       await c.query('BEGIN');
       await c.query(`ALTER DATABASE ${quoteIdent(input.target)} RENAME TO ${quoteIdent(input.failedName)}`);
       await c.query(`ALTER DATABASE ${quoteIdent(input.previous)} RENAME TO ${quoteIdent(input.target)}`);

@@ -4,13 +4,14 @@ import { copyFileSync, openSync, readFileSync, readSync, truncateSync, writeFile
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
 import type { BackupManifest } from '../../common/backup-manifest';
 import type { DatabaseBackupResult, RestoreDatabaseResult } from '../../common/runbooks';
 import { progressQuery } from '../../workflows/approval';
 import { fingerprint } from '../support/fingerprint';
 import { testTaskQueue } from '../support/env';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
-import { databases, runCli, temporalClient, waitFor, withPg } from '../support/stack';
+import { activitySteps, databases, pgUrl, runCli, temporalClient, waitFor, withPg } from '../support/stack';
 
 let client: Client;
 let close: () => Promise<void>;
@@ -161,4 +162,29 @@ describe('production target', () => {
     expect(late.code).toBe(2);
     expect(late.stderr).toMatch(/is not waiting for an approval/);
   });
+});
+
+test('a session on the live database that the restore may not end (a superuser\'s, like autovacuum) makes the swap wait, not fail', async () => {
+  // Held by the cluster's superuser: the restore's role may not terminate it (nor autovacuum).
+  const blocker = new PgClient({ connectionString: pgUrl('credits', 'postgres') });
+  await blocker.connect();
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (!released) await blocker.end();
+    released = true;
+  };
+  try {
+    const handle = await client.workflow.start('restoreDatabase', { taskQueue: testTaskQueue, workflowId: `restore-blocked-${Date.now()}`, args: [{ backup: 'latest' }] });
+    await waitFor('the swap to be under way', async () => ((await handle.query(progressQuery)).step === 'swap' ? true : undefined), 60_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await handle.describe()).status.name).toBe('RUNNING'); // waiting, not failed
+    await release();
+    const r = (await handle.result()) as RestoreDatabaseResult;
+    expect(r.outcome).toBe('succeeded');
+    const swap = (await activitySteps(handle)).find((s) => s.name === 'swapDatabases')!;
+    expect(swap.attempt).toBe(1);
+    expect(swap.ms).toBeGreaterThan(1500);
+  } finally {
+    await release();
+  }
 });
