@@ -5,6 +5,27 @@ import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = ['fs', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net', 'stream', 'zlib', 'dns', 'url', 'util', 'process', 'timers'];
 
+/** Forbids imports from the given top-level folders in the given files. */
+function layer(files, forbidden, o = {}) {
+  return [
+    {
+      files,
+      ...(o.except ? { ignores: o.except } : {}),
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              ...(o.extra ?? []),
+              ...forbidden.map((dir) => ({ group: [`../${dir}`, `../${dir}/**`, `../../${dir}`, `../../${dir}/**`], message: `${files[0].split('/')[0]}/ must not import ${dir}/: see the layers in docs/architecture.md` })),
+            ],
+          },
+        ],
+      },
+    },
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.data/', 'dist/', 'scratch/', 'test-results/', 'coverage/', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
@@ -32,26 +53,30 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-unnecessary-type-assertion': 'off' },
   },
-  {
-    files: ['workflows/**/*.ts', 'common/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['node:*', ...nodeBuiltins], message: 'workflows and common/ must not use Node built-ins: put side effects in activities/' },
-            // Activities: as types only (the rule below, which knows type imports).
-            { group: ['pg', 'yaml', '@temporalio/worker', '@temporalio/client', '@temporalio/activity', '../worker/*', '../client/*', '../sandbox/*'], message: 'no I/O in workflows and common/' },
-          ],
-        },
-      ],
-    },
-  },
+  // The house has one direction: each layer imports only the layers below it, and no product code
+  // imports the sandbox (docs/architecture.md). Layers from the ground up: common; config and
+  // adapters; routing; activities; worker; client. Workflows import common (and activities as a
+  // type). The sandbox is a tenant: it may use common, config and adapters, nothing above them.
+  ...layer(['common/**/*.ts', 'workflows/**/*.ts'], ['config', 'adapters', 'routing', 'worker', 'client', 'sandbox'], {
+    extra: [
+      { group: ['node:*', ...nodeBuiltins], message: 'workflows and common/ must not use Node built-ins: put side effects in activities/' },
+      { group: ['pg', 'yaml', '@temporalio/worker', '@temporalio/client', '@temporalio/activity'], message: 'no I/O in workflows and common/' },
+    ],
+  }),
+  ...layer(['config/**/*.ts'], ['adapters', 'routing', 'activities', 'workflows', 'worker', 'client', 'sandbox']),
+  ...layer(['adapters/**/*.ts'], ['routing', 'activities', 'workflows', 'worker', 'client', 'sandbox']),
+  ...layer(['routing/**/*.ts'], ['activities', 'workflows', 'worker', 'client', 'sandbox']),
+  ...layer(['activities/**/*.ts'], ['workflows', 'worker', 'client', 'sandbox']),
+  ...layer(['worker/**/*.ts'], ['client', 'sandbox']),
+  // The client's sandbox commands (stack, doctor's Temporal CLI builder) are the only product files
+  // that may reach the sandbox.
+  ...layer(['client/**/*.ts'], ['sandbox'], { except: ['client/stack.ts', 'client/doctor.ts'] }),
+  ...layer(['sandbox/**/*.ts'], ['routing', 'activities', 'workflows', 'worker', 'client']),
   {
     files: ['workflows/**/*.ts', 'common/**/*.ts'],
     rules: {
       // Activities come in as a type (proxyActivities<Activities>), never as code.
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['../activities', '../activities/*'], allowTypeImports: true, message: 'import activities as types only' }] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['**/activities', '**/activities/*'], allowTypeImports: true, message: 'import activities as types only' }] }],
     },
   },
 );

@@ -2,8 +2,8 @@
 // ready, app install/enable, and the guarded wipe.
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
-import type { Liveness } from '../worker/adapters/conductor';
-import { serviceControl } from '../worker/adapters/service-control';
+import type { Liveness } from '../adapters/conductor';
+import { serviceControl } from '../adapters/service-control';
 import type { ActivityDeps } from './deps';
 import { progressReporter } from './progress';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import type { RetentionResult } from '../common/runbooks';
-import { runCommand } from '../worker/adapters/process';
+import { runCommand } from '../adapters/process';
 import { backupKeyPattern } from '../common/formats';
 import { ensurePrivateDir, manifestPathOf, publishWithManifest, readManifestOf, removeStaleTemps, resolveReference, sha256File, tempPath, type ManifestBase } from './backup-files';
 import type { ActivityDeps } from './deps';

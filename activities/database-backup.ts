@@ -15,9 +15,9 @@ import {
 } from '../common/backup-manifest';
 import { Failure } from '../common/failures';
 import type { RetentionResult } from '../common/runbooks';
-import { CommandError, runCommand } from '../worker/adapters/process';
-import { canTieToParent, runPipeline, startPipeline, type Stage } from '../worker/adapters/pipeline';
-import { countRows, listTables } from '../worker/adapters/postgres';
+import { CommandError, runCommand } from '../adapters/process';
+import { canTieToParent, runPipeline, startPipeline, type Stage } from '../adapters/pipeline';
+import { countRows, listTables } from '../adapters/postgres';
 import { applyRetention } from './retention';
 import { ensurePrivateDir, listBackups, publishWithManifest, readManifest, removeStaleTemps, resolveReference, tempPath, writeManifest } from './backup-files';
 import type { ActivityDeps } from './deps';

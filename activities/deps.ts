@@ -1,9 +1,9 @@
 // What activities need from the outside world, built once by the worker (worker/main.ts) and
 // passed to createActivities. Tests build the same real adapters against the sandbox.
-import type { LoadedConfig } from '../worker/config';
-import type { ConductorClient } from '../worker/adapters/conductor';
-import type { Postgres } from '../worker/adapters/postgres';
-import type { ServiceControl } from '../worker/adapters/service-control';
+import type { LoadedConfig } from '../config/load';
+import type { ConductorClient } from '../adapters/conductor';
+import type { Postgres } from '../adapters/postgres';
+import type { ServiceControl } from '../adapters/service-control';
 
 export interface ActivityDeps {
   config: LoadedConfig;

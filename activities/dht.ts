@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { DHT_MANIFEST_FORMAT, dhtExportFileName, type DhtExportManifest } from '../common/dht-export';
 import { Failure } from '../common/failures';
 import type { DhtCheck, RetentionResult } from '../common/runbooks';
-import { ConductorUnreachable } from '../worker/adapters/conductor';
+import { ConductorUnreachable } from '../adapters/conductor';
 import { ensurePrivateDir, manifestPathOf, publishWithManifest, readManifestOf, removeStaleTemps, resolveReference, tempPath } from './backup-files';
 import { ContentHash, exportHeader, readExport, type CreditRecord } from './dht-files';
 import type { ActivityDeps } from './deps';

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Alert } from '../common/alerts';
 import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiLevel, type KpiName } from '../common/kpi';
-import { alertRunId, routeAlert, type AlertCounters } from './alert-routing';
+import { alertRunId, routeAlert, type AlertCounters } from '../routing/alert-router';
 import type { ActivityDeps } from './deps';
 import { hostFigures } from './host-figures';
 import { readStatusReport } from './status-report';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
-import { serviceControl } from '../worker/adapters/service-control';
+import { serviceControl } from '../adapters/service-control';
 import type { ActivityDeps } from './deps';
 import { tempInUse } from './backup-files';
 import { saveReport } from './report-files';

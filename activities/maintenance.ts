@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
-import { runCommand } from '../worker/adapters/process';
+import { runCommand } from '../adapters/process';
 import type { ActivityDeps } from './deps';
 import { readSamples, storageSamplesFile } from './host-figures';
 

@@ -3,7 +3,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Alert } from '../common/alerts';
 import { Failure } from '../common/failures';
-import { redact, resolveSecretRefs } from '../worker/adapters/secrets';
+import { redact, resolveSecretRefs } from '../adapters/secrets';
 import type { ActivityDeps } from './deps';
 
 /** The webhook as messages show it: scheme and host only. */

@@ -5,8 +5,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import type { StatusReport } from '../common/kpi';
 import { nodeIdPattern } from '../common/formats';
-import { runCommand } from '../worker/adapters/process';
-import { redact } from '../worker/adapters/secrets';
+import { runCommand } from '../adapters/process';
+import { redact } from '../adapters/secrets';
 import type { ActivityDeps } from './deps';
 import { readStatusReport } from './status-report';
 

@@ -2,7 +2,7 @@
 // incident and troubleshooting runbooks, recovery, scaling, reviews and `runbook status`: one
 // timeout rule and one way of saying why it did not answer.
 import type { StatusReport } from '../common/kpi';
-import type { LoadedConfig } from '../worker/config';
+import type { LoadedConfig } from '../config/load';
 
 export interface StatusRead {
   report?: StatusReport;

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { StatusReport } from '../common/kpi';
-import { runCommand } from '../worker/adapters/process';
+import { runCommand } from '../adapters/process';
 import type { ActivityDeps } from './deps';
 import { metricsUrl, readMemoryGauge, readStatusReport } from './status-report';
 

@@ -9,13 +9,13 @@ import { startCluster, stopCluster } from '../sandbox/postgres-cluster';
 import { stopManaged } from '../sandbox/processes';
 import { stopMonitoring } from '../sandbox/monitoring';
 import { startTemporalServer } from '../sandbox/temporal-server';
-import { loadConfig, type LoadedConfig } from '../worker/config';
-import { runCommand } from '../worker/adapters/process';
+import { loadConfig, type LoadedConfig } from '../config/load';
+import { runCommand } from '../adapters/process';
 import { Client as PgClient } from 'pg';
 import { createSchema, hasSchema, seedCredits } from '../sandbox/credits-data';
 import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
-import { serviceControl, type ServiceControl } from '../worker/adapters/service-control';
-import { conductorClient } from '../worker/deps';
+import { serviceControl, type ServiceControl } from '../adapters/service-control';
+import { conductorClient } from '../adapters/conductor';
 
 export const benchRoot = process.env.RUNBOOK_BENCH_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-bench');
 export const benchPorts = { temporal: 37233, ui: 38233, postgres: 55434, conductor: 38888 };

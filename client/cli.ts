@@ -9,7 +9,7 @@ import { isRunbookName, runbookWorkflows } from '../common/runbooks';
 import { acknowledgeUpdate, closeUpdate } from '../common/incident';
 import { approvalUpdate, progressQuery } from '../workflows/approval';
 import { upgradedUpdate } from '../workflows/scaling';
-import { loadConfig, type LoadedConfig } from '../worker/config';
+import { loadConfig, type LoadedConfig } from '../config/load';
 import { runWorker } from '../worker/main';
 import { audit, auditCsv, auditQuery, auditTable } from './audit';
 import { doctor } from './doctor';

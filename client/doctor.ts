@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { postgresBinDir } from '../sandbox/postgres-cluster';
 import { findTemporalCli } from '../sandbox/temporal-cli';
-import { runCommand, which } from '../worker/adapters/process';
+import { runCommand, which } from '../adapters/process';
 import { findMonitoring } from '../sandbox/monitoring';
-import type { LoadedConfig } from '../worker/config';
+import type { LoadedConfig } from '../config/load';
 
 export interface Check {
   name: string;

@@ -5,9 +5,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { alertRunId, routeAlert, type AlertCounters } from '../activities/alert-routing';
+import { alertRunId, routeAlert, type AlertCounters } from '../routing/alert-router';
 import { alertSchema, type Alert } from '../common/alerts';
-import type { LoadedConfig } from '../worker/config';
+import type { LoadedConfig } from '../config/load';
 
 export type ReceiverCounters = AlertCounters;
 

@@ -10,7 +10,7 @@ import { InvalidRunbookInput, starterFields, validateRunbookInput } from '../com
 import { isRunbookName, runbookWorkflows, singletonRunbooks, type RunbookName as Runbook } from '../common/runbooks';
 import { RunbookName, Trigger } from '../common/search-attributes';
 import { progressQuery, type PendingApproval } from '../workflows/approval';
-import type { LoadedConfig } from '../worker/config';
+import type { LoadedConfig } from '../config/load';
 import { UsageError } from './errors';
 
 export interface RunOptions {

@@ -7,7 +7,7 @@ import { parseClock } from '../common/durations';
 import { validateRunbookInput } from '../common/runbook-inputs';
 import { runbookWorkflows, type RunbookName as Runbook } from '../common/runbooks';
 import { RunbookName, Target, Trigger } from '../common/search-attributes';
-import { databaseTarget, type LoadedConfig } from '../worker/config';
+import { databaseTarget, type LoadedConfig } from '../config/load';
 
 export interface ScheduleDefinition {
   scheduleId: string;

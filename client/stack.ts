@@ -10,15 +10,15 @@ import { isRunning as pgIsRunning, startCluster, stopCluster } from '../sandbox/
 import { isAlive, readPid, startBackground, stopManaged } from '../sandbox/processes';
 import { isServing, splitAddress, startTemporalServer } from '../sandbox/temporal-server';
 import { findMonitoring, startMonitoring, stopMonitoring } from '../sandbox/monitoring';
-import { databaseTarget, type LoadedConfig } from '../worker/config';
+import { databaseTarget, type LoadedConfig } from '../config/load';
 import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
-import { runCommand } from '../worker/adapters/process';
-import { serviceControl } from '../worker/adapters/service-control';
-import { conductorClient } from '../worker/deps';
+import { runCommand } from '../adapters/process';
+import { serviceControl } from '../adapters/service-control';
+import { conductorClient } from '../adapters/conductor';
 import { applySchedules } from './schedules';
 import { connectClient } from './temporal';
-import { Postgres } from '../worker/adapters/postgres';
-import { redactUrl } from '../worker/adapters/secrets';
+import { Postgres } from '../adapters/postgres';
+import { redactUrl } from '../adapters/secrets';
 
 const projectRoot = path.resolve(__dirname, '..');
 

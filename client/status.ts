@@ -7,8 +7,8 @@ import { hostFigures } from '../activities/host-figures';
 import { readStatusReport } from '../activities/status-report';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
 import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiResult, type StatusReport } from '../common/kpi';
-import type { LoadedConfig } from '../worker/config';
-import { Postgres } from '../worker/adapters/postgres';
+import type { LoadedConfig } from '../config/load';
+import { Postgres } from '../adapters/postgres';
 import { formatTable, runRow, shortTime, type RunRow } from './runs';
 
 export interface SystemStatus {

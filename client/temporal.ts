@@ -1,6 +1,6 @@
 // One client connection to the configured Temporal namespace.
 import { Client, Connection } from '@temporalio/client';
-import type { LoadedConfig } from '../worker/config';
+import type { LoadedConfig } from '../config/load';
 
 export async function connectClient(config: LoadedConfig): Promise<{ client: Client; close: () => Promise<void> }> {
   let connection: Connection;

@@ -1,6 +1,6 @@
 // The configuration's shape and defaults. Defaults are the runbook's: database "credits" owned by
 // "zerotrustml", backups at 02:00 daily kept 30 days. Loading (file + environment) is in
-// worker/config.ts; this module stays pure so anything can import it.
+// config/load.ts; this module stays pure so anything can import it.
 import { z } from 'zod';
 import { identity, isDatabaseName } from './formats';
 import { isRunbookName, runbookWorkflows } from './runbooks';

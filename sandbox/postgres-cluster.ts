@@ -2,7 +2,7 @@
 // `postgres` user when we run as root (the server refuses to run as root).
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runCommand, which } from '../worker/adapters/process';
+import { runCommand, which } from '../adapters/process';
 
 export interface ClusterOptions {
   /** The cluster's data directory. */

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { which } from '../worker/adapters/process';
+import { which } from '../adapters/process';
 
 /** The CLI release whose go.mod `go install pkg@version` accepts (v1.6.0+ carry a replace directive). */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';

@@ -3,8 +3,8 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { stopCluster } from '../sandbox/postgres-cluster';
 import { stopManaged } from '../sandbox/processes';
-import { serviceControl } from '../worker/adapters/service-control';
-import { loadConfig } from '../worker/config';
+import { serviceControl } from '../adapters/service-control';
+import { loadConfig } from '../config/load';
 import { testConfigPath, testRoot } from './support/env';
 import type { WorkerProcess } from './support/worker-process';
 

@@ -1,7 +1,7 @@
 // The worker process: `node --import tsx worker/main.ts` (or via `runbook worker`). Runs until
 // SIGINT/SIGTERM, then lets running activities finish within the grace time.
 import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import { loadConfig, ConfigError } from './config';
+import { loadConfig, ConfigError } from '../config/load';
 import { createWorker } from './create-worker';
 
 export async function runWorker(): Promise<void> {

@@ -14,7 +14,7 @@ import { applySchedules } from '../../client/schedules';
 import { alertWorkflowId } from '../../common/alerts';
 import { CreditsService } from '../../sandbox/credits-service/service';
 import { startMonitoring } from '../../sandbox/monitoring';
-import { conductorClient } from '../../worker/deps';
+import { conductorClient } from '../../adapters/conductor';
 import { benchRoot, median, prepareSandboxData, sleep, startBenchStack, until } from '../support';
 
 const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] ?? 5) || 5;

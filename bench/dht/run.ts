@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ContentHash, exportHeader, type CreditRecord } from '../../activities/dht-files';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../../common/dht-export';
 import type { DhtExportResult, RestoreDhtResult } from '../../common/runbooks';
-import { serviceControl } from '../../worker/adapters/service-control';
+import { serviceControl } from '../../adapters/service-control';
 import { startBenchStack, timed } from '../support';
 
 function arg(name: string, fallback: string): string {

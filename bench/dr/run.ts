@@ -9,7 +9,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { DisasterRecoveryResult } from '../../workflows/disaster-recovery';
-import { serviceControl } from '../../worker/adapters/service-control';
+import { serviceControl } from '../../adapters/service-control';
 import { prepareSandboxData, startBenchStack, timed } from '../support';
 
 function arg(name: string, fallback: number): number {

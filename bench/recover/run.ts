@@ -10,8 +10,8 @@ import { healthFingerprint } from '../../activities/health-check';
 import { applySchedules } from '../../client/schedules';
 import { alertWorkflowId } from '../../common/alerts';
 import type { IncidentResult } from '../../common/incident';
-import { serviceControl } from '../../worker/adapters/service-control';
-import { runCommand } from '../../worker/adapters/process';
+import { serviceControl } from '../../adapters/service-control';
+import { runCommand } from '../../adapters/process';
 import { median, prepareSandboxData, sleep, startBenchStack, until } from '../support';
 
 const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] ?? 3) || 3;

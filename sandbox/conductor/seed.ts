@@ -1,7 +1,7 @@
 // Fills the stand-in conductor's DHT with the credits the sandbox's PostgreSQL database holds
 // (same credit ids and amounts), so the DHT and the database agree until a fault says otherwise.
 import type { Client } from 'pg';
-import type { ConductorClient } from '../../worker/adapters/conductor';
+import type { ConductorClient } from '../../adapters/conductor';
 
 export async function seedConductorFromDatabase(pg: Client, conductor: ConductorClient, o: { limit?: number; batch?: number } = {}): Promise<number> {
   const limit = o.limit ?? 1_000_000;

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from 'pg';
-import type { ConductorClient } from '../../worker/adapters/conductor';
+import type { ConductorClient } from '../../adapters/conductor';
 import { unsyncedPath } from '../conductor/conductor';
 
 interface CreditRow {

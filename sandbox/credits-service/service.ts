@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import { EVENT_RULES } from '../../common/credit-rules';
 import { evaluateKpis, figuresFromStatusReport, type StatusReport } from '../../common/kpi';
-import type { ConductorClient } from '../../worker/adapters/conductor';
+import type { ConductorClient } from '../../adapters/conductor';
 import { FaultSwitch } from '../fault-switch';
 import { LogFiles } from './log-files';
 import { MetricsWindow } from './metrics-window';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createActivities } from '../../activities';
 import { HOST_TAG } from '../../activities/backup-files';
 import { stackStatus, formatStatus } from '../../client/stack';
-import { loadConfig } from '../../worker/config';
+import { loadConfig } from '../../config/load';
 import { buildDeps } from '../../worker/deps';
 import { testConfigPath, testRoot } from '../support/env';
 import { testConfig } from '../support/stack';

@@ -3,11 +3,11 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { routeAlert } from '../../activities/alert-routing';
+import { routeAlert } from '../../routing/alert-router';
 import { alertWorkflowId } from '../../common/alerts';
 import type { SystemStatus } from '../../client/status';
 import { CreditsService } from '../../sandbox/credits-service/service';
-import { conductorClient } from '../../worker/deps';
+import { conductorClient } from '../../adapters/conductor';
 import { testPorts, testRoot } from '../support/env';
 import { pgUrl, runCli, temporalClient, testConfig } from '../support/stack';
 

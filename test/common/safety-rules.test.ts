@@ -16,8 +16,8 @@ import { flagAgainst } from '../../common/backup-manifest';
 import { previousDatabaseName, scratchDatabaseName } from '../../common/database-names';
 import { fnv1a, sha256Hex } from '../../common/digest';
 import { utf8Length } from '../../common/formats';
-import { nodeSslOptions, Postgres } from '../../worker/adapters/postgres';
-import { redact, redactUrl, resolveSecretRefs } from '../../worker/adapters/secrets';
+import { nodeSslOptions, Postgres } from '../../adapters/postgres';
+import { redact, redactUrl, resolveSecretRefs } from '../../adapters/secrets';
 import { testPorts } from '../support/env';
 
 describe('database names beside the live one', () => {

@@ -12,7 +12,7 @@ import { createReceiver, type ReceiverCounters } from '../../client/receiver';
 import { kpiQueries } from '../../deploy/grafana/dashboard';
 import { CreditsService } from '../../sandbox/credits-service/service';
 import { startMonitoring, stopMonitoring } from '../../sandbox/monitoring';
-import { conductorClient } from '../../worker/deps';
+import { conductorClient } from '../../adapters/conductor';
 import { testRoot } from '../support/env';
 import { pgUrl, temporalClient, testConfig } from '../support/stack';
 

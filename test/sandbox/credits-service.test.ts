@@ -6,7 +6,7 @@ import path from 'node:path';
 import { evaluateKpis, figuresFromStatusReport, type StatusReport } from '../../common/kpi';
 import { CreditsService, faultFile, baseCredits, type FaultMode } from '../../sandbox/credits-service/service';
 import { clearCorruption, corruptDht, corruptRows } from '../../sandbox/credits-service/corruption';
-import { conductorClient } from '../../worker/deps';
+import { conductorClient } from '../../adapters/conductor';
 import { testRoot } from '../support/env';
 import { pgUrl, testConfig, withPg } from '../support/stack';
 

@@ -3,7 +3,7 @@
 // writes to both).
 import { rmSync } from 'node:fs';
 import { unsyncedPath } from '../../sandbox/conductor/conductor';
-import { conductorClient } from '../../worker/deps';
+import { conductorClient } from '../../adapters/conductor';
 import { testConfig, withPg } from './stack';
 
 export async function makeConsistent(): Promise<{ imported: number; inserted: number; updated: number }> {

@@ -3,7 +3,7 @@
 // touch a running `npm start` sandbox.
 import os from 'node:os';
 import path from 'node:path';
-import { pidFileStatus, SIMULATOR_COMMAND } from '../../worker/config';
+import { pidFileStatus, SIMULATOR_COMMAND } from '../../config/load';
 
 export const testRoot = process.env.RUNBOOK_TEST_ROOT ?? path.join(os.tmpdir(), 'zerotrustml-runbooks-test');
 export const projectRoot = path.resolve(__dirname, '..', '..');

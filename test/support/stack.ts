@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
-import { loadConfig, type LoadedConfig } from '../../worker/config';
+import { loadConfig, type LoadedConfig } from '../../config/load';
 import { projectRoot, testConfigPath, testPorts } from './env';
 
 export function testConfig(env: NodeJS.ProcessEnv = {}): LoadedConfig {

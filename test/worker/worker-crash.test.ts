@@ -6,7 +6,7 @@ import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import type { DatabaseBackupResult } from '../../common/runbooks';
 import { createSchema, seedCredits } from '../../sandbox/credits-data';
-import { runCommand } from '../../worker/adapters/process';
+import { runCommand } from '../../adapters/process';
 import { testRoot } from '../support/env';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import { pgUrl, temporalClient, waitFor, withPg } from '../support/stack';

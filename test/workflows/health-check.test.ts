@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { alertWorkflowId } from '../../common/alerts';
 import { healthFingerprint } from '../../activities/health-check';
 import { CreditsService, faultFile } from '../../sandbox/credits-service/service';
-import { conductorClient } from '../../worker/deps';
+import { conductorClient } from '../../adapters/conductor';
 import { testPorts, testRoot, testTaskQueue } from '../support/env';
 import { pgUrl, temporalClient, testConfig, withPg } from '../support/stack';
 

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { runInput } from '../../client/run';
 import { runbookInputSchemas, type RunbookInputName } from '../../common/runbook-inputs';
 import { runbookWorkflows } from '../../common/runbooks';
-import { serviceControl } from '../../worker/adapters/service-control';
+import { serviceControl } from '../../adapters/service-control';
 import { testRoot, testTaskQueue } from '../support/env';
 import { fingerprint } from '../support/fingerprint';
 import { runCli, temporalClient, testConfig, withPg } from '../support/stack';

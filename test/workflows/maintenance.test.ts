@@ -5,13 +5,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, w
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Client } from '@temporalio/client';
-import { routeAlert } from '../../activities/alert-routing';
+import { routeAlert } from '../../routing/alert-router';
 import { storageSamplesFile } from '../../activities/host-figures';
 import type { RotationResult } from '../../activities/maintenance';
 import { alertWorkflowId } from '../../common/alerts';
 import type { ReviewResult } from '../../workflows/reviews';
 import type { HorizontalScaleResult, VerticalScaleResult } from '../../workflows/scaling';
-import { serviceControl } from '../../worker/adapters/service-control';
+import { serviceControl } from '../../adapters/service-control';
 import { appDataDir, testTaskQueue } from '../support/env';
 import { runCli, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
 

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { TroubleshootingResult } from '../../workflows/troubleshooting';
-import { serviceControl } from '../../worker/adapters/service-control';
-import { conductorClient } from '../../worker/deps';
+import { serviceControl } from '../../adapters/service-control';
+import { conductorClient } from '../../adapters/conductor';
 import { appDataDir, projectRoot, testTaskQueue } from '../support/env';
 import { decide, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
 

@@ -10,7 +10,7 @@ import { alertSchema, alertWorkflowId, type Alert } from '../common/alerts';
 import { validateRunbookInput } from '../common/runbook-inputs';
 import { isRunbookName, runbookWorkflows, type RunbookName as Runbook } from '../common/runbooks';
 import { AlertName, IncidentId, RunbookName, Severity, Trigger } from '../common/search-attributes';
-import type { LoadedConfig } from '../worker/config';
+import type { LoadedConfig } from '../config/load';
 
 export interface AlertCounters {
   received: number;

@@ -2,6 +2,7 @@
 // uses): liveness, network stats, install/enable of the app, and the runbook's zome calls.
 // Connections carry an Origin (the conductor refuses upgrades without one), calls time out, and
 // a lost app connection is rebuilt with a fresh token and fresh signing credentials.
+import type { LoadedConfig } from '../config/load';
 import {
   AdminWebsocket,
   AppWebsocket,
@@ -219,4 +220,19 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
     }),
   ]);
+}
+
+/** The configured conductor's client; `adminUrl` points it at another one (the DR drill's). */
+export function conductorClient(config: LoadedConfig, adminUrl?: string): ConductorClient {
+  const c = config.conductor;
+  return new ConductorClient({
+    adminUrl: adminUrl ?? c.adminUrl,
+    origin: c.origin,
+    appId: c.appId,
+    roleName: c.roleName,
+    zomeName: c.zomeName,
+    functions: c.functions,
+    timeoutMs: c.timeoutSeconds * 1000,
+    appBundle: config.conductorAppBundle,
+  });
 }

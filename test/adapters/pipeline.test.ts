@@ -2,8 +2,8 @@
 // started, never what it computes or how its failure reads.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import { runPipeline } from '../../worker/adapters/pipeline';
-import { CommandError } from '../../worker/adapters/process';
+import { runPipeline } from '../../adapters/pipeline';
+import { CommandError } from '../../adapters/process';
 
 function collect(): { sink: Writable; bytes: () => Buffer } {
   const chunks: Buffer[] = [];

@@ -1,0 +1,40 @@
+// Where the PostgreSQL client tools are (pg_dump, pg_restore, psql). A worker that backs up or
+// restores a database needs these and nothing else: the server binaries (initdb, pg_ctl) belong to
+// the sandbox's own cluster, never to a worker of a remote database.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { runCommand, which } from './process';
+
+export const CLIENT_TOOLS = ['pg_dump', 'pg_restore', 'psql'] as const;
+
+const hasTools = (dir: string): boolean => CLIENT_TOOLS.every((t) => existsSync(path.join(dir, t)));
+
+/** Thrown when the client tools cannot be found: says what was looked for and where. */
+export class PostgresToolsMissing extends Error {
+  override readonly name = 'PostgresToolsMissing';
+}
+
+/** The directory of pg_dump, pg_restore and psql: the configured one, else the newest Debian
+ * installation (pg_dump refuses a server newer than itself, so the newest is the one to use), else
+ * pg_config's, else the one on PATH. */
+export async function postgresToolsDir(configured?: string): Promise<string> {
+  if (configured) {
+    if (!hasTools(configured)) throw new PostgresToolsMissing(`database.binDir: expected a directory with ${CLIENT_TOOLS.join(', ')}, found ${configured} without them`);
+    return configured;
+  }
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    const versions = readdirSync(root)
+      .filter((v) => /^\d+$/.test(v) && hasTools(path.join(root, v, 'bin')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return path.join(root, versions[0], 'bin');
+  }
+  const pgConfig = await which('pg_config');
+  if (pgConfig) {
+    const dir = (await runCommand([pgConfig, '--bindir'])).stdout.trim();
+    if (hasTools(dir)) return dir;
+  }
+  const onPath = await which('pg_dump');
+  if (onPath && hasTools(path.dirname(onPath))) return path.dirname(onPath);
+  throw new PostgresToolsMissing(`PostgreSQL client tools (${CLIENT_TOOLS.join(', ')}) were not found in /usr/lib/postgresql/*/bin, pg_config --bindir or PATH: install postgresql-client (Debian) or set database.binDir`);
+}
