@@ -148,10 +148,26 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
   }
 
   /** The drill's cluster and conductor, controlled like the sandbox's own. */
-  const drillServices = (env: DrillEnvironment): { cluster: ServiceControl; conductor: ServiceControl } => ({
-    cluster: serviceControl(clusterServiceAt({ dir: path.join(env.dir, 'postgres'), port: env.postgresPort, role: deps.postgres.target.user, database: env.database, binDir: cfg.database.binDir }), { timeoutMs: 300_000 }),
-    conductor: serviceControl(standInService(path.join(env.dir, 'conductor'), `ws://127.0.0.1:${env.conductorPort}`)),
-  });
+  /** The drill's cluster and conductor: the configured commands ({dir}, {port}, {database} and
+   * {role} replaced within arguments), or, in the sandbox, the sandbox's own cluster and stand-in.
+   * Never a sandbox part in production: the configuration requires the commands there. */
+  const drillServices = (env: DrillEnvironment): { cluster: ServiceControl; conductor: ServiceControl } => {
+    const configured = cfg.disasterRecovery.drill;
+    if (configured) {
+      const fill = (argv: string[], dir: string, port: number): string[] =>
+        argv.map((a) => a.replaceAll('{dir}', dir).replaceAll('{port}', String(port)).replaceAll('{database}', env.database).replaceAll('{role}', deps.postgres.target.user));
+      const spec = (s: { start: string[]; stop: string[] }, dir: string, port: number) => ({ type: 'command' as const, start: fill(s.start, dir, port), stop: fill(s.stop, dir, port) });
+      return {
+        cluster: serviceControl(spec(configured.database, path.join(env.dir, 'postgres'), env.postgresPort), { timeoutMs: 300_000 }),
+        conductor: serviceControl(spec(configured.conductor, path.join(env.dir, 'conductor'), env.conductorPort)),
+      };
+    }
+    if (cfg.production) throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: 'disasterRecovery.drill: expected the commands that start and stop the drill\'s cluster and conductor in a production configuration, found none', nonRetryable: true });
+    return {
+      cluster: serviceControl(clusterServiceAt({ dir: path.join(env.dir, 'postgres'), port: env.postgresPort, role: deps.postgres.target.user, database: env.database, binDir: cfg.database.binDir }), { timeoutMs: 300_000 }),
+      conductor: serviceControl(standInService(path.join(env.dir, 'conductor'), `ws://127.0.0.1:${env.conductorPort}`)),
+    };
+  };
 
   /** The drill's environment for this run: a directory of its own under <dataDir>/dr-drill, named
    * after the run, and the configured (or given) scratch ports. */

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, type ClientConfig } from 'pg';
 import { runCommand } from './process';
+import { resolveSecretRefs } from './secrets';
 
 export interface PostgresTarget {
   host: string;
@@ -49,7 +50,9 @@ export class Postgres {
         port: Number(u.port || 5432),
         user: decodeURIComponent(u.username) || 'postgres',
         database: decodeURIComponent(u.pathname.slice(1)),
-        password: u.password ? decodeURIComponent(u.password) : undefined,
+        // The password may be a reference (postgres://user:${env:PGPASSWORD_CREDITS}@host/db),
+        // resolved here, at the moment of use, never written into the configuration.
+        password: u.password ? resolveSecretRefs(decodeURIComponent(u.password)) : undefined,
         ssl,
       },
       binDir,

@@ -17,6 +17,8 @@ import { createReceiver } from './receiver';
 import { formatSystemStatus, systemStatus } from './status';
 import { isKnownError, UsageError } from './errors';
 import { describeRunbook, formatDescription } from './describe';
+import { writeTemplate } from './init';
+import { setupNamespace } from './setup-namespace';
 import { checkBy, exitCodeOf, exitCodes, operatorIdentity, resultOrHuman, runInput, startRunbook } from './run';
 import { formatRuns, listRuns } from './runs';
 import { applySchedules, listSchedules } from './schedules';
@@ -273,6 +275,35 @@ export function buildProgram(): Command {
         const u = await client.workflow.getHandle(workflowId).executeUpdate(upgradedUpdate, { args: [{ by, note: o.note }] });
         console.log(`upgrade recorded by ${u.by} at ${u.at}: ${workflowId}`);
       });
+    });
+
+  program
+    .command('setup-namespace')
+    .description('register the namespace (if missing) and every search attribute the runbooks set, on any Temporal server; idempotent')
+    .option('--retention-days <n>', 'history retention of a new namespace', '30')
+    .option('--json', 'print JSON')
+    .action(async (o: { retentionDays: string; json?: boolean }) => {
+      const retentionDays = Number(o.retentionDays);
+      if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 3650) throw new UsageError(`--retention-days: expected a whole number of days from 1 to 3650, found "${o.retentionDays}"`);
+      const cfg = config(program);
+      const { connection, close } = await connectClient(cfg);
+      try {
+        const r = await setupNamespace(connection, { namespace: cfg.temporal.namespace, retentionDays });
+        print(o.json, r, () => [`namespace ${r.namespace.name}: ${r.namespace.outcome}`, ...r.searchAttributes.map((a) => `search attribute ${a.name} (Keyword): ${a.outcome}`)].join('\n'));
+      } finally {
+        await close();
+      }
+    });
+
+  program
+    .command('init')
+    .description('write a configuration to start from: the sandbox\'s, or with --production every sandbox part off and every host, service and secret to fill in')
+    .option('--production', 'the production form')
+    .option('-f, --file <file>', 'where to write it', 'runbooks.yaml')
+    .option('--force', 'replace an existing file')
+    .action((o: { production?: boolean; file: string; force?: boolean }) => {
+      const file = writeTemplate(o.file, o);
+      console.log(`wrote ${file}${o.production ? ': fill in every "<fill in: …>" (runbook doctor names the ones left), then runbook setup-namespace' : ''}`);
     });
 
   const schedules = program.command('schedules').description('the maintenance calendar as Temporal Schedules');

@@ -7,5 +7,5 @@ export class UsageError extends Error {
 
 export function isKnownError(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
-  return ['UsageError', 'ConfigError', 'TemporalCliNotFound', 'WorkflowNotFoundError', 'ServiceError', 'WorkflowFailedError', 'WorkflowUpdateFailedError', 'CommandError'].includes(e.name);
+  return ['UsageError', 'ConfigError', 'TemporalCliNotFound', 'WorkflowNotFoundError', 'ServiceError', 'WorkflowFailedError', 'WorkflowUpdateFailedError', 'CommandError', 'StackUpFailed', 'PostgresToolsMissing'].includes(e.name);
 }

@@ -103,7 +103,24 @@ function scheduleOptions(d: ScheduleDefinition, config: LoadedConfig): ScheduleO
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
+/** Waits until the server answers the schedule API (a server that just started serves workflows
+ * before it serves schedules: `stack up` once failed with "Failed to describe schedule"). */
+export async function scheduleApiReady(client: Client, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await client.schedule.getHandle('runbook-readiness-probe').describe();
+      return;
+    } catch (e) {
+      if (e instanceof ScheduleNotFoundError) return;
+      if (Date.now() > deadline) throw new Error(`the Temporal server does not answer the schedule API after ${timeoutMs / 1000} s: ${(e as Error).message}`, { cause: e });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 export async function applySchedules(client: Client, config: LoadedConfig): Promise<Array<{ scheduleId: string; outcome: ApplyOutcome; description: string }>> {
+  await scheduleApiReady(client);
   const results: Array<{ scheduleId: string; outcome: ApplyOutcome; description: string }> = [];
   for (const d of desiredSchedules(config)) {
     const options = scheduleOptions(d, config);

@@ -94,39 +94,82 @@ async function canConnect(url: string): Promise<boolean> {
   }
 }
 
+/** Thrown by stackUp when a part cannot start: what was missing, and that what it started was
+ * stopped again. */
+export class StackUpFailed extends Error {
+  override readonly name = 'StackUpFailed';
+}
+
 export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; log?: (l: string) => void } = {}): Promise<StackStatus> {
   const log = o.log ?? ((l: string) => console.log(l));
+  if (config.production) {
+    throw new StackUpFailed('stack up runs the sandbox; this is a production configuration (production: true). In production the worker and the receiver run as services on their hosts: see deploy/README.md');
+  }
+  // What this call started, stopped again (newest first) if a later part fails: a failed start
+  // leaves nothing running behind.
+  const started: Array<[string, () => Promise<unknown>]> = [];
+  try {
+    return await startParts(config, o, log, started);
+  } catch (e) {
+    for (const [name, stop] of started.reverse()) {
+      await stop().then(
+        () => log(`${name}: stopped again`),
+        (err: unknown) => log(`${name}: could not be stopped: ${(err as Error).message}`),
+      );
+    }
+    throw new StackUpFailed(`stack up failed, and stopped what it had started: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log: (l: string) => void, started: Array<[string, () => Promise<unknown>]>): Promise<StackStatus> {
   const target = databaseTarget(config);
 
   if (config.database.managed) {
     log(`postgres: starting the project's cluster in ${clusterDir(config)} on port ${target.port}`);
+    const wasRunning = await pgIsRunning({ dir: clusterDir(config), binDir: config.database.binDir });
     await startCluster({ dir: clusterDir(config), port: target.port, binDir: config.database.binDir, role: target.user, database: target.name });
+    if (!wasRunning) started.push(['postgres', () => stopCluster({ dir: clusterDir(config), binDir: config.database.binDir })]);
   } else {
     log(`postgres: using the existing server at ${target.host}:${target.port} (DATABASE_URL / database.managed=false)`);
   }
   const pg = new PgClient(Postgres.fromUrl(config.database.url, '').clientConfig());
-  await pg.connect();
+  await pg.connect().catch((e: unknown) => {
+    throw new Error(`cannot connect to the database ${target.name} at ${target.host}:${target.port}: ${(e as Error).message}`);
+  });
+  let schema: boolean;
   try {
-    if (config.database.managed && !(await hasSchema(pg))) {
+    schema = await hasSchema(pg);
+    if (config.database.managed && !schema) {
       const n = o.seedCredits ?? 20_000;
       log(`postgres: creating the credits schema and ${n} generated credits`);
       await createSchema(pg);
       await seedCredits(pg, { credits: n });
+      schema = true;
     }
   } finally {
     await pg.end();
+  }
+  // The product works on any database; only the sandbox's simulator and conductor seeding need
+  // the sandbox's credits schema.
+  if (!schema && config.application.managed) {
+    throw new Error(
+      `the database ${target.name} at ${target.host}:${target.port} has no credits schema (no table "credits"), which the sandbox's simulator needs. ` +
+        'The runbooks themselves do not: set application.managed: false to run them against this database, or use the sandbox\'s own database (unset DATABASE_URL)',
+    );
   }
 
   const conductor = conductorClient(config);
   try {
     if (config.conductor.managed) {
       log(`conductor: starting the stand-in on ${config.conductor.adminUrl} (data in ${config.conductorDataDir})`);
+      const wasAlive = (await conductor.liveness()).alive;
       await runCommand(config.conductorService.type === 'command' ? config.conductorService.start : ['systemctl', 'start', config.conductorService.unit]);
+      if (!wasAlive) started.push(['conductor', () => serviceControl(config.conductorService).stop()]);
     }
     const app = await conductor.ensureApp();
     if (app.installed) log(`conductor: installed app ${config.conductor.appId}`);
     const page = await conductor.getAllCredits(undefined, 1);
-    if (config.conductor.managed && page.total === 0) {
+    if (config.conductor.managed && page.total === 0 && schema) {
       const pgSeed = new PgClient(Postgres.fromUrl(config.database.url, '').clientConfig());
       await pgSeed.connect();
       try {
@@ -141,7 +184,10 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
 
   if (config.application.managed && config.applicationService) {
     log(`credits service: starting the simulator (${config.application.statusUrl})`);
-    await serviceControl(config.applicationService).start();
+    const app = serviceControl(config.applicationService);
+    const wasActive = await app.isActive();
+    await app.start();
+    if (wasActive !== true) started.push(['credits service', () => app.stop()]);
   }
 
   log(`temporal: starting the dev server on ${config.temporal.address} (UI port ${config.temporal.uiPort})`);
@@ -154,6 +200,7 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     log,
   });
   if (temporal.reused) log('temporal: already running, reused');
+  else started.push(['temporal', () => stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })]);
   if (temporal.inProcess) {
     log('temporal: running inside this process (SDK download): it stops when this command ends');
     inProcessServers.push(temporal.inProcess);
@@ -164,6 +211,7 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     const env = { ...process.env };
     if (config.source) env.RUNBOOK_CONFIG = config.source;
     startBackground(config.dataDir, 'worker', [process.execPath, '--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')], { env, cwd: projectRoot });
+    started.push(['worker', () => stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })]);
   } else {
     log('worker: already running, reused');
   }
@@ -175,6 +223,7 @@ export async function stackUp(config: LoadedConfig, o: { seedCredits?: number; l
     const env: NodeJS.ProcessEnv = { ...process.env, RUNBOOK_RECEIVER_TOKEN: token };
     if (config.source) env.RUNBOOK_CONFIG = config.source;
     startBackground(config.dataDir, 'receiver', [process.execPath, '--import', 'tsx', path.join(projectRoot, 'client', 'cli.ts'), 'receiver'], { env, cwd: projectRoot });
+    started.push(['receiver', () => stopManaged(config.dataDir, 'receiver', { signal: 'SIGTERM', graceMs: 5_000 })]);
   }
 
   const mon = monitoringStatus(config);

@@ -1,17 +1,18 @@
 // One client connection to the configured Temporal namespace.
 import { Client, Connection } from '@temporalio/client';
+import { explainConnectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
 import type { LoadedConfig } from '../config/load';
 
-export async function connectClient(config: LoadedConfig): Promise<{ client: Client; close: () => Promise<void> }> {
+export async function connectClient(config: LoadedConfig): Promise<{ client: Client; connection: Connection; close: () => Promise<void> }> {
+  const options = temporalConnectionOptions(config);
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: 5000 });
+    connection = await Connection.connect({ ...options, connectTimeout: 5000 });
+    // Connecting is lazy about some failures (a refused certificate shows at the first call).
+    await connection.workflowService.getSystemInfo({});
   } catch (e) {
-    throw Object.assign(
-      new Error(`cannot reach the Temporal server at ${config.temporal.address}: ${(e as Error).message}. Is the stack up? (npm start, or runbook stack up --detach)`),
-      { name: 'ServiceError' },
-    );
+    throw Object.assign(new Error(explainConnectionFailure(options.address, options.tls !== undefined && options.tls !== false, (e as Error).message)), { name: 'ServiceError' });
   }
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  return { client, close: () => connection.close() };
+  return { client, connection, close: () => connection.close() };
 }

@@ -84,8 +84,16 @@ const serviceSpec = z.discriminatedUnion('type', [
   z.object({ type: z.literal('command'), start: command, stop: command, clean: command.optional(), status: command.optional() }).strict(),
 ]);
 
+/** A service of the drill's scratch environment: commands in which {dir}, {port}, {database} and
+ * {role} are replaced (argument arrays, never shell strings). */
+const drillService = z.object({ start: command, stop: command }).strict();
+
 export const configSchema = z
   .object({
+    /** This configuration operates real hosts: every sandbox part must be off (the schema refuses
+     * a managed database, conductor, application or monitoring), and the settings that have
+     * sandbox defaults must be given (see productionRequired in config/load.ts). */
+    production: z.boolean().default(false),
     /** Where the sandbox keeps its state (Temporal db, PostgreSQL cluster, backups, pid files). */
     dataDir: z.string().min(1).default('.data'),
     timezone: timeZone.default('UTC'),
@@ -97,6 +105,15 @@ export const configSchema = z
         uiPort: port.default(18233),
         /** Path of the `temporal` CLI; else found or built (sandbox/temporal-cli.ts). */
         cli: z.string().min(1).optional(),
+        /** TLS to the server (a cluster's frontend): its CA, a client certificate and key, and the
+         * name the server's certificate carries. Environment: TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+         * TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_NAME. */
+        tls: z
+          .object({ caFile: z.string().min(1).optional(), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional(), serverName: z.string().min(1).optional() })
+          .strict()
+          .optional(),
+        /** An API key (TEMPORAL_API_KEY): write it as ${env:NAME} or ${file:PATH}. */
+        apiKey: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -145,7 +162,7 @@ export const configSchema = z
         stop: command.optional(),
         start: command.optional(),
         /** The status report (the production monitor's shape); the health check reads it. */
-        statusUrl: z.string().url().default('http://127.0.0.1:18000/status'),
+        statusUrl: z.string().url({ message: 'expected a URL like http://app-host:8000/status' }).default('http://127.0.0.1:18000/status'),
         /** Its Prometheus metrics (memory usage); default: /metrics beside the status report. */
         metricsUrl: z.string().url().optional(),
         /** The sandbox runs the credits-service simulator (npm start). */
@@ -224,6 +241,9 @@ export const configSchema = z
         /** The drill's isolated environment: its own cluster port and conductor admin port. */
         drillPostgresPort: port.default(55499),
         drillConductorPort: port.default(18899),
+        /** How the drill starts and stops its scratch cluster and conductor. Default in the sandbox:
+         * the sandbox's own cluster and stand-in; required in production. */
+        drill: z.object({ database: drillService, conductor: drillService }).strict().optional(),
       })
       .strict()
       .prefault({}),
@@ -406,6 +426,17 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!c.production) return;
+    // Production runs against real hosts: a sandbox part there would launch the simulator against
+    // the production database or start a stand-in conductor.
+    for (const part of ['database', 'conductor', 'application', 'monitoring'] as const) {
+      if (c[part].managed) {
+        ctx.addIssue({ code: 'custom', path: [part, 'managed'], message: `expected false in a production configuration (production: true): a managed ${part} is a sandbox part` });
+      }
+    }
+    if (!c.database.production) ctx.addIssue({ code: 'custom', path: ['database', 'production'], message: 'expected true in a production configuration (destructive steps wait for approvals)' });
+  });
 
 export type Config = z.infer<typeof configSchema>;

@@ -97,12 +97,46 @@ export function standInService(dataDir: string, adminUrl: string): NonNullable<C
   };
 }
 
+/** Settings whose defaults are the sandbox's, so a production configuration must give them. */
+export const productionRequired: ReadonlyArray<readonly [string, string]> = [
+  ['temporal.address', 'the Temporal frontend (host:port)'],
+  ['database.url', 'the credits database (postgres://user@host:port/credits)'],
+  ['database.service', 'how PostgreSQL is restarted (a systemd unit or commands)'],
+  ['backup.directory', 'where database backups are kept'],
+  ['dhtExport.directory', 'where DHT exports are kept'],
+  ['conductor.adminUrl', "the conductor's admin interface (ws://host:port)"],
+  ['conductor.service', 'how the conductor is stopped, started and wiped'],
+  ['conductor.appBundle', "the app bundle (.happ) installed after a wipe"],
+  ['application.statusUrl', "the application's status report URL"],
+  ['application.service', 'how the application is stopped and started'],
+  ['configBackup.files', 'the configuration files to back up'],
+  ['disasterRecovery.drill', "how the DR drill starts and stops its scratch cluster and conductor"],
+];
+
+const PLACEHOLDER = /^<fill in:?\s*(.*)>$/s;
+
+/** Every "<fill in: …>" string left in a template, with its key. */
+function placeholders(value: unknown, at: string[] = []): Array<[string, string]> {
+  if (typeof value === 'string') {
+    const m = PLACEHOLDER.exec(value.trim());
+    return m ? [[at.join('.'), m[1]!.trim() || 'a value']] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => placeholders(v, [...at, String(i)]));
+  if (value && typeof value === 'object') return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => placeholders(v, [...at, k]));
+  return [];
+}
+
 /** Environment variables that set one key each. DATABASE_URL also means "an existing server". */
 const envKeys: Record<string, string> = {
   DATABASE_URL: 'database.url',
   TEMPORAL_ADDRESS: 'temporal.address',
   TEMPORAL_NAMESPACE: 'temporal.namespace',
   TEMPORAL_CLI: 'temporal.cli',
+  TEMPORAL_API_KEY: 'temporal.apiKey',
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: 'temporal.tls.caFile',
+  TEMPORAL_TLS_CLIENT_CERT_PATH: 'temporal.tls.certFile',
+  TEMPORAL_TLS_CLIENT_KEY_PATH: 'temporal.tls.keyFile',
+  TEMPORAL_TLS_SERVER_NAME: 'temporal.tls.serverName',
   RUNBOOK_TASK_QUEUE: 'temporal.taskQueue',
   RUNBOOK_DATA_DIR: 'dataDir',
   RUNBOOK_BACKUP_DIR: 'backup.directory',
@@ -160,6 +194,22 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
     const key = name.slice(genericPrefix.length).split('__').join('.');
     setPath(raw, key, v === '' ? '' : (parseYaml(v) as unknown));
     sources.set(key, `environment variable ${name}`);
+  }
+
+  // A template from `runbook init --production` marks what must be filled in: each one left is a
+  // problem of its own, named with what belongs there.
+  const unfilled = placeholders(raw);
+  if (unfilled.length) {
+    const problems = unfilled.map(([key, what]) => `${key}: fill in ${what} (from ${sources.get(key) ?? file})`);
+    throw new ConfigError(`the configuration is a template with ${unfilled.length} value(s) to fill in:\n  ${problems.join('\n  ')}`, problems);
+  }
+  // Production has no sandbox defaults: what the sandbox would have supplied must be said.
+  if (raw.production === true) {
+    const missing = productionRequired.filter(([key]) => getPath(raw, key.split('.')) === undefined);
+    if (missing.length) {
+      const problems = missing.map(([key, what]) => `${key}: expected ${what} in a production configuration, found nothing (the default is the sandbox's)`);
+      throw new ConfigError(`invalid production configuration:\n  ${problems.join('\n  ')}`, problems);
+    }
   }
 
   const parsed = configSchema.safeParse(raw);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { LoadedConfig } from '../config/load';
+import { explainConnectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
 import { buildDeps } from './deps';
 import { heartbeatInterceptors } from './heartbeat-interceptor';
 
@@ -14,7 +15,10 @@ export async function createWorker(
   // copies) is for its owner only; the systemd units set the same umask.
   process.umask(0o077);
   const deps = await buildDeps(config);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const server = temporalConnectionOptions(config);
+  const connection = await NativeConnection.connect(server).catch((e: unknown) => {
+    throw Object.assign(new Error(explainConnectionFailure(server.address, server.tls !== undefined && server.tls !== false, (e as Error).message)), { name: 'ServiceError' });
+  });
   // A pre-built bundle (tests, production images) saves the webpack step at every start.
   const bundlePath = process.env.RUNBOOK_WORKFLOW_BUNDLE;
   const workflows: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> =

@@ -2,6 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { productionTemplate } from '../../client/init';
 import { ConfigError, loadConfig } from '../../config/load';
 
 const empty = mkdtempSync(path.join(os.tmpdir(), 'runbook-config-'));
@@ -83,4 +84,62 @@ test('hostile configuration values are refused, each naming its key: routes to n
   expect(url(`postgres://u@h/${'x'.repeat(64)}`)).toMatch(/expected a database name of 1-63 bytes/);
   // An odd but valid name, percent-encoded, is accepted as it is.
   expect(loadConfig({ env: { DATABASE_URL: `postgres://u@h/${encodeURIComponent('Crédits "x"; y')}` }, cwd: empty }).database.url).toContain('Cr%C3%A9dits');
+});
+
+describe('a production configuration', () => {
+  test('runbook init --production writes a template that names every value left to fill in, and loads once they are filled', async () => {
+    const file = path.join(empty, 'prod-template.yaml');
+    writeFileSync(file, productionTemplate);
+    const left = problems(() => loadConfig({ file, env: {}, cwd: empty }));
+    expect(left).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^temporal\.address: fill in the Temporal frontend/),
+        expect.stringMatching(/^database\.url: fill in postgres:\/\/USER/),
+        expect.stringMatching(/^conductor\.service\.clean\.0: fill in the command that wipes/),
+        expect.stringMatching(/^configBackup\.files\.3: fill in the conductor's conductor-config\.yaml/),
+        expect.stringMatching(/^disasterRecovery\.drill\.database\.start\.0: fill in starts a scratch PostgreSQL cluster/),
+      ]),
+    );
+    const filled = productionTemplate.replace(/"<fill in: ([^>]*)>"/g, (_m: string, what: string) =>
+      what.includes('postgres://')
+        ? '"postgres://ops:${env:RUNBOOK_DB_PASSWORD}@db.internal:5432/credits?sslmode=verify-full"'
+        : what.includes('Temporal frontend')
+          ? 'temporal.internal:7233'
+          : what.includes('ws://')
+            ? '"ws://conductor.internal:8888"'
+            : what.includes('http://')
+              ? '"http://app.internal:8000/status"'
+              : '"/opt/filled"',
+    );
+    writeFileSync(file, filled);
+    const c = loadConfig({ file, env: {}, cwd: empty });
+    expect(c.production).toBe(true);
+    expect([c.database.managed, c.conductor.managed, c.application.managed, c.monitoring.managed]).toEqual([false, false, false, false]);
+    expect(c.database.production).toBe(true);
+    expect(c.logFiles).toEqual([]);
+    expect(c.provisionNode).toBeUndefined();
+  });
+
+  test('a sandbox part, or a sandbox default, in a production configuration is refused', () => {
+    const file = path.join(empty, 'prod-sandbox.yaml');
+    writeFileSync(file, 'production: true\ndatabase:\n  managed: true\n');
+    const missing = problems(() => loadConfig({ file, env: {}, cwd: empty })).join('\n');
+    expect(missing).toMatch(/temporal\.address: expected the Temporal frontend \(host:port\) in a production configuration, found nothing \(the default is the sandbox's\)/);
+    expect(missing).toMatch(/conductor\.appBundle: expected the app bundle/);
+    // Everything given, but parts still managed: each one named.
+    const given = ['temporal:', '  address: t:7233', 'database:', '  url: postgres://u@db/credits', '  managed: true', '  production: false', '  service: {type: systemd, unit: postgresql}', 'backup: {directory: /b}', 'dhtExport: {directory: /d}', 'conductor:', '  adminUrl: ws://c:8888', '  appBundle: /a.happ', '  service: {type: systemd, unit: holochain}', 'application:', '  statusUrl: http://a:8000/status', '  service: {type: systemd, unit: app}', 'configBackup: {files: [/etc/x]}', 'disasterRecovery:', '  drill:', '    database: {start: [a], stop: [b]}', '    conductor: {start: [a], stop: [b]}'];
+    writeFileSync(file, ['production: true', ...given].join('\n'));
+    const sandboxParts = problems(() => loadConfig({ file, env: {}, cwd: empty })).join('\n');
+    expect(sandboxParts).toMatch(/database\.managed: expected false in a production configuration \(production: true\): a managed database is a sandbox part/);
+    expect(sandboxParts).toMatch(/application\.managed: expected false/);
+    expect(sandboxParts).toMatch(/conductor\.managed: expected false/);
+    expect(sandboxParts).toMatch(/monitoring\.managed: expected false/);
+    expect(sandboxParts).toMatch(/database\.production: expected true in a production configuration/);
+  });
+
+  test('TLS and API key for the Temporal connection come from the configuration or the SDK\'s environment variables', () => {
+    const c = loadConfig({ env: { TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/etc/t/ca.pem', TEMPORAL_TLS_CLIENT_CERT_PATH: '/etc/t/c.pem', TEMPORAL_TLS_CLIENT_KEY_PATH: '/etc/t/c.key', TEMPORAL_TLS_SERVER_NAME: 'temporal.internal', TEMPORAL_API_KEY: '${env:KEY}' }, cwd: empty });
+    expect(c.temporal.tls).toEqual({ caFile: '/etc/t/ca.pem', certFile: '/etc/t/c.pem', keyFile: '/etc/t/c.key', serverName: 'temporal.internal' });
+    expect(c.temporal.apiKey).toBe('${env:KEY}');
+  });
 });
