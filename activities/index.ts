@@ -13,6 +13,7 @@ import { createIncidentActivities } from './incident';
 import { createMaintenanceActivities } from './maintenance';
 import { createNotifyActivities } from './notify';
 import type { ActivityDeps } from './deps';
+import { createPlacementActivities } from './placement';
 import { createRestoreDatabaseActivities } from './restore-database';
 import { createRunningRunsActivities } from './running-runs';
 import { createReviewActivities } from './reviews';
@@ -39,6 +40,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRunningRunsActivities(),
     ...createGuardActivities(deps),
     ...createApprovalActivities(deps),
+    ...createPlacementActivities(deps),
   };
 }
 

@@ -452,9 +452,10 @@ Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/wor
 
   program
     .command('worker')
-    .description('run a worker in the foreground')
-    .action(async () => {
-      await runWorker();
+    .description('run a worker in the foreground: the shared task queue, or with --host a host\'s own queue')
+    .option('--host <name>', 'serve this configured host\'s steps (its role\'s task queue)')
+    .action(async (o: { host?: string }) => {
+      await runWorker({ host: o.host });
     });
 
   return program;

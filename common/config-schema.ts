@@ -73,6 +73,18 @@ const kpiOverrides = z
   })
   .transform((rec) => rec as Partial<Record<KpiName, { warning?: number; critical?: number }>>);
 
+/** What a host does for the runbooks: database (the PostgreSQL server: its restarts), backups
+ * (where dumps, exports and archives are written and read back: the backup directories live
+ * there), conductor (the conductor process: stop, start, wipe, its log), application (the
+ * credits service: stop, start, its logs and upgrade hook). */
+export const hostRoles = ['database', 'backups', 'conductor', 'application'] as const;
+export type HostRole = (typeof hostRoles)[number];
+
+/** The task queue of a host's worker. */
+export function hostQueue(taskQueue: string, host: string): string {
+  return `${taskQueue}@${host}`;
+}
+
 /** A name that may become part of a file name or a call: no path separator, no leading dash. */
 const plainName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, { message: 'expected 1-100 letters, digits, _ . - (starting with a letter or digit)' });
 
@@ -394,6 +406,26 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The hosts the runbooks act on, and what each one is for. Every step that touches a host runs
+     * on that host's own task queue (<taskQueue>@<host>), served by `runbook worker --host NAME`
+     * there; orchestration stays on the shared queue. A role with no host runs on the shared queue
+     * (the sandbox: one machine, one worker). */
+    hosts: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { message: 'expected a host name of letters, digits, _ . - (starting with a letter or digit)' }),
+        z.object({ roles: z.array(z.enum(hostRoles, { message: `expected roles among ${hostRoles.join(', ')}` })).min(1) }).strict(),
+      )
+      .superRefine((hosts, ctx) => {
+        const seen = new Map<string, string>();
+        for (const [host, h] of Object.entries(hosts)) {
+          for (const role of h.roles) {
+            const other = seen.get(role);
+            if (other && other !== host) ctx.addIssue({ code: 'custom', path: [host, 'roles'], message: `expected each role on one host: ${role} is on ${other} and ${host}` });
+            seen.set(role, host);
+          }
+        }
+      })
+      .default({}),
     remediation: z
       .object({
         /** Automatic restarts of one service (application, database, conductor) allowed per window

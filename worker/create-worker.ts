@@ -4,12 +4,13 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities } from '../activities';
 import type { LoadedConfig } from '../config/load';
 import { explainConnectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
+import { hostQueue } from '../common/config-schema';
 import { buildDeps } from './deps';
 import { heartbeatInterceptors } from './heartbeat-interceptor';
 
 export async function createWorker(
   config: LoadedConfig,
-  options: { identity?: string } = {},
+  options: { identity?: string; host?: string } = {},
 ): Promise<{ worker: Worker; connection: NativeConnection; close: () => Promise<void> }> {
   // Everything this worker and its tools write (backups, exports, archives, reports, expanded
   // copies) is for its owner only; the systemd units set the same umask.
@@ -23,10 +24,13 @@ export async function createWorker(
   const bundlePath = process.env.RUNBOOK_WORKFLOW_BUNDLE;
   const workflows: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> =
     bundlePath && existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('../workflows') };
+  // A host's worker serves only that host's queue, and only activities: the runbooks themselves
+  // (workflows) run on the shared queue.
+  const hostOnly = options.host !== undefined;
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
+    taskQueue: hostOnly ? hostQueue(config.temporal.taskQueue, options.host!) : config.temporal.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
     activities: createActivities(deps),
     // Heartbeats are how a killed worker is noticed; send them promptly, and on a clock for every
@@ -35,7 +39,7 @@ export async function createWorker(
     defaultHeartbeatThrottleInterval: '1s',
     interceptors: { activity: [heartbeatInterceptors] },
     shutdownGraceTime: '10s',
-    ...workflows,
+    ...(hostOnly ? {} : workflows),
   });
   return {
     worker,

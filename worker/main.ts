@@ -1,11 +1,19 @@
-// The worker process: `node --import tsx worker/main.ts` (or via `runbook worker`). Runs until
-// SIGINT/SIGTERM, then lets running activities finish within the grace time.
+// The worker process: `node --import tsx worker/main.ts` (or via `runbook worker [--host NAME]`).
+// Without a host it serves the shared task queue (every runbook, and every step whose role has no
+// host); with one (or RUNBOOK_HOST), that host's own queue, with the steps that touch the host.
+// Runs until SIGINT/SIGTERM, then lets running activities finish within the grace time.
+import os from 'node:os';
 import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { hostQueue } from '../common/config-schema';
 import { loadConfig, ConfigError } from '../config/load';
 import { createWorker } from './create-worker';
 
-export async function runWorker(): Promise<void> {
+export async function runWorker(o: { host?: string } = {}): Promise<void> {
   const config = loadConfig();
+  const host = o.host ?? (process.env.RUNBOOK_HOST || undefined);
+  if (host !== undefined && !Object.prototype.hasOwnProperty.call(config.hosts, host)) {
+    throw new ConfigError(`--host ${host}: expected one of the configured hosts (${Object.keys(config.hosts).join(', ') || 'none: set hosts in the configuration'})`, []);
+  }
   if (config.worker.metricsPort > 0) {
     Runtime.install({
       telemetryOptions: {
@@ -14,8 +22,11 @@ export async function runWorker(): Promise<void> {
       },
     });
   }
-  const { worker, close } = await createWorker(config, { identity: `runbook-worker@${process.pid}` });
-  console.log(`worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address}${config.worker.metricsPort ? `, metrics on 127.0.0.1:${config.worker.metricsPort}/metrics` : ''}`);
+  // The identity is what the history shows as the worker of each step: host role, machine, pid.
+  const identity = `runbook-worker${host ? `[${host}]` : ''}@${os.hostname()}:${process.pid}`;
+  const { worker, close } = await createWorker(config, { identity, host });
+  const queue = host ? hostQueue(config.temporal.taskQueue, host) : config.temporal.taskQueue;
+  console.log(`worker ${identity}: task queue ${queue} on ${config.temporal.address}${config.worker.metricsPort ? `, metrics on 127.0.0.1:${config.worker.metricsPort}/metrics` : ''}`);
   try {
     await worker.run();
   } finally {

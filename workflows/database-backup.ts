@@ -5,6 +5,7 @@ import { backupKey, formatBytes, formatMs } from '../common/durations';
 import type { ValidRunbookInput } from '../common/runbook-inputs';
 import type { DatabaseBackupInput, DatabaseBackupResult } from '../common/runbooks';
 import type { Activities } from '../activities';
+import { on, placement } from './placement';
 import { configRead, longTransfer, shortStep } from './presets';
 import { openRun, recorded, scheduledTime, type RunRecord } from './run-record';
 
@@ -17,7 +18,6 @@ export async function databaseBackup(raw: DatabaseBackupInput = {}): Promise<Dat
 }
 
 async function backup(run: RunRecord, input: ValidRunbookInput<'database-backup'>): Promise<DatabaseBackupResult> {
-  const long = proxyActivities<Activities>(longTransfer(input.heartbeatTimeoutSeconds));
   // One slot, one backup: the key comes from the scheduled time, so a retry or a second start for
   // the same slot finds the same file.
   const key = input.key ?? backupKey(scheduledTime() ?? workflowInfo().startTime);
@@ -29,6 +29,10 @@ async function backup(run: RunRecord, input: ValidRunbookInput<'database-backup'
   const describe = patched('describe-target-locally') ? local.describeDatabaseTarget : quick.describeDatabaseTarget;
   const target = await describe.executeWithOptions({ summary: 'read the configured database target' }, []);
   run.target(target.database);
+  // The dump is written where the backups live: the backups host's own queue.
+  const where = await placement();
+  const long = on(where, 'backups', longTransfer(input.heartbeatTimeoutSeconds));
+  const backups = on(where, 'backups', shortStep);
 
   if (input.dryRun) {
     const plan = [
@@ -55,7 +59,7 @@ async function backup(run: RunRecord, input: ValidRunbookInput<'database-backup'
   }
 
   run.step('retention');
-  const retention = await quick.applyBackupRetention.executeWithOptions({ summary: `retention: delete backups older than ${input.retentionDays ?? target.retentionDays} days` }, [
+  const retention = await backups.applyBackupRetention.executeWithOptions({ summary: `retention: delete backups older than ${input.retentionDays ?? target.retentionDays} days` }, [
     { currentKey: key, retentionDays: input.retentionDays },
   ]);
 

@@ -5,11 +5,11 @@ import { backupKey, formatBytes, formatMs } from '../common/durations';
 import { Failure } from '../common/failures';
 import type { DhtExportInput, DhtExportResult } from '../common/runbooks';
 import type { Activities } from '../activities';
+import { on, placement } from './placement';
 import { longTransfer, shortStep } from './presets';
 import { openRun, recorded, scheduledTime } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const long = proxyActivities<Activities>(longTransfer());
 
 export async function dhtExport(raw: DhtExportInput = {}): Promise<DhtExportResult> {
   const { run, input } = openRun('dht-export', raw);
@@ -17,6 +17,9 @@ export async function dhtExport(raw: DhtExportInput = {}): Promise<DhtExportResu
     const key = input.key ?? backupKey(scheduledTime() ?? workflowInfo().startTime);
     const target = await quick.describeDhtTarget.executeWithOptions({ summary: 'read the configured conductor and export directory' }, []);
     run.target(target.appId);
+    const where = await placement();
+    const long = on(where, 'backups', longTransfer());
+    const backups = on(where, 'backups', shortStep);
     if (input.dryRun) {
       const plan = [
         `check that the conductor at ${target.adminUrl} answers`,
@@ -40,7 +43,7 @@ export async function dhtExport(raw: DhtExportInput = {}): Promise<DhtExportResu
     run.step('export', `slot ${key}`);
     const exp = await long.exportDht.executeWithOptions({ summary: `export_state -> ${target.directory} (slot ${key}), verified` }, [{ key }]);
     run.step('retention');
-    const retention = await quick.applyDhtRetention.executeWithOptions({ summary: 'retention of DHT exports' }, [{ currentKey: key, retentionDays: input.retentionDays }]);
+    const retention = await backups.applyDhtRetention.executeWithOptions({ summary: 'retention of DHT exports' }, [{ currentKey: key, retentionDays: input.retentionDays }]);
     const durationMs = Date.now() - started;
     run.finish('succeeded', `${exp.reused ? 'reused' : 'wrote'} ${exp.path}: ${exp.manifest.credits} credits, ${formatBytes(exp.manifest.bytes)}, in ${formatMs(durationMs)}`);
     return {

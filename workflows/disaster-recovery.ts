@@ -13,6 +13,7 @@ import type { RunbookInput } from '../common/runbook-inputs';
 import type { Activities } from '../activities';
 import type { DrPrerequisites } from '../activities/disaster-recovery';
 import { lockTargets } from './guards';
+import { on, placement } from './placement';
 import { extend, shortStep } from './presets';
 import { restoreDatabase } from './restore-database';
 import { restoreDht } from './restore-dht';
@@ -65,7 +66,9 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
     const steps: RecoveryStep[] = [];
     const id = workflowInfo().workflowId;
     run.target('credits');
-    const pre = await timedStep(steps, run, 'check prerequisites', () => quick.drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{ backup: input.backup, export: input.export }]), (p) =>
+    // The backups are found where they live; the application starts on its own host.
+    const where = await placement();
+    const pre = await timedStep(steps, run, 'check prerequisites', () => on(where, 'backups', shortStep).drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{ backup: input.backup, export: input.export }]), (p) =>
       `database backup ${formatMs(p.database.ageSeconds * 1000)} old, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old${p.config ? `, configuration ${formatMs(p.config.ageSeconds * 1000)} old` : ''}`,
     );
     const rpo = { databaseSeconds: pre.database.ageSeconds, dhtSeconds: pre.dht.ageSeconds, configSeconds: pre.config?.ageSeconds };
@@ -129,7 +132,7 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
         if (!t.matches) throw new Error(`expected ${expected.dbCredits} credits in the database and ${expected.dhtCredits} on the DHT, found ${t.dbCredits} and ${t.dhtCredits}`);
         return t;
       }, (t) => `${t.dbCredits} in the database, ${t.dhtCredits} on the DHT`);
-      await timedStep(steps, run, 'start the application', () => quick.startApplication.executeWithOptions({ summary: 'start the application' }, []), (v) => v.how);
+      await timedStep(steps, run, 'start the application', () => on(where, 'application', shortStep).startApplication.executeWithOptions({ summary: 'start the application' }, []), (v) => v.how);
       await timedStep(steps, run, 'verify', async () => {
         const v = await slow.verifyStatusReport.executeWithOptions({ summary: 'status report with active nodes' }, [{ timeoutSeconds: input.verifyTimeoutSeconds ?? 60 }]);
         if (!v.ok) throw new Error(v.details);

@@ -11,12 +11,13 @@ import type { RunbookInput } from '../common/runbook-inputs';
 import type { Activities } from '../activities';
 import type { DrillEnvironment, DrPrerequisites } from '../activities/disaster-recovery';
 import { timedStep, type RecoveryStep } from './disaster-recovery';
+import { on, placement } from './placement';
 import { extend, longTransfer, shortStep } from './presets';
 import { failureMessage, openRun, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const slow = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '1 hour', maximumAttempts: 1 }));
-const long = proxyActivities<Activities>(extend(longTransfer(60), { maximumAttempts: 1 }));
+const slowPreset = extend(shortStep, { startToCloseTimeout: '1 hour', maximumAttempts: 1 });
+const longPreset = extend(longTransfer(60), { maximumAttempts: 1 });
 
 export type DrDrillInput = RunbookInput<'dr-drill'>;
 
@@ -54,7 +55,12 @@ export async function drDrill(raw: DrDrillInput = {}): Promise<DrDrillResult> {
   const { run, input } = openRun('dr-drill', raw, 'info');
   return recorded(run, async () => {
     const started = Date.now();
-    const environment = await quick.drillSettings.executeWithOptions({ summary: 'the drill environment' }, [{ postgresPort: input.postgresPort, conductorPort: input.conductorPort }]);
+    // The drill reads the backups and builds its environment where the backups live.
+    const where = await placement();
+    const here = on(where, 'backups', shortStep);
+    const slow = on(where, 'backups', slowPreset);
+    const long = on(where, 'backups', longPreset);
+    const environment = await here.drillSettings.executeWithOptions({ summary: 'the drill environment' }, [{ postgresPort: input.postgresPort, conductorPort: input.conductorPort }]);
     run.target('dr-drill');
     const steps: RecoveryStep[] = [];
     let pre: DrPrerequisites | undefined;
@@ -67,7 +73,7 @@ export async function drDrill(raw: DrDrillInput = {}): Promise<DrDrillResult> {
         if (others.length) throw new Error(`another drill is running (${others.join(', ')}): they would share the drill environment`);
       });
       pre = await timedStep(steps, run, 'check prerequisites', () =>
-        quick.drPrerequisites.executeWithOptions({ summary: 'latest verified backups and their ages' }, [{ requireConfig: false, backup: input.backup }]),
+        here.drPrerequisites.executeWithOptions({ summary: 'latest verified backups and their ages' }, [{ requireConfig: false, backup: input.backup }]),
       );
       if (input.dryRun) {
         const plan = [`rehearse with ${pre.database.path} and ${pre.dht.path}`, `in ${environment.dir} (created and marked by the drill): PostgreSQL on port ${environment.postgresPort}, conductor on port ${environment.conductorPort}`, 'restore, verify every table and every credit, tear down, report'];

@@ -12,14 +12,17 @@ import type { BudgetDecision } from '../common/guards';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
 import type { Diagnosis, SystemCause } from '../activities/incident';
+import type { Placement } from '../activities/placement';
 import { lockTargets, type HeldLocks } from './guards';
 import { Incident } from './incident';
+import { on, placement } from './placement';
 import { extend, shortStep } from './presets';
 import { restartConductor } from './restart-conductor';
 import { failureMessage, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const slow = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '1 hour', maximumAttempts: 1 }));
+const slowPreset = extend(shortStep, { startToCloseTimeout: '1 hour', maximumAttempts: 1 });
+const slow = proxyActivities<Activities>(slowPreset);
 
 const RESOLUTIONS: Record<SystemCause, string> = {
   'database-down': 'restart PostgreSQL through service control',
@@ -70,6 +73,7 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
       `verify: status report healthy and new credits within ${incident.settings.verifyTimeoutSeconds} s`,
     ];
     if (incident.dryRun) return incident.close('dry-run', { diagnosis: diagnosis.cause, plan });
+    const where = await placement();
 
     incident.phase('respond', RESOLUTIONS[diagnosis.cause]);
     let resolutionFailed: string | undefined;
@@ -117,7 +121,7 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
           return await incident.close('escalated', { diagnosis: diagnosis.cause });
         }
       }
-      if (!resolutionFailed) resolutionFailed = await respond(incident, diagnosis);
+      if (!resolutionFailed) resolutionFailed = await respond(incident, diagnosis, where);
     } finally {
       await locks?.release();
     }
@@ -143,7 +147,7 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
 }
 
 /** Applies the diagnosis's resolution; returns why it failed, or undefined. */
-async function respond(incident: Incident, diagnosis: Diagnosis): Promise<string | undefined> {
+async function respond(incident: Incident, diagnosis: Diagnosis, where: Placement): Promise<string | undefined> {
   switch (diagnosis.cause) {
     case 'conductor-down': {
       const r = await incident.act(
@@ -162,7 +166,8 @@ async function respond(incident: Incident, diagnosis: Diagnosis): Promise<string
     case 'application-hung':
     case 'application-down': {
       const service = diagnosis.cause === 'database-down' ? 'database' : 'application';
-      const r = await incident.act(`restart the ${service}`, () => slow.restartService.executeWithOptions({ summary: `restart the ${service} through service control` }, [{ service }]), (v) => v.how);
+      // On the host that runs the service (its own task queue when hosts are configured).
+      const r = await incident.act(`restart the ${service}`, () => on(where, service, slowPreset).restartService.executeWithOptions({ summary: `restart the ${service} through service control` }, [{ service }]), (v) => v.how);
       // The application holds database connections: after PostgreSQL restarts, it is restarted too
       // if it does not recover by itself (verification below tells).
       if (!r.ok) return r.error;
@@ -174,7 +179,7 @@ async function respond(incident: Incident, diagnosis: Diagnosis): Promise<string
       return `the database answers with an error that a restart does not cure: ${diagnosis.database.error}`;
     }
     case 'resources-exhausted': {
-      const r = await incident.act('free temp files of interrupted backups and exports', () => quick.freeResources.executeWithOptions({ summary: 'free what is safe' }, []), (v) => `${v.removed.length} files, ${v.freedBytes} bytes${v.inUse.length ? `; ${v.inUse.length} in use by running steps, left alone` : ''}`);
+      const r = await incident.act('free temp files of interrupted backups and exports', () => on(where, 'backups', shortStep).freeResources.executeWithOptions({ summary: 'free what is safe' }, []), (v) => `${v.removed.length} files, ${v.freedBytes} bytes${v.inUse.length ? `; ${v.inUse.length} in use by running steps, left alone` : ''}`);
       incident.state.followUps.push('scale up (more memory or disk) or out (another node): resources were exhausted');
       return r.ok ? undefined : r.error;
     }

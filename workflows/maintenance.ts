@@ -4,10 +4,12 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { CommonInput } from '../common/runbooks';
 import type { Activities } from '../activities';
 import type { RotationResult } from '../activities/maintenance';
+import { on, placement } from './placement';
 import { extend, shortStep } from './presets';
 import { openRun, recorded } from './run-record';
 
-const quick = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '30 minutes', maximumAttempts: 2 }));
+const maintenancePreset = extend(shortStep, { startToCloseTimeout: '30 minutes', maximumAttempts: 2 });
+const quick = proxyActivities<Activities>(maintenancePreset);
 
 export interface LogRotationResult {
   runbook: 'log-rotation';
@@ -20,7 +22,8 @@ export async function logRotation(raw: CommonInput = {}): Promise<LogRotationRes
   return recorded(run, async () => {
     run.target('logs');
     run.step(input.dryRun ? 'plan' : 'rotate', 'rename, tell the writer to reopen, wait for it, compress, keep the newest');
-    const logs = await quick.rotateLogs.executeWithOptions({ summary: input.dryRun ? 'list what would be rotated and deleted' : 'rotate the application and monitor logs' }, [{ dryRun: input.dryRun }]);
+    // The logs are the application's: rotated on its host.
+    const logs = await on(await placement(), 'application', maintenancePreset).rotateLogs.executeWithOptions({ summary: input.dryRun ? 'list what would be rotated and deleted' : 'rotate the application and monitor logs' }, [{ dryRun: input.dryRun }]);
     const text = logs.map((l) => `- ${l.log}: ${l.skipped ?? `${l.rotated} (${l.bytes} bytes)`}${l.deleted.length ? `; deletes ${l.deleted.join(', ')}` : ''}`).join('\n');
     run.finish(input.dryRun ? 'dry-run' : 'succeeded', text);
     return { runbook: 'log-rotation', outcome: input.dryRun ? 'dry-run' : 'succeeded', logs };

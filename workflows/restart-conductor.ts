@@ -10,13 +10,13 @@ import type { RestartConductorInput, RestartConductorResult } from '../common/ru
 import type { Activities } from '../activities';
 import { ApprovalGate } from './approval-gate';
 import { lockTargets } from './guards';
+import { on, placement } from './placement';
 import { longTransfer, shortStep } from './presets';
 import { failureMessage, openRun, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const long = proxyActivities<Activities>(longTransfer());
 /** Stopping and starting wait for the process: a little longer than a short step. */
-const processStep = proxyActivities<Activities>({ ...shortStep, startToCloseTimeout: '10 minutes', heartbeatTimeout: '30s' });
+const processPreset = { ...shortStep, startToCloseTimeout: '10 minutes', heartbeatTimeout: '30s' };
 
 export async function restartConductor(raw: RestartConductorInput = {}): Promise<RestartConductorResult> {
   const { run, input } = openRun('restart-conductor', raw);
@@ -25,6 +25,13 @@ export async function restartConductor(raw: RestartConductorInput = {}): Promise
     const started = Date.now();
     const target = await quick.describeConductor.executeWithOptions({ summary: 'read the configured conductor' }, []);
     run.target(target.appId);
+    // The conductor's process is handled on its host, the export on the backups host, the
+    // application on its own.
+    const where = await placement();
+    const processStep = on(where, 'conductor', processPreset);
+    const conductor = on(where, 'conductor', shortStep);
+    const long = on(where, 'backups', longTransfer());
+    const application = on(where, 'application', shortStep);
     run.step('check conductor');
     const before = await quick.conductorLiveness.executeWithOptions({ summary: 'conductor liveness before (list_apps)' }, []);
     const clean = input.clean === true;
@@ -77,7 +84,7 @@ export async function restartConductor(raw: RestartConductorInput = {}): Promise
           return { ...base, outcome: approval ? 'rejected' : 'approval-timeout', approval, durationMs: Date.now() - started };
         }
         run.step('stop application');
-        applicationStopped = (await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application before the export' }, [{ action: 'stop' }])).ran;
+        applicationStopped = (await application.runApplicationCommand.executeWithOptions({ summary: 'stop the application before the export' }, [{ action: 'stop' }])).ran;
         run.step('export before wipe');
         const key = backupKey(new Date());
         const exp = await long.exportDht.executeWithOptions({ summary: `export every credit before the wipe (slot ${key})` }, [{ key }]);
@@ -89,12 +96,12 @@ export async function restartConductor(raw: RestartConductorInput = {}): Promise
       if (clean) {
         run.step('wipe');
         wiped = true;
-        await quick.cleanConductor.executeWithOptions({ summary: 'wipe the conductor data' }, [{ verifiedExport: exportPath!, approvedBy: gate.approval!.by }]);
+        await conductor.cleanConductor.executeWithOptions({ summary: 'wipe the conductor data' }, [{ verifiedExport: exportPath!, approvedBy: gate.approval!.by }]);
       }
       run.step('start');
       await processStep.startConductor.executeWithOptions({ summary: 'start the conductor and wait until it answers' }, []);
       run.step('app');
-      const app = await quick.ensureConductorApp.executeWithOptions({ summary: 'install/enable the app if needed' }, []);
+      const app = await conductor.ensureConductorApp.executeWithOptions({ summary: 'install/enable the app if needed' }, []);
       let imported: number | undefined;
       if (clean) {
         run.step('import');
@@ -106,7 +113,7 @@ export async function restartConductor(raw: RestartConductorInput = {}): Promise
         }
         if (applicationStopped) {
           run.step('start application');
-          await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application again' }, [{ action: 'start' }]);
+          await application.runApplicationCommand.executeWithOptions({ summary: 'start the application again' }, [{ action: 'start' }]);
           applicationStopped = false;
         }
       }
@@ -129,7 +136,7 @@ export async function restartConductor(raw: RestartConductorInput = {}): Promise
       // Before the wipe nothing is lost: the application goes back to work. After it, the
       // application stays stopped: it would issue credits into a conductor missing its history.
       if (applicationStopped && !wiped) {
-        await CancellationScope.nonCancellable(() => quick.runApplicationCommand.executeWithOptions({ summary: 'start the application again (nothing was wiped)' }, [{ action: 'start' }])).catch(() => undefined);
+        await CancellationScope.nonCancellable(() => application.runApplicationCommand.executeWithOptions({ summary: 'start the application again (nothing was wiped)' }, [{ action: 'start' }])).catch(() => undefined);
       }
       run.finish('failed', `${failureMessage(err)}${applicationStopped && wiped ? '; the conductor was wiped and the application is left STOPPED: restore the DHT (runbook run restore-dht) before starting it' : ''}`);
       throw err;

@@ -11,6 +11,7 @@ import type { RestoreDatabaseInput, RestoreDatabaseResult } from '../common/runb
 import type { Activities } from '../activities';
 import { ApprovalGate } from './approval-gate';
 import { lockTargets, type HeldLocks } from './guards';
+import { on, placement } from './placement';
 import { longTransfer, shortStep } from './presets';
 import { failureMessage, openRun, recorded, type RunRecord } from './run-record';
 
@@ -24,14 +25,19 @@ export async function restoreDatabase(raw: RestoreDatabaseInput = {}): Promise<R
 async function restore(run: RunRecord, input: ValidRunbookInput<'restore-database'>): Promise<RestoreDatabaseResult> {
   const started = Date.now();
   const gate = new ApprovalGate(run);
-  const long = proxyActivities<Activities>(longTransfer(input.heartbeatTimeoutSeconds));
 
   run.step('describe target');
   const target = await quick.describeDatabaseTarget.executeWithOptions({ summary: 'read the configured database target' }, []);
   run.target(target.database);
+  // The backup is read, expanded and restored where the backups live; the application is
+  // stopped and started on its own host.
+  const where = await placement();
+  const long = on(where, 'backups', longTransfer(input.heartbeatTimeoutSeconds));
+  const backups = on(where, 'backups', shortStep);
+  const application = on(where, 'application', shortStep);
 
   run.step('find backup');
-  const backup = await quick.resolveBackup.executeWithOptions({ summary: `find backup: ${input.backup ?? 'latest verified'}` }, [{ backup: input.backup, allowFlagged: input.allowFlagged }]);
+  const backup = await backups.resolveBackup.executeWithOptions({ summary: `find backup: ${input.backup ?? 'latest verified'}` }, [{ backup: input.backup, allowFlagged: input.allowFlagged }]);
 
   const suffix = workflowInfo().runId.slice(0, 8);
   // Both always fit PostgreSQL's 63 bytes and differ from the live name (a cut name would not).
@@ -62,7 +68,7 @@ async function restore(run: RunRecord, input: ValidRunbookInput<'restore-databas
   try {
     await long.verifyAndExpandBackup.executeWithOptions({ summary: 'verify backup: SHA-256 and a full read of every block' }, [{ ...restoreSource, expand: expandNow }]);
   } catch (err) {
-    if (expandNow) await CancellationScope.nonCancellable(() => quick.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
+    if (expandNow) await CancellationScope.nonCancellable(() => backups.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
     throw err;
   }
   if (input.dryRun) {
@@ -77,7 +83,7 @@ async function restore(run: RunRecord, input: ValidRunbookInput<'restore-databas
   try {
     locks = await lockTargets([`database:${target.database}`, ...(target.applicationStop ? ['application'] : [])]);
   } catch (err) {
-    if (expandNow) await CancellationScope.nonCancellable(() => quick.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
+    if (expandNow) await CancellationScope.nonCancellable(() => backups.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
     throw err;
   }
   try {
@@ -110,7 +116,7 @@ async function restore(run: RunRecord, input: ValidRunbookInput<'restore-databas
       try {
         await long.restoreIntoScratch.executeWithOptions({ summary: `pg_restore -j into scratch database ${scratch}` }, [restoreSource]);
       } finally {
-        await CancellationScope.nonCancellable(() => quick.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
+        await CancellationScope.nonCancellable(() => backups.discardExpandedBackup.executeWithOptions({ summary: 'discard the expanded copy' }, [restoreSource]));
       }
       run.step('check scratch');
       const scratchCheck = await long.requireMatch.executeWithOptions({ summary: `check ${scratch}: every table's row count against the manifest` }, [
@@ -124,16 +130,16 @@ async function restore(run: RunRecord, input: ValidRunbookInput<'restore-databas
 
       if (target.applicationStop) {
         run.step('stop application');
-        const stop = await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application (if it runs)' }, [{ action: 'stop' }]);
+        const stop = await application.runApplicationCommand.executeWithOptions({ summary: 'stop the application (if it runs)' }, [{ action: 'stop' }]);
         // Only an application this run stopped is started again afterwards.
         stopped = stop.ran;
       }
       run.step('swap', `${target.database} -> ${previous}; ${scratch} -> ${target.database}`);
-      await quick.swapDatabases.executeWithOptions({ summary: `swap ${scratch} in as ${target.database}` }, [{ target: target.database, scratch, previous }]);
+      await backups.swapDatabases.executeWithOptions({ summary: `swap ${scratch} in as ${target.database}` }, [{ target: target.database, scratch, previous }]);
       swapped = true;
 
       run.step('final verification');
-      const check = await quick.verifySwapped.executeWithOptions({ summary: `verify ${target.database} is the restored, checked database` }, [
+      const check = await backups.verifySwapped.executeWithOptions({ summary: `verify ${target.database} is the restored, checked database` }, [
         { database: target.database, oid: scratchCheck.oid, tables: backup.manifest.tables },
       ]);
       if (!check.matches) {
@@ -142,13 +148,13 @@ async function restore(run: RunRecord, input: ValidRunbookInput<'restore-databas
       const liveAfterMs = Date.now() - started;
       if (stopped) {
         run.step('start application');
-        await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
+        await application.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
         stopped = false;
       }
       let previousKept = true;
       if (!input.keepPrevious) {
         run.step('drop previous', previous);
-        await quick.dropDatabase.executeWithOptions({ summary: `drop the pre-restore database ${previous}` }, [{ name: previous, protect: target.database }]);
+        await backups.dropDatabase.executeWithOptions({ summary: `drop the pre-restore database ${previous}` }, [{ name: previous, protect: target.database }]);
         previousKept = false;
       }
       run.finish('succeeded', `restored ${target.database} from ${backup.path} in ${formatMs(Date.now() - started)}${previousKept ? `; the pre-restore database is kept as ${previous}` : ''}`);
@@ -166,11 +172,11 @@ async function restore(run: RunRecord, input: ValidRunbookInput<'restore-databas
       // Put things back as they were, even if the run is being cancelled.
       await CancellationScope.nonCancellable(async () => {
         if (swapped) {
-          await quick.swapBack.executeWithOptions({ summary: `swap back: ${previous} -> ${target.database}` }, [{ target: target.database, previous, failedName: scratchDatabaseName(target.database, `failed_${suffix}`) }]);
+          await backups.swapBack.executeWithOptions({ summary: `swap back: ${previous} -> ${target.database}` }, [{ target: target.database, previous, failedName: scratchDatabaseName(target.database, `failed_${suffix}`) }]);
         } else {
-          await quick.dropDatabase.executeWithOptions({ summary: `drop scratch ${scratch}` }, [{ name: scratch, protect: target.database }]);
+          await backups.dropDatabase.executeWithOptions({ summary: `drop scratch ${scratch}` }, [{ name: scratch, protect: target.database }]);
         }
-        if (stopped) await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
+        if (stopped) await application.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
       });
       run.finish('failed', `${failureMessage(err)}; ${swapped ? `swapped back: ${target.database} is the database it was before` : `${target.database} was not touched`}`);
       throw err;

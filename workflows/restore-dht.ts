@@ -7,6 +7,7 @@ import { Failure } from '../common/failures';
 import type { DhtCheck, RestoreDhtInput, RestoreDhtResult } from '../common/runbooks';
 import type { Activities } from '../activities';
 import { lockTargets } from './guards';
+import { on, placement } from './placement';
 import { longTransfer, shortStep } from './presets';
 import { openRun, recorded } from './run-record';
 
@@ -14,13 +15,17 @@ const quick = proxyActivities<Activities>(shortStep);
 
 export async function restoreDht(raw: RestoreDhtInput = {}): Promise<RestoreDhtResult> {
   const { run, input } = openRun('restore-dht', raw);
-  const long = proxyActivities<Activities>(longTransfer(input.heartbeatTimeoutSeconds));
   return recorded(run, async () => {
     const started = Date.now();
     const target = await quick.describeDhtTarget.executeWithOptions({ summary: 'read the configured conductor' }, []);
     run.target(target.appId);
+    // Export files are read where the backups live; the conductor is started on its own host.
+    const where = await placement();
+    const long = on(where, 'backups', longTransfer(input.heartbeatTimeoutSeconds));
+    const backups = on(where, 'backups', shortStep);
+    const conductor = on(where, 'conductor', shortStep);
     run.step('find export');
-    const exp = await quick.resolveDhtExport.executeWithOptions({ summary: `find DHT export: ${input.export ?? 'latest verified'}` }, [{ export: input.export }]);
+    const exp = await backups.resolveDhtExport.executeWithOptions({ summary: `find DHT export: ${input.export ?? 'latest verified'}` }, [{ export: input.export }]);
     run.step('verify export', exp.path);
     await long.verifyDhtExport.executeWithOptions({ summary: 'verify export: SHA-256, every record, count and content hash' }, [{ path: exp.path }]);
     const plan = [
@@ -43,9 +48,9 @@ export async function restoreDht(raw: RestoreDhtInput = {}): Promise<RestoreDhtR
     let check: DhtCheck;
     try {
       run.step('start conductor');
-      start = await quick.startConductor.executeWithOptions({ summary: 'start the conductor if it does not answer' }, []);
+      start = await conductor.startConductor.executeWithOptions({ summary: 'start the conductor if it does not answer' }, []);
       run.step('install app');
-      app = await quick.ensureConductorApp.executeWithOptions({ summary: `install and enable ${target.appId} if missing` }, []);
+      app = await conductor.ensureConductorApp.executeWithOptions({ summary: `install and enable ${target.appId} if missing` }, []);
       run.step('import', `${exp.manifest.credits} credits`);
       imported = await long.importDht.executeWithOptions({ summary: `import_state: ${exp.manifest.credits} credits in batches` }, [{ path: exp.path }]);
       run.step('verify');

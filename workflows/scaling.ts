@@ -9,10 +9,12 @@ import type { PerformanceSample } from '../activities/scaling';
 import { extend, shortStep } from './presets';
 import { databaseBackup } from './database-backup';
 import { lockTargets } from './guards';
+import { on, placement } from './placement';
 import { openRun, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
-const slow = proxyActivities<Activities>(extend(shortStep, { startToCloseTimeout: '2 hours', maximumAttempts: 1 }));
+const slowPreset = extend(shortStep, { startToCloseTimeout: '2 hours', maximumAttempts: 1 });
+const slow = proxyActivities<Activities>(slowPreset);
 
 /** The operator says the upgrade is done (when no upgrade hook is configured). */
 export const upgradedUpdate = defineUpdate<{ by: string; at: string }, [{ by: string; note?: string }]>('upgraded');
@@ -50,6 +52,10 @@ export async function verticalScale(raw: VerticalScaleInput = {}): Promise<Verti
   return recorded(run, async () => {
     run.target('credits-service');
     const settings = await quick.scalingSettings.executeWithOptions({ summary: 'read the scaling settings' }, []);
+    // The application is stopped, upgraded and started on its own host.
+    const where = await placement();
+    const application = on(where, 'application', shortStep);
+    const upgradeStep = on(where, 'application', slowPreset);
     const plan = [
       `maintenance window: ${input.windowStart ?? 'now'}`,
       'fresh backup: database-backup (child run)',
@@ -83,9 +89,9 @@ export async function verticalScale(raw: VerticalScaleInput = {}): Promise<Verti
       const samples = input.samples ?? 10;
       const before = await slow.samplePerformance.executeWithOptions({ summary: `${samples} status-report samples before` }, [{ count: samples, intervalMs: 1000 }]);
       run.step('stop the application');
-      await quick.runApplicationCommand.executeWithOptions({ summary: 'stop the application' }, [{ action: 'stop' }]);
+      await application.runApplicationCommand.executeWithOptions({ summary: 'stop the application' }, [{ action: 'stop' }]);
       let upgrade: { by: string; how: string };
-      const hook = await slow.runUpgradeHook.executeWithOptions({ summary: 'the upgrade hook, if configured' }, []);
+      const hook = await upgradeStep.runUpgradeHook.executeWithOptions({ summary: 'the upgrade hook, if configured' }, []);
       if (hook.ran) {
         upgrade = { by: 'hook', how: hook.command! };
       } else {
@@ -95,14 +101,14 @@ export async function verticalScale(raw: VerticalScaleInput = {}): Promise<Verti
         waiting = false;
         if (!done) {
           run.step('start the application', 'no upgrade within the timeout: back to service as it was');
-          await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
+          await application.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
           run.finish('failed', 'no upgrade was reported in time; the application was started again unchanged');
           return { runbook: 'vertical-scale', outcome: 'failed', backup: backup.path, before, verdict: 'no upgrade within the timeout' };
         }
         upgrade = { by: upgraded!.by, how: upgraded!.note ?? 'by hand' };
       }
       run.step('start the application');
-      await quick.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
+      await application.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
       run.step('performance after');
       const after = await slow.samplePerformance.executeWithOptions({ summary: `${samples} status-report samples after` }, [{ count: samples, intervalMs: 1000 }]);
       const ok = after.avgResponseMs <= Math.max(1, before.avgResponseMs) * settings.tolerance;

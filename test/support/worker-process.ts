@@ -11,7 +11,8 @@ export interface WorkerProcess {
   stop: (signal?: NodeJS.Signals) => Promise<void>;
 }
 
-export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.ProcessEnv; configPath?: string }): Promise<WorkerProcess> {
+/** Starts worker/main.ts; with `host`, that host's worker (activities only, on <taskQueue>@<host>). */
+export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.ProcessEnv; configPath?: string; host?: string }): Promise<WorkerProcess> {
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')], {
     cwd: projectRoot,
@@ -20,6 +21,7 @@ export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.Pr
       RUNBOOK_CONFIG: o.configPath ?? testConfigPath,
       RUNBOOK_WORKFLOW_BUNDLE: bundlePath,
       RUNBOOK_TASK_QUEUE: o.taskQueue,
+      ...(o.host ? { RUNBOOK_HOST: o.host } : {}),
       ...o.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,7 +29,7 @@ export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.Pr
   child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await waitForPoller(o.taskQueue, () => child.exitCode !== null, () => output);
+  await waitForPoller(o.host ? `${o.taskQueue}@${o.host}` : o.taskQueue, () => child.exitCode !== null, () => output, o.host !== undefined);
   return {
     child,
     output: () => output,
@@ -41,7 +43,7 @@ export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.Pr
   };
 }
 
-async function waitForPoller(taskQueue: string, dead: () => boolean, output: () => string): Promise<void> {
+async function waitForPoller(taskQueue: string, dead: () => boolean, output: () => string, activitiesOnly = false): Promise<void> {
   const connection = await Connection.connect({ address: `127.0.0.1:${testPorts.temporal}` });
   try {
     const deadline = Date.now() + 60_000;
@@ -49,7 +51,7 @@ async function waitForPoller(taskQueue: string, dead: () => boolean, output: () 
       if (dead()) throw new Error(`worker exited before polling ${taskQueue}:\n${output()}`);
       const r = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 2 });
       const w = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 1 });
-      if ((r.pollers?.length ?? 0) > 0 && (w.pollers?.length ?? 0) > 0) return;
+      if ((r.pollers?.length ?? 0) > 0 && (activitiesOnly || (w.pollers?.length ?? 0) > 0)) return;
       await new Promise((r2) => setTimeout(r2, 250));
     }
     throw new Error(`worker did not poll ${taskQueue} within 60 s:\n${output()}`);
