@@ -35,7 +35,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const w of workers) await w.stop('SIGKILL');
-  await withPg('credits', async (c) => c.query('DROP DATABASE IF EXISTS credits_crash WITH (FORCE)'));
+  // As the superuser: autovacuum may be working on the freshly seeded database, and only a
+  // superuser may end it.
+  await withPg('postgres', async (c) => c.query('DROP DATABASE IF EXISTS credits_crash WITH (FORCE)'), 'postgres');
   await close();
 });
 

@@ -333,7 +333,7 @@ test('system-unresponsive holds while a vertical-scale has the application stopp
   // The incident did not restart the application the scaling run stopped.
   expect(await fetch('http://127.0.0.1:29200/status').then(() => true, () => false)).toBe(false);
   await scale.executeUpdate('upgraded', { args: [{ by: 'ivy' }] });
-  expect(((await scale.result()) as { outcome: string }).outcome).toBe('succeeded');
+  expect(await scale.result()).toMatchObject({ outcome: 'succeeded' });
   const r = (await h.result()) as IncidentResult;
   expect(r.incident.actions[0]).toMatchObject({ name: 'hold: other runbooks are working on the system', outcome: 'skipped' });
   expect(r.incident.actions[0]!.detail).toContain(scale.workflowId);

@@ -53,7 +53,13 @@ describe('a database of another shape: 63-byte Unicode name, a second schema, od
     rmSync(dir, { recursive: true, force: true });
     worker = await startWorkerProcess({
       taskQueue: queue,
-      env: { DATABASE_URL: `postgres://zerotrustml@127.0.0.1:${testPorts.postgres}/${encodeURIComponent(name)}`, RUNBOOK_BACKUP_DIR: dir },
+      // Its own database and backups; an application of its own that is nothing (the test stack's
+      // simulator belongs to the credits database, and a worker passes its environment on).
+      env: {
+        DATABASE_URL: `postgres://zerotrustml@127.0.0.1:${testPorts.postgres}/${encodeURIComponent(name)}`,
+        RUNBOOK_BACKUP_DIR: dir,
+        RUNBOOK_SET_application__service: '{type: command, start: ["true"], stop: ["true"]}',
+      },
     });
   }, 300_000);
   afterAll(async () => {
