@@ -442,10 +442,12 @@ Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/wor
 
   program
     .command('doctor')
-    .description('check (and build, if missing) what the stack needs')
-    .option('--no-build', 'do not build the Temporal CLI from Go modules')
-    .action(async (o: { build: boolean }) => {
-      const checks = await doctor(config(program), { build: o.build });
+    .description("check what this machine needs for its work (and build the sandbox's Temporal CLI if missing); --host: that host's roles only")
+    .option('--host <name>', "check what this configured host's roles need")
+    .option('--cluster', 'also find or build the Temporal server (the sandbox\'s cluster mode)')
+    .option('--no-build', 'do not build from Go modules')
+    .action(async (o: { build: boolean; host?: string; cluster?: boolean }) => {
+      const checks = await doctor(config(program), { build: o.build, host: o.host, cluster: o.cluster });
       for (const c of checks) console.log(`${c.ok ? 'ok     ' : 'MISSING'}  ${c.name}: ${c.detail}`);
       if (checks.some((c) => !c.ok)) process.exitCode = 1;
     });
