@@ -47,8 +47,6 @@ export function temporalConnectionOptions(config: LoadedConfig): TemporalConnect
 export function explainConnectionFailure(address: string, tls: boolean, message: string): string {
   const hint = tls
     ? 'check temporal.tls (the server CA in caFile, the client certificate and key, serverName matching the server certificate)'
-    : /handshake|tls|ssl|certificate/i.test(message)
-      ? 'the server wants TLS: set temporal.tls (or TEMPORAL_TLS_* in the environment)'
-      : 'is the server up? (npm start, or runbook stack up --detach)';
+    : 'is the server up (npm start, or runbook stack up --detach), and does it want TLS (temporal.tls, or TEMPORAL_TLS_* in the environment)?';
   return `cannot reach the Temporal server at ${address}: ${message}; ${hint}`;
 }

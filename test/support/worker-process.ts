@@ -1,7 +1,7 @@
 // Starts the real worker entry point (worker/main.ts) as its own process, as production does,
 // and waits until it polls its task queue.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Connection } from '@temporalio/client';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
 import path from 'node:path';
 import { bundlePath, projectRoot, testConfigPath, testPorts } from './env';
 
@@ -12,7 +12,7 @@ export interface WorkerProcess {
 }
 
 /** Starts worker/main.ts; with `host`, that host's worker (activities only, on <taskQueue>@<host>). */
-export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.ProcessEnv; configPath?: string; host?: string }): Promise<WorkerProcess> {
+export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.ProcessEnv; configPath?: string; host?: string; server?: ConnectionOptions }): Promise<WorkerProcess> {
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')], {
     cwd: projectRoot,
@@ -29,7 +29,7 @@ export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.Pr
   child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await waitForPoller(o.host ? `${o.taskQueue}@${o.host}` : o.taskQueue, () => child.exitCode !== null, () => output, o.host !== undefined);
+  await waitForPoller(o.host ? `${o.taskQueue}@${o.host}` : o.taskQueue, () => child.exitCode !== null, () => output, o.host !== undefined, o.server);
   return {
     child,
     output: () => output,
@@ -43,8 +43,8 @@ export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.Pr
   };
 }
 
-async function waitForPoller(taskQueue: string, dead: () => boolean, output: () => string, activitiesOnly = false): Promise<void> {
-  const connection = await Connection.connect({ address: `127.0.0.1:${testPorts.temporal}` });
+async function waitForPoller(taskQueue: string, dead: () => boolean, output: () => string, activitiesOnly = false, server?: ConnectionOptions): Promise<void> {
+  const connection = await Connection.connect(server ?? { address: `127.0.0.1:${testPorts.temporal}` });
   try {
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {

@@ -1,0 +1,141 @@
+// A real Temporal cluster (the server itself, PostgreSQL persistence of its own, schemas set up by
+// its SQL tool), with mutual TLS on its frontend, certificates made here by openssl:
+// - `runbook setup-namespace` registers the namespace and the search attributes over TLS;
+// - the CLI and a worker connect with the certificate; without it, or without TLS at all, they are
+//   refused with a message that says what to check;
+// - a backup runs to completion on the cluster;
+// - the Temporal server SIGKILLed in the middle of a run and started again: the run completes.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import type { DatabaseBackupResult } from '../../common/runbooks';
+import { findTemporalServer, startTemporalCluster, stopTemporalCluster, type TemporalServerBinaries } from '../../sandbox/temporal-cluster';
+import { readPid } from '../../sandbox/processes';
+import { testRoot } from '../support/env';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
+import { runCli, waitFor } from '../support/stack';
+
+const dir = path.join(testRoot, 'temporal-cluster');
+const ports = { pg: 55441, frontend: 27400 };
+const address = `127.0.0.1:${ports.frontend}`;
+const queue = 'runbooks-test-cluster';
+const certs = mkdtempSync(path.join(os.tmpdir(), 'runbook-tls-'));
+const f = (n: string): string => path.join(certs, n);
+let binaries: TemporalServerBinaries;
+let server: ConnectionOptions;
+let client: Client;
+let connection: Connection;
+let worker: WorkerProcess | undefined;
+
+/** A CA, a server certificate for localhost and 127.0.0.1, and a client certificate, by openssl. */
+function makeCertificates(): void {
+  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: certs, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=runbooks test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  writeFileSync(f('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.pem');
+  writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=runbook-operator', '-keyout', 'client.key', '-out', 'client.csr');
+  ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'client.ext', '-out', 'client.pem');
+}
+
+const tlsEnv = {
+  TEMPORAL_ADDRESS: address,
+  TEMPORAL_NAMESPACE: 'default',
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: f('ca.pem'),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: f('client.pem'),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: f('client.key'),
+  TEMPORAL_TLS_SERVER_NAME: 'localhost',
+};
+
+async function startServer(): Promise<void> {
+  await startTemporalCluster({ dir, pgPort: ports.pg, frontendPort: ports.frontend, binaries, tls: { certFile: f('server.pem'), keyFile: f('server.key'), caFile: f('ca.pem'), serverName: 'localhost', requireClientAuth: true }, log: () => undefined });
+  await waitFor(
+    'the cluster frontend to answer over TLS',
+    async () => {
+      try {
+        const c = await Connection.connect({ ...server, connectTimeout: 2000 });
+        await c.workflowService.getSystemInfo({});
+        await c.close();
+        return true;
+      } catch {
+        return undefined;
+      }
+    },
+    120_000,
+  );
+}
+
+beforeAll(async () => {
+  binaries = await findTemporalServer({ build: true });
+  makeCertificates();
+  server = {
+    address,
+    tls: {
+      serverNameOverride: 'localhost',
+      serverRootCACertificate: readFileSync(f('ca.pem')),
+      clientCertPair: { crt: readFileSync(f('client.pem')), key: readFileSync(f('client.key')) },
+    },
+  };
+  await startServer();
+  const setup = await runCli(['setup-namespace', '--retention-days', '1'], tlsEnv);
+  if (setup.code !== 0) throw new Error(`setup-namespace failed: ${setup.stderr}`);
+  connection = await Connection.connect(server);
+  client = new Client({ connection, namespace: 'default' });
+}, 900_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await connection?.close();
+  await stopTemporalCluster(dir);
+});
+
+test('setup-namespace registered every search attribute, and a second run changes nothing', async () => {
+  const again = await runCli(['setup-namespace', '--json'], tlsEnv);
+  expect(again.code).toBe(0);
+  const r = JSON.parse(again.stdout) as { namespace: { outcome: string }; searchAttributes: Array<{ outcome: string }> };
+  expect(r.namespace.outcome).toBe('exists');
+  expect(r.searchAttributes.every((a) => a.outcome === 'exists')).toBe(true);
+});
+
+test('without the client certificate, or without TLS, the CLI is refused with what to check', async () => {
+  const noCert = await runCli(['runs'], { ...tlsEnv, TEMPORAL_TLS_CLIENT_CERT_PATH: '', TEMPORAL_TLS_CLIENT_KEY_PATH: '' });
+  expect(noCert.code).toBe(1);
+  expect(noCert.stderr).toMatch(new RegExp(`cannot reach the Temporal server at ${address}: .*; check temporal\\.tls`));
+  const plain = await runCli(['runs'], { TEMPORAL_ADDRESS: address });
+  expect(plain.code).toBe(1);
+  expect(plain.stderr).toMatch(/does it want TLS \(temporal\.tls/);
+  const ok = await runCli(['runs'], tlsEnv);
+  expect(ok.code).toBe(0);
+});
+
+test('a worker with the certificate runs a backup to completion on the cluster', async () => {
+  worker = await startWorkerProcess({ taskQueue: queue, env: tlsEnv, server });
+  const r = (await client.workflow.execute('databaseBackup', { taskQueue: queue, workflowId: `cluster-backup-${Date.now()}`, args: [{ trigger: 'manual' }] })) as DatabaseBackupResult;
+  expect(r.outcome).toBe('succeeded');
+  // The run is in the cluster's visibility, with the search attributes setup-namespace registered.
+  await waitFor('the run in visibility', async () => {
+    for await (const w of client.workflow.list({ query: `RunbookName = "database-backup" AND Outcome = "succeeded"` })) if (w) return true;
+    return undefined;
+  });
+}, 180_000);
+
+test('the Temporal server SIGKILLed mid-run and started again: the run completes', async () => {
+  worker ??= await startWorkerProcess({ taskQueue: queue, env: tlsEnv, server });
+  // The server dies while the run is under way (an export step pending); the worker keeps going.
+  const handle = await client.workflow.start('dhtExport', { taskQueue: queue, workflowId: `cluster-kill-${Date.now()}`, args: [{ trigger: 'manual', key: '20310101_000000' }] });
+  await waitFor('the export to be under way', async () => ((await handle.describe()).raw.pendingActivities?.length ?? 0) > 0 || undefined, 60_000);
+  process.kill(readPid(dir, 'temporal-cluster')!, 'SIGKILL');
+  await waitFor('the server to be gone', async () => readPid(dir, 'temporal-cluster') === undefined || undefined, 30_000);
+  await new Promise((r) => setTimeout(r, 2000));
+  await startServer();
+  const fresh = await Connection.connect(server);
+  try {
+    const r = (await new Client({ connection: fresh, namespace: 'default' }).workflow.getHandle(handle.workflowId).result()) as { outcome: string };
+    expect(r.outcome).toBe('succeeded');
+  } finally {
+    await fresh.close();
+  }
+}, 300_000);
