@@ -8,7 +8,9 @@ import { Client as PgClient } from 'pg';
 import { createSchema, hasSchema, seedCredits } from '../sandbox/credits-data';
 import { isRunning as pgIsRunning, startCluster, stopCluster } from '../sandbox/postgres-cluster';
 import { isAlive, readPid, startBackground, stopManaged } from '../sandbox/processes';
+import { findTemporalServer, startTemporalCluster, stopTemporalCluster } from '../sandbox/temporal-cluster';
 import { isServing, splitAddress, startTemporalServer } from '../sandbox/temporal-server';
+import { setupNamespace } from './setup-namespace';
 import { findMonitoring, startMonitoring, stopMonitoring } from '../sandbox/monitoring';
 import { databaseTarget, type LoadedConfig } from '../config/load';
 import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
@@ -190,20 +192,10 @@ async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log
     if (wasActive !== true) started.push(['credits service', () => app.stop()]);
   }
 
-  log(`temporal: starting the dev server on ${config.temporal.address} (UI port ${config.temporal.uiPort})`);
-  const temporal = await startTemporalServer({
-    dataDir: config.dataDir,
-    address: config.temporal.address,
-    uiPort: config.temporal.uiPort,
-    namespace: config.temporal.namespace,
-    cli: config.temporal.cli,
-    log,
-  });
-  if (temporal.reused) log('temporal: already running, reused');
-  else started.push(['temporal', () => stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })]);
-  if (temporal.inProcess) {
-    log('temporal: running inside this process (SDK download): it stops when this command ends');
-    inProcessServers.push(temporal.inProcess);
+  if (config.temporal.server === 'cluster') {
+    await startClusterMode(config, log, started);
+  } else {
+    await startDevServer(config, log, started);
   }
 
   if (readPid(config.dataDir, 'worker') === undefined) {
@@ -255,6 +247,51 @@ async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log
   return stackStatus(config);
 }
 
+async function startDevServer(config: LoadedConfig, log: (l: string) => void, started: Array<[string, () => Promise<unknown>]>): Promise<void> {
+  log(`temporal: starting the dev server on ${config.temporal.address} (UI port ${config.temporal.uiPort})`);
+  const temporal = await startTemporalServer({
+    dataDir: config.dataDir,
+    address: config.temporal.address,
+    uiPort: config.temporal.uiPort,
+    namespace: config.temporal.namespace,
+    cli: config.temporal.cli,
+    log,
+  });
+  if (temporal.reused) log('temporal: already running, reused');
+  else started.push(['temporal', () => stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })]);
+  if (temporal.inProcess) {
+    log('temporal: running inside this process (SDK download): it stops when this command ends');
+    inProcessServers.push(temporal.inProcess);
+  }
+}
+
+/** The Temporal server itself with PostgreSQL persistence of its own (production's shape): built
+ * from Go modules once, its schemas set up, the namespace and search attributes registered. */
+async function startClusterMode(config: LoadedConfig, log: (l: string) => void, started: Array<[string, () => Promise<unknown>]>): Promise<void> {
+  const [, port] = splitAddress(config.temporal.address);
+  const dir = path.join(config.dataDir, 'temporal-cluster');
+  const binaries = await findTemporalServer({ log });
+  const c = await startTemporalCluster({ dir, pgPort: config.temporal.clusterPostgresPort, frontendPort: Number(port), binaries, log });
+  if (c.reused) log('temporal: the cluster is already running, reused');
+  else started.push(['temporal cluster', () => stopTemporalCluster(dir)]);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      const { connection, close } = await connectClient(config);
+      try {
+        const r = await setupNamespace(connection, { namespace: config.temporal.namespace, retentionDays: 30 });
+        log(`temporal: namespace ${r.namespace.name} ${r.namespace.outcome}, ${r.searchAttributes.filter((a) => a.outcome === 'created').length} search attribute(s) registered`);
+      } finally {
+        await close();
+      }
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 /** Servers that live in this process (the SDK-downloaded dev server): stopped by stackDown. */
 const inProcessServers: Array<{ stop: () => Promise<void> }> = [];
 
@@ -268,6 +305,10 @@ export async function stackDown(config: LoadedConfig, log: (l: string) => void =
   if (await stopManaged(config.dataDir, 'receiver', { signal: 'SIGTERM', graceMs: 5_000 })) log('receiver: stopped');
   if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
   if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
+  if (readPid(path.join(config.dataDir, 'temporal-cluster'), 'temporal-cluster') !== undefined) {
+    await stopTemporalCluster(path.join(config.dataDir, 'temporal-cluster'));
+    log('temporal cluster: stopped');
+  }
   if (config.application.managed && config.applicationService) {
     await serviceControl(config.applicationService)
       .stop()

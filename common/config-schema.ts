@@ -115,6 +115,11 @@ export const configSchema = z
         namespace: z.string().min(1).default('default'),
         taskQueue: z.string().min(1).default('zerotrustml-runbooks'),
         uiPort: port.default(18233),
+        /** What `stack up` runs: the dev server (SQLite, one process), or the Temporal server
+         * itself with PostgreSQL persistence of its own, as a production cluster does. */
+        server: z.enum(['dev', 'cluster']).default('dev'),
+        /** The cluster mode's own PostgreSQL (never the credits cluster). */
+        clusterPostgresPort: port.default(55436),
         /** Path of the `temporal` CLI; else found or built (sandbox/temporal-cli.ts). */
         cli: z.string().min(1).optional(),
         /** TLS to the server (a cluster's frontend): its CA, a client certificate and key, and the
