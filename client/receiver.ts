@@ -7,6 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { alertRunId, routeAlert, type AlertCounters } from '../routing/alert-router';
 import { alertSchema, type Alert } from '../common/alerts';
+import { severities } from '../common/search-attributes';
 import type { LoadedConfig } from '../config/load';
 
 export type ReceiverCounters = AlertCounters;
@@ -16,7 +17,6 @@ export class InvalidPayload extends Error {
   override readonly name = 'InvalidPayload';
 }
 
-const SEVERITIES = ['info', 'warning', 'critical'];
 
 export function parseWebhook(body: unknown): Alert[] {
   const b = body as { version?: unknown; alerts?: unknown } | null;
@@ -30,7 +30,7 @@ export function parseWebhook(body: unknown): Alert[] {
     if (typeof a.fingerprint !== 'string' || !/^[0-9a-zA-Z_-]{1,64}$/.test(a.fingerprint)) throw new InvalidPayload(`${where}.fingerprint: expected up to 64 letters and digits, found ${JSON.stringify(a.fingerprint)}`);
     const labels = a.labels ?? {};
     if (typeof labels.alertname !== 'string' || !labels.alertname) throw new InvalidPayload(`${where}.labels.alertname: expected a name, found ${JSON.stringify(labels.alertname)}`);
-    const severity = typeof labels.severity === 'string' && SEVERITIES.includes(labels.severity) ? labels.severity : 'warning';
+    const severity = severities.find((s) => s === labels.severity) ?? 'warning';
     // Free text is cut to its bound rather than refused (an alert must not be lost for a long
     // summary); what cannot be made valid is refused with the field named.
     const cut = (v: string, n: number): string => (v.length > n ? `${v.slice(0, n - 1)}…` : v);
@@ -45,7 +45,7 @@ export function parseWebhook(body: unknown): Alert[] {
       fingerprint: a.fingerprint,
       name: cut(labels.alertname, 200),
       status: a.status,
-      severity: severity as Alert['severity'],
+      severity,
       category: typeof labels.category === 'string' && labels.category ? cut(labels.category, 100) : 'uncategorised',
       summary: cut(typeof a.annotations?.summary === 'string' ? a.annotations.summary : labels.alertname, 2000),
       labels: stringLabels,

@@ -3,8 +3,7 @@
 import { defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
 import { isoTime } from './formats';
-
-const severities = ['info', 'warning', 'critical'] as const;
+import { severities } from './search-attributes';
 
 /** An alert as the runbooks receive it, bounded in size: the receiver and the health check build
  * it, and every runbook input that carries one checks it against this schema. */

@@ -5,11 +5,11 @@
 // delete or a command to run. Input types derive from these schemas. Pure: workflows import it.
 import { z } from 'zod';
 import { alertSchema } from './alerts';
+import { severities, triggerKinds } from './search-attributes';
 import type { RunbookName } from './runbooks';
 import { backupKey, count, fileReference, identity, isoTime, nodeId, scratchPort, seconds } from './formats';
 
-export const triggerKinds = ['manual', 'schedule', 'alert', 'health-check', 'parent'] as const;
-export const severities = ['info', 'warning', 'critical'] as const;
+export { severities, triggerKinds };
 
 /** Fields every runbook accepts. `trigger` and `requestedBy` are set by whoever starts the run
  * (the CLI, a schedule, the receiver, a parent run), not typed by an operator. */

@@ -25,4 +25,8 @@ export const searchAttributeRegistrations: ReadonlyArray<readonly [string, 'Keyw
 /** Every value the Outcome search attribute takes: the one list the CLI filters by too. */
 export const outcomes = ['running', 'succeeded', 'failed', 'rejected', 'dry-run', 'skipped', 'escalated'] as const;
 export type Outcome = (typeof outcomes)[number];
-export type TriggerKind = 'manual' | 'schedule' | 'alert' | 'health-check' | 'parent';
+/** Every value of RunbookTrigger and of Severity: the one list the schemas and the receiver use. */
+export const triggerKinds = ['manual', 'schedule', 'alert', 'health-check', 'parent'] as const;
+export type TriggerKind = (typeof triggerKinds)[number];
+export const severities = ['info', 'warning', 'critical'] as const;
+export type SeverityLevel = (typeof severities)[number];

@@ -4,7 +4,7 @@ import { ApplicationFailure, setCurrentDetails, setHandler, upsertSearchAttribut
 import { Failure } from '../common/failures';
 import { InvalidRunbookInput, severities, triggerKinds, validateRunbookInput, type RunbookInputName, type ValidRunbookInput } from '../common/runbook-inputs';
 import { Outcome, RunbookName, Severity, Target, Trigger } from '../common/search-attributes';
-import type { Outcome as OutcomeValue, TriggerKind } from '../common/search-attributes';
+import type { Outcome as OutcomeValue, SeverityLevel, TriggerKind } from '../common/search-attributes';
 import { progressQuery, type RunProgress } from './approval';
 
 export class RunRecord {
@@ -65,7 +65,7 @@ export function openRun<N extends RunbookInputName>(runbook: N, raw: unknown, de
     throw ApplicationFailure.create({ type: Failure.InvalidInput, message, nonRetryable: true, details: e instanceof InvalidRunbookInput ? [e.problems] : [] });
   }
   // An alert-started run carries the alert's severity unless the starter said otherwise.
-  const common = input as { trigger?: TriggerKind; severity?: 'info' | 'warning' | 'critical'; alert?: { severity: 'info' | 'warning' | 'critical' } };
+  const common = input as { trigger?: TriggerKind; severity?: SeverityLevel; alert?: { severity: SeverityLevel } };
   const requestedBy = (input as { requestedBy?: string }).requestedBy;
   return { run: new RunRecord(runbook, common.trigger, common.severity ?? common.alert?.severity ?? defaultSeverity, requestedBy), input };
 }
