@@ -10,6 +10,7 @@ import { CommandError, runCommand } from '../adapters/process';
 import type { Client as PgClient } from 'pg';
 import { countRows, listTables, quoteIdent } from '../adapters/postgres';
 import { serviceControl } from '../adapters/service-control';
+import { databaseTarget } from '../config/load';
 import { createDatabaseBackupActivities } from './database-backup';
 import type { ActivityDeps } from './deps';
 import { progressReporter } from './progress';
@@ -49,6 +50,16 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
   const pg = deps.postgres;
   const backupActivities = createDatabaseBackupActivities(deps);
 
+  /** The configured live database on the configured server. The drill's adapters point at a
+   * cluster of its own, where a database of the same name is its to replace; on the live server it
+   * is refused before anything happens. */
+  const live = databaseTarget(deps.config);
+  function refuseLive(name: string, what: string): void {
+    if (name === live.name && pg.target.port === live.port && pg.target.host === live.host.replace(/^\[(.*)\]$/, '$1')) {
+      throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `refusing to ${what} ${name}: it is the live database`, nonRetryable: true });
+    }
+  }
+
   /** Where a restore keeps the expanded (seekable) copy of a compressed backup. */
   function expandedPath(input: { path: string; scratch: string }): string {
     return path.join(path.dirname(input.path), `.restore-${input.scratch}.dump`);
@@ -59,6 +70,8 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
    * verification wrote. If that copy is gone (another host, a cleaned disk), it is verified and
    * expanded again here: nothing unverified is ever restored. */
   async function restoreIntoScratch(input: { path: string; scratch: string; compression: BackupManifest['compression'] }): Promise<{ durationMs: number }> {
+    // It drops and recreates the scratch database: never the live one, whatever name it is given.
+    refuseLive(input.scratch, 'restore into');
     const started = Date.now();
     const progress = progressReporter();
     const plain = input.compression === 'none' ? input.path : expandedPath(input);
@@ -254,6 +267,7 @@ export function createRestoreDatabaseActivities(deps: ActivityDeps) {
     if (input.name === input.protect || input.name === pg.target.database) {
       throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `refusing to drop ${input.name}: it is the live database`, nonRetryable: true });
     }
+    refuseLive(input.name, 'drop');
     return pg.withClient('postgres', async (c) => {
       const r = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [input.name]);
       if (r.rowCount !== 1) return { dropped: false };

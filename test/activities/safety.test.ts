@@ -12,7 +12,7 @@ import { stackStatus, formatStatus } from '../../client/stack';
 import { loadConfig } from '../../config/load';
 import { buildDeps } from '../../worker/deps';
 import { testConfigPath, testRoot } from '../support/env';
-import { testConfig } from '../support/stack';
+import { testConfig, withPg } from '../support/stack';
 
 const failureMessage = async (p: Promise<unknown>): Promise<string> =>
   p.then(
@@ -172,4 +172,12 @@ test('hook commands reach the history as configured, literal credentials masked'
   config.scaling = { ...config.scaling, verticalUpgrade: ['cloud', 'resize', '--token=abc123secret', 'https://user:pw0rd@api.example/v1', '--key', '${env:CLOUD_KEY}'] };
   const settings = await createActivities(await buildDeps(config)).scalingSettings();
   expect(settings.upgradeHook).toBe('cloud resize --token=*** https://user:***@api.example/v1 --key ${env:CLOUD_KEY}');
+});
+
+test('a restore into the live database, or a drop of it, is refused by the step itself, whatever name it is given', async () => {
+  const acts = createActivities(await buildDeps(testConfig()));
+  const before = await withPg('credits', async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM credits')).rows[0]!.n));
+  expect(await failureMessage(acts.restoreIntoScratch({ path: '/etc/hostname', scratch: 'credits', compression: 'none' }))).toMatch(/refusing to restore into credits: it is the live database/);
+  expect(await failureMessage(acts.dropDatabase({ name: 'credits', protect: 'something-else' }))).toMatch(/refusing to drop credits: it is the live database/);
+  expect(await withPg('credits', async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM credits')).rows[0]!.n))).toBe(before);
 });
