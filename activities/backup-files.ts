@@ -184,19 +184,36 @@ export function manifestPathOf(file: string): string {
 /** Temp files left by an interrupted attempt for this backup file; a temp file that a running
  * step may still own (tempInUse) is left alone. */
 export async function removeStaleTemps(dir: string, file: string): Promise<string[]> {
+  const { removed } = await removeUnownedTemps(dir, (n) => n.startsWith(`${file}.tmp-`) || n.startsWith(`${file}${MANIFEST_SUFFIX}.tmp-`));
+  return removed.map((p) => path.basename(p));
+}
+
+/** Deletes the temp files in `dir` that `match` names and no running step owns (tempInUse);
+ * returns what it removed (with the bytes freed) and what it left because a step may own it. */
+export async function removeUnownedTemps(dir: string, match: (name: string) => boolean = (n) => /\.tmp-[^/]+$/.test(n)): Promise<{ removed: string[]; inUse: string[]; freedBytes: number }> {
+  const out = { removed: [] as string[], inUse: [] as string[], freedBytes: 0 };
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
-    return [];
+    return out;
   }
-  const stale: string[] = [];
-  for (const n of names.filter((x) => x.startsWith(`${file}.tmp-`) || x.startsWith(`${file}${MANIFEST_SUFFIX}.tmp-`))) {
-    if (await tempInUse(path.join(dir, n))) continue;
-    await rm(path.join(dir, n), { force: true });
-    stale.push(n);
+  for (const n of names.filter(match)) {
+    const file = path.join(dir, n);
+    if (await tempInUse(file)) {
+      out.inUse.push(file);
+      continue;
+    }
+    try {
+      const { size } = await stat(file);
+      await rm(file, { force: true });
+      out.freedBytes += size;
+      out.removed.push(file);
+    } catch {
+      // gone already
+    }
   }
-  return stale;
+  return out;
 }
 
 export async function sha256File(file: string): Promise<string> {

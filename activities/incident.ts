@@ -3,14 +3,13 @@
 // service restarts through service control, freeing what is safe, verification that credits are
 // issued again, and the post-mortem file.
 import { readFileSync } from 'node:fs';
-import { readdir, rm, stat, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { serviceControl } from '../adapters/service-control';
 import type { ActivityDeps } from './deps';
-import { tempInUse } from './backup-files';
+import { removeUnownedTemps } from './backup-files';
 import { saveReport } from './report-files';
 import { readStatusReport } from './status-report';
 
@@ -158,33 +157,14 @@ export function createIncidentActivities(deps: ActivityDeps) {
    * that a running step may still own (tempInUse: its pid alive, or written to lately). The
    * runbook's "drop caches" is left out: it frees nothing the kernel would not free itself. */
   async function freeResources(): Promise<{ freedBytes: number; removed: string[]; inUse: string[] }> {
-    const removed: string[] = [];
-    const inUse: string[] = [];
-    let freedBytes = 0;
+    const out = { freedBytes: 0, removed: [] as string[], inUse: [] as string[] };
     for (const dir of [cfg.backupDirectory, cfg.dhtExportDirectory]) {
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch {
-        continue;
-      }
-      for (const n of names.filter((x) => /\.tmp-[^/]+$/.test(x))) {
-        const file = path.join(dir, n);
-        if (await tempInUse(file)) {
-          inUse.push(file);
-          continue;
-        }
-        try {
-          const { size } = await stat(file);
-          await rm(file, { force: true });
-          freedBytes += size;
-          removed.push(file);
-        } catch {
-          // gone already
-        }
-      }
+      const r = await removeUnownedTemps(dir);
+      out.freedBytes += r.freedBytes;
+      out.removed.push(...r.removed);
+      out.inUse.push(...r.inUse);
     }
-    return { freedBytes, removed, inUse };
+    return out;
   }
 
   /** Responsive again: the status report answers, the conductor and the database answer, and new
