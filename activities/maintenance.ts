@@ -10,6 +10,7 @@ import { createGzip } from 'node:zlib';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { runCommand } from '../adapters/process';
+import { redact } from '../adapters/secrets';
 import type { ActivityDeps } from './deps';
 import { readSamples, storageSamplesFile } from './host-figures';
 
@@ -52,18 +53,20 @@ export function createMaintenanceActivities(deps: ActivityDeps) {
   const cfg = deps.config;
   const now = (): Date => deps.now?.() ?? new Date();
 
-  async function tellWriter(f: (typeof cfg.logFiles)[number]): Promise<string> {
+  /** Tells the log's writer to reopen it; `told` says whether one was told (and will create the
+   * file again), `how` what was done or why nobody was told. */
+  async function tellWriter(f: (typeof cfg.logFiles)[number]): Promise<{ told: boolean; how: string }> {
     if (f.reopen) {
       await runCommand(f.reopen, { timeoutMs: 60_000 });
-      return `ran ${f.reopen.join(' ')}`;
+      return { told: true, how: `ran ${redact(f.reopen.join(' '))}` };
     }
     if (f.pidFile && existsSync(f.pidFile)) {
       const pid = writerPid(f.pidFile, f.expectCommand);
-      if (typeof pid === 'string') return pid;
+      if (typeof pid === 'string') return { told: false, how: pid };
       process.kill(pid, f.signal);
-      return `${f.signal} to pid ${pid}`;
+      return { told: true, how: `${f.signal} to pid ${pid}` };
     }
-    return 'no writer configured (pidFile or reopen)';
+    return { told: false, how: 'no writer configured (pidFile or reopen)' };
   }
 
   async function rotateLogs(input: { dryRun?: boolean } = {}): Promise<RotationResult[]> {
@@ -93,13 +96,13 @@ export function createMaintenanceActivities(deps: ActivityDeps) {
       // Never onto an earlier rotation's file (two rotations within a millisecond, a frozen clock).
       for (let i = 1; existsSync(rotated) || existsSync(`${rotated}.gz`); i++) rotated = `${f.path}-${stamp(at)}-${i}`;
       await rename(f.path, rotated);
-      const told = await tellWriter(f);
+      const writer = await tellWriter(f);
       // The writer has moved on when it has created the file again; until then its lines still go
       // to the rotated file, which is why compression waits.
       const deadline = Date.now() + 30_000;
-      while (!existsSync(f.path) && Date.now() < deadline && !/no process|no writer/.test(told)) await new Promise((r) => setTimeout(r, 50));
-      if (!existsSync(f.path) && !/no process|no writer/.test(told)) {
-        throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `${f.path}: the writer did not reopen its log within 30 s after ${told}; the rotated file ${rotated} is left uncompressed` });
+      while (writer.told && !existsSync(f.path) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (writer.told && !existsSync(f.path)) {
+        throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `${f.path}: the writer did not reopen its log within 30 s after ${writer.how}; the rotated file ${rotated} is left uncompressed` });
       }
       await pipeline(createReadStream(rotated), createGzip(), createWriteStream(`${rotated}.gz`));
       await rm(rotated);
