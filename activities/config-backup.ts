@@ -115,13 +115,25 @@ export function createConfigBackupActivities(deps: ActivityDeps) {
   /** Puts archived files back where they were, keeping any file it would replace as .pre-restore. */
   async function restoreConfiguration(input: { backup: string }): Promise<{ restored: string[] }> {
     const { path: archive, manifest } = await resolveConfigBackup({ backup: input.backup });
+    // The manifest says where each file goes; only a path the configuration lists today may be
+    // written (a crafted or stale archive must not overwrite any other file). Checked for every
+    // member before the first one is touched.
+    const allowed = new Set(cfg.configBackupFiles.map((f) => path.resolve(f)));
+    const foreign = manifest.files.filter((f) => !path.isAbsolute(f.path) || path.resolve(f.path) !== f.path || !allowed.has(f.path));
+    if (foreign.length > 0) {
+      throw ApplicationFailure.create({
+        type: Failure.PreconditionFailed,
+        message: `config backup ${manifest.file}: expected only files listed in configBackup.files, found ${foreign.map((f) => JSON.stringify(f.path)).join(', ')}; nothing was restored`,
+        nonRetryable: true,
+      });
+    }
     const restored: string[] = [];
     for (const f of manifest.files) {
       if (existsSync(f.path) && (await sha256File(f.path)) === f.sha256) continue;
       if (existsSync(f.path)) await rename(f.path, `${f.path}.pre-restore`);
       await mkdir(path.dirname(f.path), { recursive: true });
       await runCommand(['tar', '-xzf', archive, '-C', '/', f.path.replace(/^\//, '')]);
-      if ((await sha256File(f.path)) !== f.sha256) throw new Error(`restored ${f.path} differs from the manifest`);
+      if ((await sha256File(f.path)) !== f.sha256) throw ApplicationFailure.create({ type: Failure.BackupDamaged, message: `restored ${f.path} differs from the manifest`, nonRetryable: true });
       restored.push(f.path);
     }
     return { restored };

@@ -181,3 +181,33 @@ test('a restore into the live database, or a drop of it, is refused by the step 
   expect(await failureMessage(acts.dropDatabase({ name: 'credits', protect: 'something-else' }))).toMatch(/refusing to drop credits: it is the live database/);
   expect(await withPg('credits', async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM credits')).rows[0]!.n))).toBe(before);
 });
+
+test('a configuration restore writes only files the configuration lists, and refuses the whole archive otherwise', async () => {
+  const dir = path.join(testRoot, 'config-restore');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const listed = path.join(dir, 'app.env');
+  const dropped = path.join(dir, 'old name with spaces.conf');
+  writeFileSync(listed, 'A=1\n');
+  writeFileSync(dropped, 'B=1\n');
+  const config = testConfig();
+  config.configBackupDirectory = path.join(dir, 'backups');
+  config.configBackupFiles = [listed, dropped];
+  const key = '20991229_000000';
+  await createActivities(await buildDeps(config)).backupConfiguration({ key });
+  writeFileSync(listed, 'A=2\n');
+  writeFileSync(dropped, 'B=2\n');
+  // The configuration no longer lists the second file: the archive is refused, nothing is written.
+  const narrowed = { ...config, configBackupFiles: [listed] };
+  const refused = await failureMessage(createActivities(await buildDeps(narrowed)).restoreConfiguration({ backup: key }));
+  expect(refused).toContain('expected only files listed in configBackup.files');
+  expect(refused).toContain(JSON.stringify(dropped));
+  expect(readFileSync(listed, 'utf8')).toBe('A=2\n');
+  expect(readFileSync(dropped, 'utf8')).toBe('B=2\n');
+  // With both listed, both come back and the replaced ones are kept beside them.
+  const r = await createActivities(await buildDeps(config)).restoreConfiguration({ backup: key });
+  expect(r.restored.sort()).toEqual([listed, dropped].sort());
+  expect(readFileSync(listed, 'utf8')).toBe('A=1\n');
+  expect(readFileSync(dropped, 'utf8')).toBe('B=1\n');
+  expect(readFileSync(`${dropped}.pre-restore`, 'utf8')).toBe('B=2\n');
+});
