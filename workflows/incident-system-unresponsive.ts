@@ -102,8 +102,8 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
           diagnosis = await quick.diagnoseSystem.executeWithOptions({ summary: 'diagnose again after the other run' }, []);
           incident.finding(`after waiting for the other run: ${diagnosis.cause}`);
           // Act only on what this run holds the lock of (or not at all when it is healthy now).
-          const same = (c: SystemCause): string => (c === 'database-down' ? 'database' : c === 'application-hung' || c === 'application-down' ? 'application' : c);
-          if (diagnosis.cause !== 'healthy' && same(diagnosis.cause) !== same(before)) {
+          const target = (c: SystemCause): string => RESTARTED[c] ?? c;
+          if (diagnosis.cause !== 'healthy' && target(diagnosis.cause) !== target(before)) {
             resolutionFailed = `the diagnosis changed from ${before} to ${diagnosis.cause} while waiting for another run: not acting on a target this run did not lock`;
           }
         }
