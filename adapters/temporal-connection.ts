@@ -43,8 +43,14 @@ export function temporalConnectionOptions(config: LoadedConfig): TemporalConnect
   };
 }
 
+/** The error to throw when connecting with `options` failed: what was tried and what to check. */
+export function connectionFailure(options: { address: string; tls?: unknown }, cause: unknown): Error {
+  const tls = options.tls !== undefined && options.tls !== false;
+  return Object.assign(new Error(explainConnectionFailure(options.address, tls, (cause as Error).message)), { name: 'ServiceError' });
+}
+
 /** Why a connection failed, in words an operator can act on (a TLS handshake says little). */
-export function explainConnectionFailure(address: string, tls: boolean, message: string): string {
+function explainConnectionFailure(address: string, tls: boolean, message: string): string {
   const hint = tls
     ? 'check temporal.tls (the server CA in caFile, the client certificate and key, serverName matching the server certificate)'
     : 'is the server up (npm start, or runbook stack up --detach), and does it want TLS (temporal.tls, or TEMPORAL_TLS_* in the environment)?';

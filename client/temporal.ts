@@ -1,6 +1,6 @@
 // One client connection to the configured Temporal namespace.
 import { Client, Connection } from '@temporalio/client';
-import { explainConnectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
+import { connectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
 import type { LoadedConfig } from '../config/load';
 
 export async function connectClient(config: LoadedConfig): Promise<{ client: Client; connection: Connection; close: () => Promise<void> }> {
@@ -11,7 +11,7 @@ export async function connectClient(config: LoadedConfig): Promise<{ client: Cli
     // Connecting is lazy about some failures (a refused certificate shows at the first call).
     await connection.workflowService.getSystemInfo({});
   } catch (e) {
-    throw Object.assign(new Error(explainConnectionFailure(options.address, options.tls !== undefined && options.tls !== false, (e as Error).message)), { name: 'ServiceError' });
+    throw connectionFailure(options, e);
   }
   const client = new Client({ connection, namespace: config.temporal.namespace });
   return { client, connection, close: () => connection.close() };

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { LoadedConfig } from '../config/load';
-import { explainConnectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
+import { connectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
 import { hostQueue } from '../common/config-schema';
 import { buildDeps } from './deps';
 import { heartbeatInterceptors } from './heartbeat-interceptor';
@@ -18,7 +18,7 @@ export async function createWorker(
   const deps = await buildDeps(config);
   const server = temporalConnectionOptions(config);
   const connection = await NativeConnection.connect(server).catch((e: unknown) => {
-    throw Object.assign(new Error(explainConnectionFailure(server.address, server.tls !== undefined && server.tls !== false, (e as Error).message)), { name: 'ServiceError' });
+    throw connectionFailure(server, e);
   });
   // A pre-built bundle (tests, production images) saves the webpack step at every start.
   const bundlePath = process.env.RUNBOOK_WORKFLOW_BUNDLE;
