@@ -88,10 +88,10 @@ export function buildProgram(): Command {
       const cfg = config(program);
       const requestedBy = operatorIdentity(cfg);
       // Bad input is refused before any connection is made: nothing starts.
-      runInput(runbook, o.input, { dryRun: o.dryRun, requestedBy });
+      const prepared = runInput(runbook, o.input, { dryRun: o.dryRun, requestedBy });
       const { client, close } = await connectClient(cfg);
       try {
-        const handle = await startRunbook(client, cfg, runbook, { ...o, requestedBy });
+        const handle = await startRunbook(client, cfg, prepared, requestedBy);
         const [host] = cfg.temporal.address.split(':');
         const ui = `http://${host}:${cfg.temporal.uiPort}/namespaces/${cfg.temporal.namespace}/workflows/${handle.workflowId}`;
         if (!o.wait) {

@@ -13,12 +13,6 @@ import { progressQuery, type PendingApproval } from '../workflows/approval';
 import type { LoadedConfig } from '../config/load';
 import { UsageError } from './errors';
 
-export interface RunOptions {
-  input?: string;
-  wait?: boolean;
-  dryRun?: boolean;
-}
-
 export function parseInput(text: string | undefined): Record<string, unknown> {
   if (text === undefined || text.trim() === '') return {};
   let value: unknown;
@@ -85,8 +79,9 @@ export function runInput(runbook: string, text: string | undefined, o: { dryRun?
   return { runbook, input };
 }
 
-export async function startRunbook(client: Client, config: LoadedConfig, runbookName: string, o: RunOptions & { requestedBy: string }) {
-  const { runbook, input } = runInput(runbookName, o.input, { dryRun: o.dryRun, requestedBy: o.requestedBy });
+/** Starts a run of an input runInput has prepared (and checked). */
+export async function startRunbook(client: Client, config: LoadedConfig, prepared: { runbook: Runbook; input: Record<string, unknown> }, requestedBy: string) {
+  const { runbook, input } = prepared;
   // Singletons run under their own name: the server refuses a second start while one runs.
   const workflowId = singletonRunbooks.includes(runbook) ? runbook : runWorkflowId(runbook);
   const start = client.workflow.start(runbookWorkflows[runbook], {
@@ -98,8 +93,8 @@ export async function startRunbook(client: Client, config: LoadedConfig, runbook
       { key: RunbookName, value: runbook },
       { key: Trigger, value: 'manual' },
     ],
-    staticSummary: `${runbook} (manual${input.dryRun ? ', dry-run' : ''}, by ${o.requestedBy})`,
-    staticDetails: `Started from the CLI by ${o.requestedBy} with input:\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
+    staticSummary: `${runbook} (manual${input.dryRun ? ', dry-run' : ''}, by ${requestedBy})`,
+    staticDetails: `Started from the CLI by ${requestedBy} with input:\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
   });
   const handle = await start.catch((e: unknown) => {
     if (e instanceof WorkflowExecutionAlreadyStartedError) {
