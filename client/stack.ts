@@ -129,7 +129,7 @@ async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log
   if (config.database.managed) {
     log(`postgres: starting the project's cluster in ${clusterDir(config)} on port ${target.port}`);
     const wasRunning = await pgIsRunning({ dir: clusterDir(config), binDir: config.database.binDir });
-    await startCluster({ dir: clusterDir(config), port: target.port, binDir: config.database.binDir, role: target.user, database: target.name });
+    await startCluster({ dir: clusterDir(config), port: target.port, binDir: config.database.binDir, role: target.user, database: target.name, listen: target.host });
     if (!wasRunning) started.push(['postgres', () => stopCluster({ dir: clusterDir(config), binDir: config.database.binDir })]);
   } else {
     log(`postgres: using the existing server at ${target.host}:${target.port} (DATABASE_URL / database.managed=false)`);

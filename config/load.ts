@@ -47,10 +47,12 @@ export function pidFileStatus(pidFile: string): string[] {
 function simulatorService(config: Config, dataDir: string, source: string | undefined): NonNullable<Config['application']['service']> {
   const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts')];
   const dir = path.join(dataDir, 'credits-service');
-  const port = new URL(config.application.statusUrl).port || '18000';
+  const url = new URL(config.application.statusUrl);
+  const port = url.port || '18000';
   return {
     type: 'command',
-    start: [...cli, 'start', '--data-dir', dir, '--port', port, '--rate', String(config.application.eventsPerSecond), ...(source ? ['--config', source] : [])],
+    // It listens where the configuration says it is (loopback in the sandbox's own configuration).
+    start: [...cli, 'start', '--data-dir', dir, '--port', port, '--host', url.hostname, '--rate', String(config.application.eventsPerSecond), ...(source ? ['--config', source] : [])],
     stop: [...cli, 'stop', '--data-dir', dir],
     status: pidFileStatus(path.join(dir, 'credits-service.pid')),
   };
@@ -65,16 +67,18 @@ function clusterService(config: Config, dataDir: string): NonNullable<Config['da
     role: decodeURIComponent(u.username) || 'postgres',
     database: decodeURIComponent(u.pathname.slice(1)),
     binDir: config.database.binDir,
+    listen: u.hostname,
   });
 }
 
 /** A cluster of the sandbox's kind at a directory and port (the project's, or the DR drill's). */
-export function clusterServiceAt(o: { dir: string; port: number; role: string; database: string; binDir?: string }): NonNullable<Config['database']['service']> {
+export function clusterServiceAt(o: { dir: string; port: number; role: string; database: string; binDir?: string; listen?: string }): NonNullable<Config['database']['service']> {
   const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'postgres-cli.ts')];
   const bin = o.binDir ? ['--bin-dir', o.binDir] : [];
+  const listen = o.listen ? ['--listen', o.listen] : [];
   return {
     type: 'command',
-    start: [...cli, 'start', '--dir', o.dir, '--port', String(o.port), '--role', o.role, '--database', o.database, ...bin],
+    start: [...cli, 'start', '--dir', o.dir, '--port', String(o.port), '--role', o.role, '--database', o.database, ...listen, ...bin],
     stop: [...cli, 'stop', '--dir', o.dir, ...bin],
     status: [...cli, 'status', '--dir', o.dir, ...bin],
   };
@@ -88,10 +92,11 @@ export const SIMULATOR_COMMAND = path.join('credits-service', 'cli.ts');
 /** The stand-in conductor's control CLI, for a managed (sandbox) conductor. */
 export function standInService(dataDir: string, adminUrl: string): NonNullable<Config['conductor']['service']> {
   const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'conductor', 'cli.ts')];
-  const port = new URL(adminUrl).port || '8888';
+  const url = new URL(adminUrl);
+  const port = url.port || '8888';
   return {
     type: 'command',
-    start: [...cli, 'start', '--data-dir', dataDir, '--admin-port', port],
+    start: [...cli, 'start', '--data-dir', dataDir, '--admin-port', port, '--host', url.hostname],
     stop: [...cli, 'stop', '--data-dir', dataDir],
     clean: [...cli, 'clean', '--data-dir', dataDir],
   };

@@ -3,6 +3,7 @@
 // on a production host.
 import { Command } from 'commander';
 import { isRunning, startCluster, stopCluster } from './postgres-cluster';
+import { listenAddress } from './processes';
 
 function main(): void {
   const program = new Command('postgres-cluster').description("the sandbox's PostgreSQL cluster");
@@ -12,9 +13,10 @@ function main(): void {
     .requiredOption('--port <port>')
     .requiredOption('--role <role>')
     .requiredOption('--database <name>')
+    .option('--listen <address>', 'the address it listens on', '127.0.0.1')
     .option('--bin-dir <dir>')
-    .action(async (o: { dir: string; port: string; role: string; database: string; binDir?: string }) => {
-      await startCluster({ dir: o.dir, port: Number(o.port), role: o.role, database: o.database, binDir: o.binDir });
+    .action(async (o: { dir: string; port: string; role: string; database: string; binDir?: string; listen: string }) => {
+      await startCluster({ dir: o.dir, port: Number(o.port), role: o.role, database: o.database, binDir: o.binDir, listen: listenAddress(o.listen) });
       console.log(`postgres: running on port ${o.port}`);
     });
   program

@@ -1,8 +1,9 @@
 // A PostgreSQL cluster owned by the project: its own data directory and port, started as the
 // `postgres` user when we run as root (the server refuses to run as root).
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand, which } from '../adapters/process';
+import { isLoopback, listenAddress } from './processes';
 
 export interface ClusterOptions {
   /** The cluster's data directory. */
@@ -12,6 +13,8 @@ export interface ClusterOptions {
   /** Role and database created on first start. */
   role: string;
   database: string;
+  /** The address it listens on (default loopback; written at initdb time). */
+  listen?: string;
 }
 
 export async function postgresBinDir(configured?: string): Promise<string> {
@@ -69,11 +72,16 @@ export async function initCluster(o: ClusterOptions): Promise<void> {
     [path.join(bin, 'initdb'), '-D', o.dir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--no-instructions'],
     { ...as, cwd: '/tmp' },
   );
-  // Our own port, loopback only, no Unix socket (nothing to collide with other clusters), and
-  // room for bulk loads and parallel restores.
+  // Our own port, loopback only (or the one address the configuration places it on), no Unix
+  // socket (nothing to collide with other clusters), and room for bulk loads and parallel restores.
+  const listen = listenAddress(o.listen ?? '127.0.0.1');
+  if (!isLoopback(listen)) {
+    // Clients on the other simulated hosts (the multi-host tests' private network) may connect.
+    appendFileSync(path.join(o.dir, 'pg_hba.conf'), '\nhost all all samenet trust\n');
+  }
   const conf = [
     `port = ${o.port}`,
-    `listen_addresses = '127.0.0.1'`,
+    `listen_addresses = '${listen}'`,
     `unix_socket_directories = ''`,
     `max_connections = 50`,
     `shared_buffers = 256MB`,
@@ -120,7 +128,7 @@ export async function stopCluster(o: Pick<ClusterOptions, 'dir' | 'binDir'>, mod
 
 async function ensureRoleAndDatabase(o: ClusterOptions, bin: string): Promise<void> {
   const psql = (sql: string, db = 'postgres') =>
-    runCommand([path.join(bin, 'psql'), '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(o.port), '-U', 'postgres', '-d', db, '-c', sql]);
+    runCommand([path.join(bin, 'psql'), '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', o.listen ?? '127.0.0.1', '-p', String(o.port), '-U', 'postgres', '-d', db, '-c', sql]);
   const role = (await psql(`SELECT 1 FROM pg_roles WHERE rolname = '${o.role}'`)).stdout.trim();
   if (role !== '1') await psql(`CREATE ROLE "${o.role}" LOGIN CREATEDB`);
   const db = (await psql(`SELECT 1 FROM pg_database WHERE datname = '${o.database}'`)).stdout.trim();

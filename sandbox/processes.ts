@@ -96,3 +96,18 @@ export async function stopManaged(dataDir: string, name: string, options: { sign
   await stopProcess(pid, options);
   return true;
 }
+
+/** An address a sandbox server may listen on: an IPv4 address or a host name, nothing a config
+ * file or a shell would read as more (it lands in postgresql.conf and in command lines). */
+export function listenAddress(value: string): string {
+  if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*)$/.test(value)) {
+    throw new Error(`--host/--listen: expected an IPv4 address or a host name, found ${JSON.stringify(value.slice(0, 80))}`);
+  }
+  return value;
+}
+
+/** The sandbox servers listen on loopback unless the configuration places them elsewhere (the
+ * host named in their URL: the multi-host tests give each simulated host an address). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}

@@ -102,17 +102,20 @@ function clusterConfig(sample: string, o: ClusterOptions): string {
     const rpc = c.services[name].rpc as Record<string, unknown>;
     rpc.grpcPort = grpc;
     rpc.membershipPort = membership;
-    if (name === 'frontend') {
-      rpc.httpPort = p + 8;
-      if (o.bindIP) {
-        delete rpc.bindOnLocalHost;
-        rpc.bindOnIP = o.bindIP;
-      }
+    if (name === 'frontend') rpc.httpPort = p + 8;
+    // Every service on the one address, which membership then announces: the services find each
+    // other (and the frontend) by what is broadcast, so a frontend alone on another address would
+    // be dialled at loopback by its own server.
+    if (o.bindIP) {
+      delete rpc.bindOnLocalHost;
+      rpc.bindOnIP = o.bindIP;
     }
   }
+  if (o.bindIP) (c.global.membership as Record<string, unknown>).broadcastAddress = o.bindIP;
   c.global.pprof = { port: 0 };
   c.global.metrics.prometheus.listenAddress = `127.0.0.1:${p + 9}`;
-  c.clusterMetadata.clusterInformation.active.rpcAddress = `127.0.0.1:${p}`;
+  // The server's own calls to its frontend (namespace handlers, the system worker) go where it listens.
+  c.clusterMetadata.clusterInformation.active.rpcAddress = `${o.bindIP && o.bindIP !== '0.0.0.0' ? o.bindIP : '127.0.0.1'}:${p}`;
   // No archival: it writes world-writable directories under /tmp.
   c.archival = { history: { state: 'disabled' }, visibility: { state: 'disabled' } };
   c.namespaceDefaults = { archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } } };

@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import path from 'node:path';
 import { Command } from 'commander';
 import { runningPidIn, setFaultSwitch } from '../fault-switch';
-import { isAlive, stopProcess } from '../processes';
+import { isAlive, listenAddress, stopProcess } from '../processes';
 import { Conductor, faultPath, type Fault } from './conductor';
 
 export function pidPath(dataDir: string): string {
@@ -23,8 +23,8 @@ export function runningPid(dataDir: string): number | undefined {
   return runningPidIn(pidPath(dataDir));
 }
 
-async function run(o: { dataDir: string; adminPort: number; peers: number }): Promise<void> {
-  const conductor = new Conductor({ dataDir: o.dataDir, adminPort: o.adminPort, peers: o.peers });
+async function run(o: { dataDir: string; adminPort: number; peers: number; host?: string }): Promise<void> {
+  const conductor = new Conductor({ dataDir: o.dataDir, adminPort: o.adminPort, peers: o.peers, host: o.host });
   await conductor.start();
   writeFileSync(pidPath(o.dataDir), String(process.pid));
   console.log('Conductor ready.');
@@ -42,7 +42,7 @@ async function run(o: { dataDir: string; adminPort: number; peers: number }): Pr
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-async function start(o: { dataDir: string; adminPort: number; peers: number; timeoutMs: number }): Promise<void> {
+async function start(o: { dataDir: string; adminPort: number; peers: number; timeoutMs: number; host?: string }): Promise<void> {
   if (runningPid(o.dataDir) !== undefined) {
     console.log(`already running (pid ${runningPid(o.dataDir)})`);
     return;
@@ -51,7 +51,7 @@ async function start(o: { dataDir: string; adminPort: number; peers: number; tim
   const log = logPath(o.dataDir);
   const before = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
   const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', __filename, 'run', '--data-dir', o.dataDir, '--admin-port', String(o.adminPort), '--peers', String(o.peers)], {
+  const child = spawn(process.execPath, ['--import', 'tsx', __filename, 'run', '--data-dir', o.dataDir, '--admin-port', String(o.adminPort), '--peers', String(o.peers), ...(o.host ? ['--host', o.host] : [])], {
     detached: true,
     stdio: ['ignore', fd, fd],
   });
@@ -119,14 +119,16 @@ function main(): void {
   const dataDir = (c: Command): Command => c.requiredOption('--data-dir <dir>', 'the conductor data directory');
   dataDir(program.command('run'))
     .option('--admin-port <port>', 'admin interface port', '8888')
+    .option('--host <address>', 'the address its interfaces listen on', '127.0.0.1')
     .option('--peers <n>', 'peers reported by network stats', '3')
-    .action((o: { dataDir: string; adminPort: string; peers: string }) => run({ dataDir: o.dataDir, adminPort: Number(o.adminPort), peers: Number(o.peers) }));
+    .action((o: { dataDir: string; adminPort: string; peers: string; host: string }) => run({ dataDir: o.dataDir, adminPort: Number(o.adminPort), peers: Number(o.peers), host: listenAddress(o.host) }));
   dataDir(program.command('start'))
     .option('--admin-port <port>', 'admin interface port', '8888')
+    .option('--host <address>', 'the address its interfaces listen on', '127.0.0.1')
     .option('--peers <n>', 'peers reported by network stats', '3')
     .option('--timeout-ms <ms>', 'how long to wait for ready', '30000')
-    .action((o: { dataDir: string; adminPort: string; peers: string; timeoutMs: string }) =>
-      start({ dataDir: o.dataDir, adminPort: Number(o.adminPort), peers: Number(o.peers), timeoutMs: Number(o.timeoutMs) }),
+    .action((o: { dataDir: string; adminPort: string; peers: string; timeoutMs: string; host: string }) =>
+      start({ dataDir: o.dataDir, adminPort: Number(o.adminPort), peers: Number(o.peers), timeoutMs: Number(o.timeoutMs), host: listenAddress(o.host) }),
     );
   dataDir(program.command('stop'))
     .option('--grace-ms <ms>', 'SIGKILL after this long', '10000')

@@ -14,7 +14,7 @@ import { clearCorruption, corruptDht, corruptRows } from './corruption';
 import { loadConfig } from '../../config/load';
 import { conductorClient } from '../../adapters/conductor';
 import { runningPidIn, setFaultSwitch } from '../fault-switch';
-import { isAlive, stopProcess } from '../processes';
+import { isAlive, listenAddress, stopProcess } from '../processes';
 import { CreditsService, faultFile, type FaultMode } from './service';
 
 const pidPath = (dir: string): string => path.join(dir, 'credits-service.pid');
@@ -27,6 +27,7 @@ function runningPid(dir: string): number | undefined {
 interface Opts {
   dataDir: string;
   port: string;
+  host: string;
   rate: string;
   config?: string;
 }
@@ -34,7 +35,7 @@ interface Opts {
 async function run(o: Opts): Promise<void> {
   const config = loadConfig({ file: o.config });
   mkdirSync(o.dataDir, { recursive: true });
-  const service = new CreditsService({ dataDir: o.dataDir, port: Number(o.port), pgUrl: config.database.url, conductor: conductorClient(config), eventsPerSecond: Number(o.rate), logDir: o.dataDir });
+  const service = new CreditsService({ dataDir: o.dataDir, port: Number(o.port), host: listenAddress(o.host), pgUrl: config.database.url, conductor: conductorClient(config), eventsPerSecond: Number(o.rate), logDir: o.dataDir });
   try {
     await service.start();
   } catch (e) {
@@ -44,7 +45,7 @@ async function run(o: Opts): Promise<void> {
     process.exit(1);
   }
   writeFileSync(pidPath(o.dataDir), String(process.pid));
-  console.log(`credits service ready on 127.0.0.1:${o.port} (${o.rate} events/s)`);
+  console.log(`credits service ready on ${o.host}:${o.port} (${o.rate} events/s)`);
   const stop = (): void => {
     void service.stop().then(() => {
       rmSync(pidPath(o.dataDir), { force: true });
@@ -76,14 +77,14 @@ async function start(o: Opts): Promise<void> {
   if (runningPid(o.dataDir) !== undefined) return void console.log(`already running (pid ${runningPid(o.dataDir)})`);
   mkdirSync(o.dataDir, { recursive: true });
   const fd = openSync(logPath(o.dataDir), 'a');
-  const args = ['--import', 'tsx', __filename, 'run', '--data-dir', o.dataDir, '--port', o.port, '--rate', o.rate, ...(o.config ? ['--config', o.config] : [])];
+  const args = ['--import', 'tsx', __filename, 'run', '--data-dir', o.dataDir, '--port', o.port, '--host', listenAddress(o.host), '--rate', o.rate, ...(o.config ? ['--config', o.config] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     try {
-      if ((await fetch(`http://127.0.0.1:${o.port}/health`, { signal: AbortSignal.timeout(500) })).ok) return void console.log(`credits service ready (pid ${child.pid})`);
+      if ((await fetch(`http://${o.host}:${o.port}/health`, { signal: AbortSignal.timeout(500) })).ok) return void console.log(`credits service ready (pid ${child.pid})`);
     } catch {
       // not yet
     }
@@ -145,7 +146,7 @@ async function fault(all: string[], o: { dataDir: string; delayMs: string; confi
 function main(): void {
   const program = new Command('credits-service').description('the Zero-TrustML Credits application simulator of the sandbox');
   const common = (c: Command): Command =>
-    c.requiredOption('--data-dir <dir>', 'where its pid, log and fault switch live').option('--port <port>', 'HTTP port (/metrics, /status)', '18000').option('--rate <n>', 'credit events per second', '5').option('-c, --config <file>', 'runbooks configuration (database, conductor)');
+    c.requiredOption('--data-dir <dir>', 'where its pid, log and fault switch live').option('--port <port>', 'HTTP port (/metrics, /status)', '18000').option('--host <address>', 'the address it listens on', '127.0.0.1').option('--rate <n>', 'credit events per second', '5').option('-c, --config <file>', 'runbooks configuration (database, conductor)');
   common(program.command('run')).action((o: Opts) => run(o));
   common(program.command('start')).action((o: Opts) => start(o));
   program.command('stop').requiredOption('--data-dir <dir>').action((o: { dataDir: string }) => stop(o));

@@ -41,6 +41,8 @@ export function baseCredits(type: EventType, pogq: number): number {
 export interface ServiceOptions {
   dataDir: string;
   port: number;
+  /** The address /status and /metrics listen on (default loopback). */
+  host?: string;
   pgUrl: string;
   conductor: ConductorClient;
   eventsPerSecond: number;
@@ -109,7 +111,7 @@ export class CreditsService {
     });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
-      this.http!.listen(this.o.port, '127.0.0.1', () => resolve());
+      this.http!.listen(this.o.port, this.o.host ?? '127.0.0.1', () => resolve());
     });
     if (this.o.logDir) {
       this.logs = new LogFiles(this.o.logDir);

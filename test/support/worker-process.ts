@@ -12,9 +12,18 @@ export interface WorkerProcess {
 }
 
 /** Starts worker/main.ts; with `host`, that host's worker (activities only, on <taskQueue>@<host>). */
-export async function startWorkerProcess(o: { taskQueue: string; env?: NodeJS.ProcessEnv; configPath?: string; host?: string; server?: ConnectionOptions }): Promise<WorkerProcess> {
+export async function startWorkerProcess(o: {
+  taskQueue: string;
+  env?: NodeJS.ProcessEnv;
+  configPath?: string;
+  host?: string;
+  server?: ConnectionOptions;
+  /** Runs the worker through this prefix (a simulated host's `ip netns exec NS`). */
+  wrap?: string[];
+}): Promise<WorkerProcess> {
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')], {
+  const command = [...(o.wrap ?? []), process.execPath, '--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')];
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: projectRoot,
     env: {
       ...process.env,
