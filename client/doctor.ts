@@ -15,6 +15,7 @@ import { findMonitoring } from '../sandbox/monitoring';
 import { postgresBinDir } from '../sandbox/postgres-cluster';
 import { findTemporalCli } from '../sandbox/temporal-cli';
 import { findTemporalServer } from '../sandbox/temporal-cluster';
+import { findTemporalUi } from '../sandbox/temporal-ui';
 import { UsageError } from './errors';
 
 export interface Check {
@@ -118,6 +119,11 @@ export async function doctor(config: LoadedConfig, o: { build: boolean; host?: s
       checks.push({ name: 'sandbox: Temporal server (cluster mode)', ok: true, detail: `${b.server}, ${b.sql}` });
     } catch (e) {
       checks.push({ name: 'sandbox: Temporal server (cluster mode)', ok: false, detail: (e as Error).message });
+    }
+    try {
+      checks.push({ name: 'sandbox: Temporal Web UI server (cluster mode)', ok: true, detail: await findTemporalUi({ build: o.build }) });
+    } catch (e) {
+      checks.push({ name: 'sandbox: Temporal Web UI server (cluster mode)', ok: false, detail: (e as Error).message });
     }
   }
   // Optional: without them the sandbox relies on the built-in health check alone.

@@ -9,6 +9,7 @@ import { createSchema, hasSchema, seedCredits } from '../sandbox/credits-data';
 import { isRunning as pgIsRunning, startCluster, stopCluster } from '../sandbox/postgres-cluster';
 import { isAlive, readPid, startBackground, stopManaged } from '../sandbox/processes';
 import { findTemporalServer, startTemporalCluster, stopTemporalCluster } from '../sandbox/temporal-cluster';
+import { findTemporalUi, startTemporalUi, stopTemporalUi } from '../sandbox/temporal-ui';
 import { isServing, splitAddress, startTemporalServer } from '../sandbox/temporal-server';
 import { setupNamespace } from './setup-namespace';
 import { findMonitoring, startMonitoring, stopMonitoring } from '../sandbox/monitoring';
@@ -274,6 +275,10 @@ async function startClusterMode(config: LoadedConfig, log: (l: string) => void, 
   const c = await startTemporalCluster({ dir, pgPort: config.temporal.clusterPostgresPort, frontendPort: Number(port), binaries, log });
   if (c.reused) log('temporal: the cluster is already running, reused');
   else started.push(['temporal cluster', () => stopTemporalCluster(dir)]);
+  // The Web UI as its own server in front of the frontend, as a production cluster has it.
+  const ui = startTemporalUi({ dir, temporalAddress: c.address, port: config.temporal.uiPort, namespace: config.temporal.namespace, binary: await findTemporalUi({ log }), tls: config.temporal.tls });
+  if (!ui.reused) started.push(['temporal web ui', () => stopTemporalUi(dir)]);
+  log(`temporal: Web UI ${ui.reused ? 'already running' : 'started'} on ${ui.url}`);
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
@@ -305,6 +310,7 @@ export async function stackDown(config: LoadedConfig, log: (l: string) => void =
   if (await stopManaged(config.dataDir, 'receiver', { signal: 'SIGTERM', graceMs: 5_000 })) log('receiver: stopped');
   if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
   if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
+  if (await stopTemporalUi(path.join(config.dataDir, 'temporal-cluster'))) log('temporal web ui: stopped');
   if (readPid(path.join(config.dataDir, 'temporal-cluster'), 'temporal-cluster') !== undefined) {
     await stopTemporalCluster(path.join(config.dataDir, 'temporal-cluster'));
     log('temporal cluster: stopped');

@@ -29,6 +29,27 @@ function goEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...process.env, GOTOOLCHAIN: GO_TOOLCHAIN, GOFLAGS: '-mod=mod', ...extra };
 }
 
+/** `go install` of packages into dir (GOBIN), with the toolchain the server needs, saying every
+ * 30 s that it is still building. */
+export async function goInstall(o: { go: string; dir: string; packages: string[]; what: string; minutes: number; log: (l: string) => void }): Promise<void> {
+  mkdirSync(o.dir, { recursive: true });
+  o.log(`building ${o.what} with ${GO_TOOLCHAIN} into ${o.dir} (about ${o.minutes} minutes on 2 cores, once)`);
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(o.go, ['install', ...o.packages], { env: goEnv({ GOBIN: o.dir }), stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
+    const ticker = setInterval(() => o.log(`  … still building (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(ticker);
+      if (code === 0) resolve();
+      else reject(new Error(`go install of ${o.what} failed (exit ${code}): ${err.trim()}`));
+    });
+  });
+  o.log(`built in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
 /** Finds the server and its SQL tool in the cache, or builds them there (minutes on 2 cores). */
 export async function findTemporalServer(o: { build?: boolean; log?: (l: string) => void } = {}): Promise<TemporalServerBinaries> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
@@ -39,25 +60,7 @@ export async function findTemporalServer(o: { build?: boolean; log?: (l: string)
   const sql = path.join(dir, 'sql');
   if (!existsSync(server) || !existsSync(sql)) {
     if (o.build === false) throw new Error(`the Temporal server ${TEMPORAL_SERVER_VERSION} is not built in ${dir} (runbook doctor --cluster builds it)`);
-    mkdirSync(dir, { recursive: true });
-    log(`building the Temporal server ${TEMPORAL_SERVER_VERSION} and its SQL tool with ${GO_TOOLCHAIN} into ${dir} (about 5 minutes on 2 cores, once)`);
-    const started = Date.now();
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(go, ['install', `go.temporal.io/server/cmd/server@${TEMPORAL_SERVER_VERSION}`, `go.temporal.io/server/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`], {
-        env: goEnv({ GOBIN: dir }),
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let err = '';
-      child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
-      const ticker = setInterval(() => log(`  … still building (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearInterval(ticker);
-        if (code === 0) resolve();
-        else reject(new Error(`go install of the Temporal server failed (exit ${code}): ${err.trim()}`));
-      });
-    });
-    log(`built in ${Math.round((Date.now() - started) / 1000)} s`);
+    await goInstall({ go, dir, packages: [`go.temporal.io/server/cmd/server@${TEMPORAL_SERVER_VERSION}`, `go.temporal.io/server/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`], what: `the Temporal server ${TEMPORAL_SERVER_VERSION} and its SQL tool`, minutes: 5, log });
   }
   const modcache = (await runCommand([go, 'env', 'GOMODCACHE'], { env: goEnv() })).stdout.trim();
   const moduleDir = path.join(modcache, `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`);

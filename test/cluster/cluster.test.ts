@@ -4,6 +4,7 @@
 // - the CLI and a worker connect with the certificate; without it, or without TLS at all, they are
 //   refused with a message that says what to check;
 // - a backup runs to completion on the cluster;
+// - the standalone Web UI server, mutual TLS to the frontend, shows the run (its API and a browser);
 // - the Temporal server SIGKILLed in the middle of a run and started again: the run completes.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,14 +12,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import type { DatabaseBackupResult } from '../../common/runbooks';
+import { chromium } from 'playwright-core';
 import { findTemporalServer, startTemporalCluster, stopTemporalCluster, type TemporalServerBinaries } from '../../sandbox/temporal-cluster';
+import { findTemporalUi, startTemporalUi, stopTemporalUi } from '../../sandbox/temporal-ui';
 import { readPid } from '../../sandbox/processes';
 import { testRoot } from '../support/env';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import { runCli, waitFor } from '../support/stack';
 
 const dir = path.join(testRoot, 'temporal-cluster');
-const ports = { pg: 55441, frontend: 27400 };
+const ports = { pg: 55441, frontend: 27400, ui: 28400 };
 const address = `127.0.0.1:${ports.frontend}`;
 const queue = 'runbooks-test-cluster';
 const certs = mkdtempSync(path.join(os.tmpdir(), 'runbook-tls-'));
@@ -89,6 +92,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop();
   await connection?.close();
+  await stopTemporalUi(dir);
   await stopTemporalCluster(dir);
 });
 
@@ -121,6 +125,44 @@ test('a worker with the certificate runs a backup to completion on the cluster',
     return undefined;
   });
 }, 180_000);
+
+test('the standalone Web UI server, over mutual TLS to the frontend, shows the cluster\'s runs: its API and in a browser', async () => {
+  worker ??= await startWorkerProcess({ taskQueue: queue, env: tlsEnv, server });
+  const id = `cluster-ui-${Date.now()}`;
+  const r = (await client.workflow.execute('databaseBackup', { taskQueue: queue, workflowId: id, args: [{ trigger: 'manual' }] })) as DatabaseBackupResult;
+  expect(r.outcome).toBe('succeeded');
+  const ui = startTemporalUi({
+    dir,
+    temporalAddress: address,
+    port: ports.ui,
+    namespace: 'default',
+    binary: await findTemporalUi({ build: true }),
+    tls: { caFile: f('ca.pem'), certFile: f('client.pem'), keyFile: f('client.key'), serverName: 'localhost' },
+  });
+  const listed = await waitFor(
+    'the run in the UI server\'s workflow list',
+    async () => {
+      const res = await fetch(`${ui.url}/api/v1/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId = "${id}"`)}`).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const body = (await res.json()) as { executions?: Array<{ execution?: { workflowId?: string }; status?: string }> };
+      return body.executions?.find((e) => e.execution?.workflowId === id);
+    },
+    60_000,
+  );
+  expect(listed.status).toBe('WORKFLOW_EXECUTION_STATUS_COMPLETED');
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${ui.url}/namespaces/default/workflows/${id}`);
+    await page.getByText('Completed', { exact: true }).first().waitFor({ timeout: 30_000 });
+    await page.getByText(/dumpDatabase/).first().waitFor({ timeout: 30_000 });
+  } finally {
+    await browser.close();
+  }
+}, 240_000);
 
 test('the Temporal server SIGKILLed mid-run and started again: the run completes', async () => {
   worker ??= await startWorkerProcess({ taskQueue: queue, env: tlsEnv, server });
