@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import os from 'node:os';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { serviceControl } from '../adapters/service-control';
 import type { ActivityDeps } from './deps';
@@ -22,8 +22,22 @@ export interface Diagnosis {
   /** down: the server refused or did not answer the connection; error: it answered with an error
    * (authentication, too many connections, starting up), which a restart does not cure. */
   database: { reachable: boolean; error?: string; kind?: 'down' | 'error' };
-  host: { load1PerCpu: number; memoryAvailableRatio: number; diskFreeRatio: number };
+  /** The figures the judgement used: of the worst host when hosts were read, else of this one. */
+  host: HostResources;
+  /** Each host's figures, read on that host (the workflow reads them on each role's queue). */
+  hosts?: HostResources[];
   findings: string[];
+}
+
+/** Load, memory and disk of one host, read by that host's worker. */
+export interface HostResources {
+  /** The host's name in the configuration (from the task queue it was read on), or this machine's. */
+  host: string;
+  /** The roles it was read for (application, database, conductor). */
+  roles?: string[];
+  load1PerCpu: number;
+  memoryAvailableRatio: number;
+  diskFreeRatio: number;
 }
 
 export interface IncidentSettings {
@@ -92,7 +106,35 @@ export function createIncidentActivities(deps: ActivityDeps) {
     return { reachable: true, ms, systemStatus: r.system_status, p99ResponseMs: r.metrics.performance.p99_response_ms, eventsPerMinute: r.metrics.throughput.events_per_minute };
   }
 
-  async function diagnoseSystem(): Promise<Diagnosis> {
+  /** This host's load, memory and disk (the least free of the data and backup directories). */
+  async function hostResources(input: { roles?: string[] } = {}): Promise<HostResources> {
+    let diskFreeRatio = 1;
+    for (const dir of [cfg.dataDir, cfg.backupDirectory]) {
+      try {
+        const st = await statfs(dir);
+        diskFreeRatio = Math.min(diskFreeRatio, st.bavail / st.blocks);
+      } catch {
+        // unknown (not there on this host): not counted as exhausted
+      }
+    }
+    // A host's worker polls <taskQueue>@<host>: that is the host's configured name.
+    let host = os.hostname();
+    try {
+      const queue = Context.current().info.taskQueue;
+      if (queue.includes('@')) host = queue.slice(queue.lastIndexOf('@') + 1);
+    } catch {
+      // called outside an activity (tests)
+    }
+    return {
+      host,
+      ...(input.roles ? { roles: input.roles } : {}),
+      load1PerCpu: Math.round((os.loadavg()[0]! / os.cpus().length) * 100) / 100,
+      memoryAvailableRatio: Math.round(memoryAvailableRatio() * 1000) / 1000,
+      diskFreeRatio: Math.round(diskFreeRatio * 1000) / 1000,
+    };
+  }
+
+  async function diagnoseSystem(input: { hosts?: HostResources[] } = {}): Promise<Diagnosis> {
     const timeoutMs = cfg.healthCheck.timeoutSeconds * 1000;
     const [statusReport, live, database] = await Promise.all([
       readStatus(timeoutMs),
@@ -102,14 +144,13 @@ export function createIncidentActivities(deps: ActivityDeps) {
         .then(() => ({ reachable: true }))
         .catch((e: unknown) => ({ reachable: false, error: (e as Error).message, kind: isConnectionFailure(e) ? ('down' as const) : ('error' as const) })),
     ]);
-    let diskFreeRatio = 1;
-    try {
-      const st = await statfs(cfg.dataDir);
-      diskFreeRatio = st.bavail / st.blocks;
-    } catch {
-      // unknown: not counted as exhausted
-    }
-    const host = { load1PerCpu: Math.round((os.loadavg()[0]! / os.cpus().length) * 100) / 100, memoryAvailableRatio: Math.round(memoryAvailableRatio() * 1000) / 1000, diskFreeRatio: Math.round(diskFreeRatio * 1000) / 1000 };
+    // The figures of the hosts that run the services when the workflow read them there; else this
+    // worker's own (one host runs everything). Exhaustion is judged on the worst of them.
+    const hosts = input.hosts?.length ? input.hosts : [await hostResources()];
+    const headroom = (h: HostResources): number => Math.min(h.memoryAvailableRatio, h.diskFreeRatio);
+    const host = hosts.reduce((worst, h) => (headroom(h) < headroom(worst) ? h : worst));
+    const describeHost = (h: HostResources): string =>
+      `host ${h.host}${h.roles?.length ? ` (${h.roles.join(', ')})` : ''}: load ${h.load1PerCpu} per CPU, ${(h.memoryAvailableRatio * 100).toFixed(1)}% memory available, ${(h.diskFreeRatio * 100).toFixed(1)}% disk free`;
     const findings = [
       statusReport.reachable
         ? `status report answered in ${statusReport.ms} ms: ${statusReport.systemStatus} (p99 ${statusReport.p99ResponseMs} ms, ${statusReport.eventsPerMinute} events/min)`
@@ -120,7 +161,7 @@ export function createIncidentActivities(deps: ActivityDeps) {
         : (database as { kind?: string }).kind === 'down'
           ? `database does not accept connections: ${(database as { error?: string }).error}`
           : `database answers with an error (not a restart's to cure): ${(database as { error?: string }).error}`,
-      `host: load ${host.load1PerCpu} per CPU, ${(host.memoryAvailableRatio * 100).toFixed(1)}% memory available, ${(host.diskFreeRatio * 100).toFixed(1)}% disk free`,
+      ...hosts.map(describeHost),
     ];
     // The order is the dependency order: the application needs the database and the conductor.
     const cause: SystemCause = !database.reachable
@@ -136,7 +177,7 @@ export function createIncidentActivities(deps: ActivityDeps) {
           : host.memoryAvailableRatio < EXHAUSTED || host.diskFreeRatio < EXHAUSTED
             ? 'resources-exhausted'
             : 'healthy';
-    return { cause, statusReport, conductor: { alive: live.alive && live.appEnabled, error: live.error }, database, host, findings };
+    return { cause, statusReport, conductor: { alive: live.alive && live.appEnabled, error: live.error }, database, host, ...(input.hosts?.length ? { hosts } : {}), findings };
   }
 
   /** Restart through service control; a hung process gets SIGKILL after its stop grace time. */
@@ -198,5 +239,5 @@ export function createIncidentActivities(deps: ActivityDeps) {
     return { path: await saveReport(cfg.reportsDirectory, input.name, input.markdown) };
   }
 
-  return { incidentSettings, diagnoseSystem, restartService, freeResources, verifyRecovered, writeReport };
+  return { incidentSettings, hostResources, diagnoseSystem, restartService, freeResources, verifyRecovered, writeReport };
 }

@@ -7,11 +7,11 @@
 // the target's lock (another run working on it makes this one wait, then diagnose again) and one
 // unit of the service's restart budget; a spent budget opens the service's circuit breaker and
 // the incident escalates with the evidence instead of restarting again.
-import { executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { BudgetDecision } from '../common/guards';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
-import type { Diagnosis, SystemCause } from '../activities/incident';
+import type { Diagnosis, HostResources, SystemCause } from '../activities/incident';
 import type { Placement } from '../activities/placement';
 import { lockTargets, type HeldLocks } from './guards';
 import { Incident } from './incident';
@@ -42,6 +42,30 @@ const RESTARTED: Partial<Record<SystemCause, 'database' | 'conductor' | 'applica
   'application-down': 'application',
 };
 
+/** Diagnoses with the load, memory and disk of the hosts that run the services, each read by its
+ * own host's worker (one read per host). A host whose worker does not pick the read up within 15 s
+ * is named in the findings and the diagnosis goes on without it: a dead host must not stall it.
+ * Runs started before this existed diagnose as they did (the patch keeps their histories valid). */
+async function diagnose(summary: string): Promise<{ diagnosis: Diagnosis; unread: string[] }> {
+  if (!patched('per-host-figures')) return { diagnosis: await quick.diagnoseSystem.executeWithOptions({ summary }, []), unread: [] };
+  const where = await placement();
+  const byQueue = new Map<string, Array<'application' | 'database' | 'conductor'>>();
+  for (const role of ['application', 'database', 'conductor'] as const) byQueue.set(where[role], [...(byQueue.get(where[role]) ?? []), role]);
+  const unread: string[] = [];
+  const reads = await Promise.all(
+    [...byQueue].map(([queue, roles]) =>
+      on(where, roles[0]!, { ...shortStep, scheduleToStartTimeout: '15s', retry: { maximumAttempts: 1 } })
+        .hostResources.executeWithOptions({ summary: `load, memory and disk of the ${roles.join(', ')} host` }, [{ roles }])
+        .catch((e: unknown) => {
+          unread.push(`the ${roles.join(', ')} host's figures were not read (queue ${queue}): ${failureMessage(e)}`);
+          return undefined;
+        }),
+    ),
+  );
+  const hosts = reads.filter((h): h is HostResources => h !== undefined);
+  return { diagnosis: await quick.diagnoseSystem.executeWithOptions({ summary }, [{ hosts }]), unread };
+}
+
 /** How long a restart waits for another run that holds its target: 8 x 15 s. */
 const LOCK_WAITS = 8;
 
@@ -62,11 +86,13 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
       held++;
       busy = await quick.runningRuns.executeWithOptions({ summary: 'still in progress?' }, [disruptive]);
     }
-    let diagnosis: Diagnosis = await quick.diagnoseSystem.executeWithOptions({ summary: 'diagnose: status report, conductor, database, application, host' }, []);
-    incident.finding(...diagnosis.findings, `diagnosis: ${diagnosis.cause}`);
+    const first = await diagnose('diagnose: status report, conductor, database, application, hosts');
+    let diagnosis: Diagnosis = first.diagnosis;
+    incident.finding(...diagnosis.findings, ...first.unread, `diagnosis: ${diagnosis.cause}`);
     const service = RESTARTED[diagnosis.cause];
     const plan = [
       ...diagnosis.findings,
+      ...first.unread,
       `diagnosis: ${diagnosis.cause}`,
       `resolution: ${RESOLUTIONS[diagnosis.cause]}`,
       ...(service ? [`within the restart budget of ${service} (an exhausted budget opens its circuit breaker and escalates)`] : []),
@@ -99,7 +125,7 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}): Pro
         }
         if (locks && waited) {
           const before = diagnosis.cause;
-          diagnosis = await quick.diagnoseSystem.executeWithOptions({ summary: 'diagnose again after the other run' }, []);
+          diagnosis = (await diagnose('diagnose again after the other run')).diagnosis;
           incident.finding(`after waiting for the other run: ${diagnosis.cause}`);
           // Act only on what this run holds the lock of (or not at all when it is healthy now).
           const target = (c: SystemCause): string => RESTARTED[c] ?? c;

@@ -10,7 +10,9 @@
 //   pending on that host's queue), resumes when the worker returns, and every credit is there once;
 // - the conductor host's link goes down in the middle of a DHT export (the database host's worker
 //   reads the conductor over the network): the step times out, is retried, and the run completes
-//   when the link returns, with one export of every credit.
+//   when the link returns, with one export of every credit;
+// - diagnosis reads each host's load, memory and disk on that host, and names a host whose worker
+//   is down instead of waiting for it.
 // The cluster's own kill-and-restart is in cluster.test.ts.
 import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +20,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { conductorClient } from '../../adapters/conductor';
 import { runCommand } from '../../adapters/process';
+import type { IncidentResult } from '../../common/incident';
 import type { DatabaseBackupResult, DhtExportResult, RestartConductorResult, RestoreDhtResult } from '../../common/runbooks';
 import { loadConfig, type LoadedConfig } from '../../config/load';
 import { seedConductorFromDatabase } from '../../sandbox/conductor/seed';
@@ -240,6 +243,31 @@ test('the conductor host\'s worker SIGKILLed in the middle of restore-dht: the r
   const byName = await steps(restore);
   expect(byName.filter((s) => s.queue === `${queue}@cond`).every((s) => /^runbook-worker\[cond\]@/.test(s.worker))).toBe(true);
 }, 300_000);
+
+test('diagnosis reads each host\'s load, memory and disk on that host; a host whose worker is down is named, and the diagnosis goes on', async () => {
+  const run = async (): Promise<{ plan: string[]; handle: WorkflowHandle }> => {
+    const handle = await client.workflow.start('incidentSystemUnresponsive', { taskQueue: queue, workflowId: `netns-diagnose-${Date.now()}`, args: [{ trigger: 'manual', dryRun: true }] });
+    const r = (await handle.result()) as IncidentResult;
+    expect(r.outcome).toBe('dry-run');
+    return { plan: r.plan ?? [], handle };
+  };
+  const all = await run();
+  for (const [host, role] of [['db', 'database'], ['cond', 'conductor'], ['app', 'application']]) {
+    expect(all.plan).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^host ${host} \\(${role}\\): load [0-9.]+ per CPU, [0-9.]+% memory available, [0-9.]+% disk free$`))]));
+  }
+  const reads = (await steps(all.handle)).filter((s) => s.name === 'hostResources');
+  expect(reads.map((s) => s.queue).sort()).toEqual([`${queue}@app`, `${queue}@cond`, `${queue}@db`]);
+  for (const s of reads) expect(s.worker).toMatch(new RegExp(`^runbook-worker\\[${s.queue.split('@')[1]}\\]@`));
+
+  await workers.app!.stop();
+  workers.app = undefined;
+  try {
+    const without = await run();
+    expect(without.plan).toEqual(expect.arrayContaining([expect.stringMatching(/^the application host's figures were not read \(queue runbooks-test-netns@app\): .*/), expect.stringMatching(/^host db \(database\)/)]));
+  } finally {
+    workers.app = await hostWorker('app');
+  }
+}, 180_000);
 
 test('the conductor host\'s link goes down in the middle of a DHT export: the step times out, is retried, and the run completes once the link returns, with one export', async () => {
   const key = '20320102_000000';
