@@ -68,9 +68,10 @@ export default tseslint.config(
   ...layer(['routing/**/*.ts'], ['activities', 'workflows', 'worker', 'client', 'sandbox']),
   ...layer(['activities/**/*.ts'], ['workflows', 'worker', 'client', 'sandbox']),
   ...layer(['worker/**/*.ts'], ['client', 'sandbox']),
-  // The client's sandbox commands (stack, doctor's Temporal CLI builder) are the only product files
-  // that may reach the sandbox.
-  ...layer(['client/**/*.ts'], ['sandbox'], { except: ['client/stack.ts', 'client/doctor.ts'] }),
+  // The client's commands that run servers of the project's own (stack: the sandbox; doctor's
+  // builders; temporal-cluster: the Temporal server and UI for a host of your own) are the only
+  // product files that may reach the sandbox.
+  ...layer(['client/**/*.ts'], ['sandbox'], { except: ['client/stack.ts', 'client/doctor.ts', 'client/temporal-cluster.ts'] }),
   ...layer(['sandbox/**/*.ts'], ['routing', 'activities', 'workflows', 'worker', 'client']),
   {
     files: ['workflows/**/*.ts', 'common/**/*.ts'],

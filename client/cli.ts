@@ -1,5 +1,6 @@
 // The `runbook` command line: run runbooks, list executed ones, approve or reject, manage the
 // schedules and the sandbox stack.
+import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -23,6 +24,7 @@ import { checkBy, exitCodeOf, exitCodes, operatorIdentity, resultOrHuman, runInp
 import { formatRuns, listRuns } from './runs';
 import { applySchedules, listSchedules } from './schedules';
 import { creditsServiceCli, creditsServiceDir, formatStatus, hasInProcessServers, stackDown, stackStatus, stackUp } from './stack';
+import { clusterDown, clusterStatus, clusterUp } from './temporal-cluster';
 import { connectClient } from './temporal';
 
 function config(program: Command): LoadedConfig {
@@ -394,6 +396,40 @@ Audit in UI:   ${status.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/wor
     .action(async (o: { json?: boolean }) => {
       const status = await stackStatus(config(program));
       print(o.json, status, () => formatStatus(status));
+    });
+
+  const cluster = program
+    .command('temporal-cluster')
+    .description('the Temporal server (PostgreSQL persistence of its own) and its Web UI server on this host, for a production without a Temporal cluster yet; listens on temporal.address, UI on temporal.uiPort');
+  cluster
+    .command('up')
+    .description('start (or find running) the server and the UI, wait until they answer, register the namespace and search attributes')
+    .option('--dir <dir>', 'where its state lives (default <dataDir>/temporal-cluster)')
+    .option('--tls-cert <file>', "the frontend's certificate (TLS on)")
+    .option('--tls-key <file>', "the frontend's private key")
+    .option('--tls-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
+    .option('--tls-server-name <name>', "the name in the frontend's certificate (default: temporal.address's host)")
+    .action(async (o: { dir?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; tlsServerName?: string }) => {
+      if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key: expected both (a certificate needs its key), found only one');
+      if (o.tlsCa && !o.tlsCert) throw new UsageError('--tls-ca: expected --tls-cert and --tls-key with it (client certificates are checked over TLS), found neither');
+      const cfg = config(program);
+      const serverTls = o.tlsCert && o.tlsKey ? { certFile: path.resolve(o.tlsCert), keyFile: path.resolve(o.tlsKey), caFile: o.tlsCa ? path.resolve(o.tlsCa) : undefined, serverName: o.tlsServerName } : undefined;
+      const r = await clusterUp(cfg, { dir: o.dir, serverTls });
+      console.log(`temporal cluster: frontend ${r.address}${serverTls ? ' (TLS)' : ''}, Web UI ${r.uiUrl}`);
+    });
+  cluster
+    .command('down')
+    .description('stop the UI, the server and its PostgreSQL (data is kept)')
+    .option('--dir <dir>', 'where its state lives (default <dataDir>/temporal-cluster)')
+    .action(async (o: { dir?: string }) => clusterDown(config(program), { dir: o.dir }));
+  cluster
+    .command('status')
+    .description('whether the server and the UI run (exit 3 when the server does not)')
+    .option('--dir <dir>', 'where its state lives (default <dataDir>/temporal-cluster)')
+    .action((o: { dir?: string }) => {
+      const s = clusterStatus(config(program), o.dir);
+      console.log(`${s.server ? 'up  ' : 'down'}  temporal server${s.server ? ` pid ${s.server}` : ''}  (${s.dir})\n${s.ui ? 'up  ' : 'down'}  web ui${s.ui ? ` pid ${s.ui}` : ''}`);
+      if (!s.server) process.exitCode = 3;
     });
 
   program

@@ -8,10 +8,8 @@ import { Client as PgClient } from 'pg';
 import { createSchema, hasSchema, seedCredits } from '../sandbox/credits-data';
 import { isRunning as pgIsRunning, startCluster, stopCluster } from '../sandbox/postgres-cluster';
 import { isAlive, readPid, startBackground, stopManaged } from '../sandbox/processes';
-import { findTemporalServer, startTemporalCluster, stopTemporalCluster } from '../sandbox/temporal-cluster';
-import { findTemporalUi, startTemporalUi, stopTemporalUi } from '../sandbox/temporal-ui';
+import { clusterDown, clusterUp } from './temporal-cluster';
 import { isServing, splitAddress, startTemporalServer } from '../sandbox/temporal-server';
-import { setupNamespace } from './setup-namespace';
 import { findMonitoring, startMonitoring, stopMonitoring } from '../sandbox/monitoring';
 import { databaseTarget, type LoadedConfig } from '../config/load';
 import { seedConductorFromDatabase } from '../sandbox/conductor/seed';
@@ -266,35 +264,10 @@ async function startDevServer(config: LoadedConfig, log: (l: string) => void, st
   }
 }
 
-/** The Temporal server itself with PostgreSQL persistence of its own (production's shape): built
- * from Go modules once, its schemas set up, the namespace and search attributes registered. */
+/** The Temporal server itself with PostgreSQL persistence of its own (production's shape), and
+ * its Web UI server: client/temporal-cluster.ts, as `runbook temporal-cluster up` runs it. */
 async function startClusterMode(config: LoadedConfig, log: (l: string) => void, started: Array<[string, () => Promise<unknown>]>): Promise<void> {
-  const [, port] = splitAddress(config.temporal.address);
-  const dir = path.join(config.dataDir, 'temporal-cluster');
-  const binaries = await findTemporalServer({ log });
-  const c = await startTemporalCluster({ dir, pgPort: config.temporal.clusterPostgresPort, frontendPort: Number(port), binaries, log });
-  if (c.reused) log('temporal: the cluster is already running, reused');
-  else started.push(['temporal cluster', () => stopTemporalCluster(dir)]);
-  // The Web UI as its own server in front of the frontend, as a production cluster has it.
-  const ui = startTemporalUi({ dir, temporalAddress: c.address, port: config.temporal.uiPort, namespace: config.temporal.namespace, binary: await findTemporalUi({ log }), tls: config.temporal.tls });
-  if (!ui.reused) started.push(['temporal web ui', () => stopTemporalUi(dir)]);
-  log(`temporal: Web UI ${ui.reused ? 'already running' : 'started'} on ${ui.url}`);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      const { connection, close } = await connectClient(config);
-      try {
-        const r = await setupNamespace(connection, { namespace: config.temporal.namespace, retentionDays: 30 });
-        log(`temporal: namespace ${r.namespace.name} ${r.namespace.outcome}, ${r.searchAttributes.filter((a) => a.outcome === 'created').length} search attribute(s) registered`);
-      } finally {
-        await close();
-      }
-      return;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
+  started.push(...(await clusterUp(config, { log })).started);
 }
 
 /** Servers that live in this process (the SDK-downloaded dev server): stopped by stackDown. */
@@ -310,11 +283,7 @@ export async function stackDown(config: LoadedConfig, log: (l: string) => void =
   if (await stopManaged(config.dataDir, 'receiver', { signal: 'SIGTERM', graceMs: 5_000 })) log('receiver: stopped');
   if (await stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })) log('worker: stopped');
   if (await stopManaged(config.dataDir, 'temporal', { signal: 'SIGTERM', graceMs: 15_000 })) log('temporal: stopped');
-  if (await stopTemporalUi(path.join(config.dataDir, 'temporal-cluster'))) log('temporal web ui: stopped');
-  if (readPid(path.join(config.dataDir, 'temporal-cluster'), 'temporal-cluster') !== undefined) {
-    await stopTemporalCluster(path.join(config.dataDir, 'temporal-cluster'));
-    log('temporal cluster: stopped');
-  }
+  await clusterDown(config, { log });
   if (config.application.managed && config.applicationService) {
     await serviceControl(config.applicationService)
       .stop()

@@ -150,6 +150,9 @@ async function schemaVersionExists(pgPort: number, database: string): Promise<bo
 /** Starts (or finds running) the cluster; returns its frontend address. Idempotent. */
 export async function startTemporalCluster(o: ClusterOptions & { binaries: TemporalServerBinaries }): Promise<{ address: string; reused: boolean }> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  // The server keeps its services' membership ports in a smallint column: a port above 32767
+  // makes it die at start with "out of range for type smallint".
+  if (o.frontendPort + 9 > 32767) throw new Error(`temporal cluster: expected a frontend port of at most 32758 (it and the next 9 ports are the services' ports, which the server stores as smallint), found ${o.frontendPort}`);
   const address = `${o.bindIP && o.bindIP !== '0.0.0.0' ? o.bindIP : '127.0.0.1'}:${o.frontendPort}`;
   if (readPid(o.dir, 'temporal-cluster') !== undefined) return { address, reused: true };
   mkdirSync(o.dir, { recursive: true });

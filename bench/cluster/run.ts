@@ -29,7 +29,8 @@ const reps = arg('reps', 5);
 const runs = arg('runs', 1000);
 const minMb = arg('min-mb', 200);
 const appPort = 38101;
-const cluster = { pg: 55481, frontend: 37400 };
+// The cluster's ports stay under 32768: the server stores its services' ports as smallint.
+const cluster = { pg: 55481, frontend: 27460 };
 
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 

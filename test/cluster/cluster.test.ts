@@ -181,3 +181,44 @@ test('the Temporal server SIGKILLed mid-run and started again: the run completes
     await fresh.close();
   }
 }, 300_000);
+
+test('runbook temporal-cluster up|status|down runs the server and its UI for a host of your own, mutual TLS on, namespace and attributes registered', async () => {
+  const own = path.join(testRoot, 'temporal-cluster-cli');
+  const env = {
+    ...tlsEnv,
+    TEMPORAL_ADDRESS: '127.0.0.1:27480',
+    RUNBOOK_SET_temporal__clusterPostgresPort: '55491',
+    RUNBOOK_SET_temporal__uiPort: '28480',
+  };
+  const tlsArgs = ['--tls-cert', f('server.pem'), '--tls-key', f('server.key'), '--tls-ca', f('ca.pem'), '--tls-server-name', 'localhost'];
+  try {
+    const halfTls = await runCli(['temporal-cluster', 'up', '--dir', own, '--tls-cert', f('server.pem')], env);
+    expect(halfTls.code).toBe(2);
+    expect(halfTls.stderr).toMatch(/--tls-cert and --tls-key: expected both/);
+
+    const up = await runCli(['temporal-cluster', 'up', '--dir', own, ...tlsArgs], env);
+    expect({ code: up.code, stderr: up.stderr }).toMatchObject({ code: 0 });
+    expect(up.stdout).toMatch(/temporal cluster: frontend 127\.0\.0\.1:27480 \(TLS\), Web UI http:\/\/127\.0\.0\.1:28480/);
+    expect(up.stdout).toMatch(/namespace default created, \d+ search attribute\(s\) registered/);
+    expect((await runCli(['temporal-cluster', 'status', '--dir', own], env)).code).toBe(0);
+    // The CLI talks to it over mutual TLS; without the client certificate it is refused.
+    expect((await runCli(['runs'], env)).code).toBe(0);
+    expect((await runCli(['runs'], { ...env, TEMPORAL_TLS_CLIENT_CERT_PATH: '', TEMPORAL_TLS_CLIENT_KEY_PATH: '' })).code).toBe(1);
+    expect((await fetch('http://127.0.0.1:28480/api/v1/namespaces/default')).status).toBe(200);
+    // A second up finds it running and changes nothing.
+    const again = await runCli(['temporal-cluster', 'up', '--dir', own, ...tlsArgs], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/already running, reused/);
+    expect(again.stdout).toMatch(/namespace default exists, 0 search attribute\(s\) registered/);
+  } finally {
+    const down = await runCli(['temporal-cluster', 'down', '--dir', own], env);
+    expect(down.code).toBe(0);
+  }
+  const status = await runCli(['temporal-cluster', 'status', '--dir', own], env);
+  expect(status.code).toBe(3);
+  expect(status.stdout).toMatch(/down\s+temporal server/);
+}, 300_000);
+
+test('a cluster frontend port above 32758 is refused with why (the server keeps its ports as smallint)', async () => {
+  await expect(startTemporalCluster({ dir: path.join(testRoot, 'never'), pgPort: 55499, frontendPort: 37400, binaries, log: () => undefined })).rejects.toThrow(/expected a frontend port of at most 32758 .* found 37400/);
+});
