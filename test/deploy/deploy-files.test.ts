@@ -2,7 +2,7 @@
 // checks, the sandbox's generated ones too, the Grafana dashboard is what the KPI tables generate
 // (thresholds in sync) and covers all four tables, and the systemd units name real entry points.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { defaultKpiRules } from '../../common/kpi';
 import { dashboardFile, kpiDashboard, kpiQueries } from '../../deploy/grafana/dashboard';
@@ -53,9 +53,11 @@ test('the Grafana dashboard is generated from the KPI tables and covers each KPI
 });
 
 test('the systemd units start entry points that exist', () => {
-  for (const unit of ['zerotrustml-runbooks-worker.service', 'zerotrustml-runbooks-receiver.service']) {
+  const units = readdirSync(path.join(deploy, 'systemd')).filter((f) => f.endsWith('.service'));
+  expect(units.sort()).toEqual(['zerotrustml-runbooks-receiver.service', 'zerotrustml-runbooks-worker.service', 'zerotrustml-runbooks-worker@.service', 'zerotrustml-temporal-cluster.service']);
+  for (const unit of units) {
     const text = readFileSync(path.join(deploy, 'systemd', unit), 'utf8');
     const entry = /ExecStart=\S+ --import tsx \/opt\/zerotrustml-runbooks\/(\S+)/.exec(text)?.[1];
-    expect(entry && existsSync(path.join(projectRoot, entry))).toBe(true);
+    expect({ unit, exists: entry !== undefined && existsSync(path.join(projectRoot, entry)) }).toEqual({ unit, exists: true });
   }
 });
