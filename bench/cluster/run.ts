@@ -12,7 +12,7 @@
 //
 // Usage: npm run bench:cluster [-- --reps 5 --runs 1000 --min-mb 200]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { setupNamespace } from '../../client/setup-namespace';
@@ -103,7 +103,7 @@ async function runbooks(client: Client, taskQueue: string, label: string): Promi
   for (let i = 0; i < reps; i++) {
     const key = `2040${String(label === 'dev' ? 1 : 2).padStart(2, '0')}${String(i + 1).padStart(2, '0')}_000000`;
     const backup = await client.workflow.start('databaseBackup', { taskQueue, workflowId: `bench-cluster-${label}-backup-${Date.now()}`, args: [{ trigger: 'manual', key }] });
-    await backup.result();
+    if ((await backup.result() as { reused?: boolean }).reused) throw new Error(`slot ${key} was reused, not dumped: the measurement would be of nothing`);
     out['database-backup']!.push(await figures(backup));
     const restart = await client.workflow.start('restartConductor', { taskQueue, workflowId: `bench-cluster-${label}-restart-${Date.now()}`, args: [{ trigger: 'manual' }] });
     await restart.result();
@@ -136,6 +136,8 @@ function summary(rs: RunFigures[]): { wallMs: number; activityMs: number; overhe
 
 async function main(): Promise<void> {
   const appYaml = ['application:', `  statusUrl: http://127.0.0.1:${appPort}/status`, '  managed: true', '  eventsPerSecond: 5', 'remediation:', '  restartBudget:', '    max: 1000'];
+  // A slot key with a verified backup is reused, not dumped again: every run needs its own slot.
+  rmSync(path.join(benchRoot, 'backups'), { recursive: true, force: true });
   const stack = await startBenchStack({ conductorTimeoutSeconds: 30, extraYaml: appYaml });
   const children: ChildProcess[] = [];
   const clusterDir = path.join(benchRoot, 'temporal-cluster');
