@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { StatusReport } from '../common/kpi';
 import { runCommand } from '../adapters/process';
 import type { ActivityDeps } from './deps';
+import type { HostResources } from './incident';
 import { metricsUrl, readMemoryGauge, readStatusReport } from './status-report';
 
 export interface TroubleshootingChecks {
@@ -36,9 +37,12 @@ export function createTroubleshootingActivities(deps: ActivityDeps) {
 
   const statusReport = async (): Promise<StatusReport | undefined> => (await readStatusReport(cfg)).report;
 
-  async function highLatencyChecks(): Promise<TroubleshootingChecks> {
+  /** With `hosts` (read on the application's and the database's hosts), their load is judged;
+   * without, this worker's own (one host runs everything). */
+  async function highLatencyChecks(input: { hosts?: HostResources[] } = {}): Promise<TroubleshootingChecks> {
     const report = await statusReport();
-    const load = os.loadavg()[0]! / os.cpus().length;
+    const hosts = input.hosts?.length ? input.hosts : undefined;
+    const load = hosts ? Math.max(...hosts.map((h) => h.load1PerCpu)) : os.loadavg()[0]! / os.cpus().length;
     const db = await deps.postgres.withClient(undefined, async (c) => {
       const slow = Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND now() - query_start > interval '1 second' AND pid <> pg_backend_pid()`)).rows[0]!.n);
       const hit = (await c.query<{ r: number | null }>(`SELECT sum(blks_hit)::float8 / nullif(sum(blks_hit) + sum(blks_read), 0) AS r FROM pg_stat_database WHERE datname = current_database()`)).rows[0]!.r;
@@ -66,7 +70,9 @@ export function createTroubleshootingActivities(deps: ActivityDeps) {
       indicated,
       findings: [
         report ? `status report: average ${facts.avgResponseMs} ms, p99 ${facts.p99ResponseMs} ms` : 'status report unreachable',
-        `system resources: load ${facts.loadPerCpu} per CPU, ${(os.freemem() / 1024 ** 3).toFixed(1)} GiB free memory`,
+        ...(hosts
+          ? hosts.map((h) => `system resources of host ${h.host} (${(h.roles ?? []).join(', ')}): load ${h.load1PerCpu} per CPU, ${(h.memoryAvailableRatio * 100).toFixed(1)}% memory available`)
+          : [`system resources: load ${facts.loadPerCpu} per CPU, ${(os.freemem() / 1024 ** 3).toFixed(1)} GiB free memory`]),
         `database: ${db.slow} queries running longer than 1 s; buffer cache hit ratio ${facts.cacheHitRatio ?? 'n/a'}; p95 response time of the last hour's credits ${facts.dbP95ResponseMs ?? 'n/a'} ms`,
         ...(db.seqScans ? [`most sequentially scanned table: ${db.seqScans.relname} (${db.seqScans.seq_scan} sequential, ${db.seqScans.idx_scan ?? 0} index scans)`] : []),
         live.alive ? `conductor round trip (list_apps): ${live.latencyMs} ms` : `conductor does not answer: ${live.error}`,

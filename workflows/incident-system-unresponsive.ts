@@ -11,7 +11,8 @@ import { executeChild, patched, proxyActivities, sleep, workflowInfo } from '@te
 import type { BudgetDecision } from '../common/guards';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
-import type { Diagnosis, HostResources, SystemCause } from '../activities/incident';
+import type { Diagnosis, SystemCause } from '../activities/incident';
+import { readHostFigures } from './host-figures';
 import type { Placement } from '../activities/placement';
 import { lockTargets, type HeldLocks } from './guards';
 import { Incident } from './incident';
@@ -48,21 +49,7 @@ const RESTARTED: Partial<Record<SystemCause, 'database' | 'conductor' | 'applica
  * Runs started before this existed diagnose as they did (the patch keeps their histories valid). */
 async function diagnose(summary: string): Promise<{ diagnosis: Diagnosis; unread: string[] }> {
   if (!patched('per-host-figures')) return { diagnosis: await quick.diagnoseSystem.executeWithOptions({ summary }, []), unread: [] };
-  const where = await placement();
-  const byQueue = new Map<string, Array<'application' | 'database' | 'conductor'>>();
-  for (const role of ['application', 'database', 'conductor'] as const) byQueue.set(where[role], [...(byQueue.get(where[role]) ?? []), role]);
-  const unread: string[] = [];
-  const reads = await Promise.all(
-    [...byQueue].map(([queue, roles]) =>
-      on(where, roles[0]!, { ...shortStep, scheduleToStartTimeout: '15s', retry: { maximumAttempts: 1 } })
-        .hostResources.executeWithOptions({ summary: `load, memory and disk of the ${roles.join(', ')} host` }, [{ roles }])
-        .catch((e: unknown) => {
-          unread.push(`the ${roles.join(', ')} host's figures were not read (queue ${queue}): ${failureMessage(e)}`);
-          return undefined;
-        }),
-    ),
-  );
-  const hosts = reads.filter((h): h is HostResources => h !== undefined);
+  const { hosts, unread } = await readHostFigures(['application', 'database', 'conductor']);
   return { diagnosis: await quick.diagnoseSystem.executeWithOptions({ summary }, [{ hosts }]), unread };
 }
 

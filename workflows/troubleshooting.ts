@@ -2,12 +2,13 @@
 // reports the findings with the guide's candidate solutions (marking those the checks point to)
 // as a Markdown report, and changes nothing, except one action: restoring a node's reputation after
 // a confirmed false positive, which waits for an approval.
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { RunbookInput } from '../common/runbook-inputs';
 import type { Approval } from '../common/runbooks';
 import type { Activities } from '../activities';
 import type { TroubleshootingChecks } from '../activities/troubleshooting';
 import { ApprovalGate } from './approval-gate';
+import { readHostFigures } from './host-figures';
 import { shortStep } from './presets';
 import { openRun, recorded, type RunRecord } from './run-record';
 
@@ -83,7 +84,10 @@ export async function troubleshootHighLatency(raw: RunbookInput<'troubleshoot-hi
   const { run } = openRun('troubleshoot-high-latency', raw, 'warning');
   return recorded(run, async () => {
     run.step('checks', 'system resources, database performance, conductor latency, cache hit rate');
-    const checks = await quick.highLatencyChecks.executeWithOptions({ summary: 'gather the high-latency checks' }, []);
+    // The load and memory of the application's and the database's hosts, read there.
+    const figures = patched('per-host-figures') ? await readHostFigures(['application', 'database']) : undefined;
+    const checks = await quick.highLatencyChecks.executeWithOptions({ summary: 'gather the high-latency checks' }, figures ? [{ hosts: figures.hosts }] : []);
+    if (figures?.unread.length) checks.findings.push(...figures.unread);
     return finish(run, 'troubleshoot-high-latency', checks);
   });
 }

@@ -259,6 +259,10 @@ test('diagnosis reads each host\'s load, memory and disk on that host; a host wh
   expect(reads.map((s) => s.queue).sort()).toEqual([`${queue}@app`, `${queue}@cond`, `${queue}@db`]);
   for (const s of reads) expect(s.worker).toMatch(new RegExp(`^runbook-worker\\[${s.queue.split('@')[1]}\\]@`));
 
+  // The latency troubleshooting reads the application's and the database's hosts the same way.
+  const latency = (await client.workflow.execute('troubleshootHighLatency', { taskQueue: queue, workflowId: `netns-latency-${Date.now()}`, args: [{ trigger: 'manual' }] })) as { findings: string[] };
+  expect(latency.findings).toEqual(expect.arrayContaining([expect.stringMatching(/^system resources of host app \(application\): load/), expect.stringMatching(/^system resources of host db \(database\): load/)]));
+
   await workers.app!.stop();
   workers.app = undefined;
   try {
