@@ -328,15 +328,22 @@ test('system-unresponsive holds while a vertical-scale has the application stopp
   const scale = await client.workflow.start('verticalScale', { taskQueue: testTaskQueue, workflowId: `vertical-scale-hold-${Date.now()}`, args: [{ trigger: 'manual', samples: 2 }] });
   await waitFor('the upgrade wait', async () => ((await scale.query<{ step: string }>('progress')).step === 'awaiting the upgrade' ? true : undefined), 60_000);
   const h = await start('incidentSystemUnresponsive');
-  await waitFor('the hold', async () => ((await h.query<IncidentState>('incident')).actions.some((a) => a.name.startsWith('hold')) ? true : undefined), 30_000);
-  await sleep(3000);
-  // The incident did not restart the application the scaling run stopped.
-  expect(await fetch('http://127.0.0.1:29200/status').then(() => true, () => false)).toBe(false);
-  await scale.executeUpdate('upgraded', { args: [{ by: 'ivy' }] });
-  expect(await scale.result()).toMatchObject({ outcome: 'succeeded' });
-  const r = (await h.result()) as IncidentResult;
-  expect(r.incident.actions[0]).toMatchObject({ name: 'hold: other runbooks are working on the system', outcome: 'skipped' });
-  expect(r.incident.actions[0]!.detail).toContain(scale.workflowId);
-  expect(r.diagnosis).toBe('healthy'); // the scaling run started it again; nothing left to repair
-  expect(r.outcome).toBe('resolved');
+  // A failure here must not leave either run working on the shared stack for the next suites.
+  try {
+    await waitFor('the hold', async () => ((await h.query<IncidentState>('incident')).actions.some((a) => a.name.startsWith('hold')) ? true : undefined), 30_000);
+    await sleep(3000);
+    // The incident did not restart the application the scaling run stopped.
+    expect(await fetch('http://127.0.0.1:29200/status').then(() => true, () => false)).toBe(false);
+    await scale.executeUpdate('upgraded', { args: [{ by: 'ivy' }] });
+    const scaled = (await scale.result()) as { outcome: string };
+    // The whole outcome on failure: the scaling run's findings say why.
+    expect({ outcome: scaled.outcome, scaled }).toMatchObject({ outcome: 'succeeded' });
+    const r = (await h.result()) as IncidentResult;
+    expect(r.incident.actions[0]).toMatchObject({ name: 'hold: other runbooks are working on the system', outcome: 'skipped' });
+    expect(r.incident.actions[0]!.detail).toContain(scale.workflowId);
+    expect(r.diagnosis).toBe('healthy'); // the scaling run started it again; nothing left to repair
+    expect(r.outcome).toBe('resolved');
+  } finally {
+    for (const run of [h, scale]) if ((await run.describe()).status.name === 'RUNNING') await run.terminate('test cleanup: the test failed');
+  }
 });

@@ -32,7 +32,7 @@ const run = async (type: string, input: object = {}): Promise<TroubleshootingRes
 test('high latency: resources, database, conductor and cache checks, the guide\'s four solutions', async () => {
   const r = await run('troubleshootHighLatency');
   expect(r.outcome).toBe('succeeded');
-  expect(r.findings.join('\n')).toMatch(/status report: average \d+ ms, p99 \d+ ms[\s\S]*system resources: load[\s\S]*database: \d+ queries running longer than 1 s; buffer cache hit ratio 0?\.\d+[\s\S]*conductor round trip \(list_apps\): \d+ ms/);
+  expect(r.findings.join('\n')).toMatch(/status report: average \d+ ms, p99 \d+ ms[\s\S]*system resources( of host \S+ \([a-z, ]+\))?: load[\s\S]*database: \d+ queries running longer than 1 s; buffer cache hit ratio 0?\.\d+[\s\S]*conductor round trip \(list_apps\): \d+ ms/);
   expect(r.facts.cacheHitRatio).toBeGreaterThan(0);
   expect(r.solutions.map((s) => s.key)).toEqual(['optimize-queries', 'increase-cache', 'add-indexes', 'scale-horizontally']);
   expect(readFileSync(r.report.path, 'utf8')).toBe(r.report.markdown);
