@@ -10,7 +10,7 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import { runbookWorkflows, type RunbookName } from '../../common/runbooks';
 import globalSetup from '../global-setup';
 import globalTeardown from '../global-teardown';
@@ -22,18 +22,31 @@ const out = path.join(__dirname);
 /** Inputs a dry run needs beyond dryRun (runbooks with a required input). */
 const dryRunInputs: Partial<Record<RunbookName, Record<string, unknown>>> = {
   'troubleshoot-unexpected-detections': { nodeId: 'node-0001' },
-  'alert-notification': { alert: { name: 'HighMemoryUsage', severity: 'warning', summary: 'memory above 2 GB', fingerprint: 'replay-fixture' } },
+  'horizontal-scale': { nodeId: 'node-0999' },
+  'alert-notification': {
+    alert: { fingerprint: 'replay-fixture', name: 'HighMemoryUsage', status: 'firing', severity: 'warning', category: 'capacity', summary: 'memory above 2 GB', labels: { alertname: 'HighMemoryUsage' }, startsAt: '2030-01-01T00:00:00Z', source: 'alertmanager' },
+  },
 };
 
 async function main(): Promise<void> {
   await globalSetup();
   const { client, close } = await temporalClient();
   const written: string[] = [];
-  const save = async (scenario: string, runbook: RunbookName, handle: WorkflowHandle): Promise<void> => {
-    await handle.result().catch(() => undefined);
-    const history = JSON.parse(historyToJSON(await handle.fetchHistory())) as unknown;
+  const save = async (name: string, runbook: RunbookName, handle: WorkflowHandle): Promise<void> => {
+    const ok = await handle.result().then(
+      () => true,
+      () => false,
+    );
+    // A dry run that ends failed (a precondition the fresh stack does not meet) is kept: it is
+    // the failure path of that runbook, and named so.
+    const scenario = !ok && name === 'dry-run' ? 'dry-run-refused' : name;
+    const history = temporal.api.history.v1.History.fromObject(await handle.fetchHistory());
     const file = `${runbook}--${scenario}.json`;
-    writeFileSync(path.join(out, file), JSON.stringify({ runbook, scenario, workflowId: handle.workflowId, recordedAt: new Date().toISOString(), history }, null, 1) + '\n');
+    // The history as the server's protobuf (base64): exact, and independent of JSON conventions;
+    // the event types beside it say what it holds for a reader.
+    const events = (history.events ?? []).map((e) => temporal.api.enums.v1.EventType[e.eventType ?? 0]);
+    const record = { runbook, scenario, workflowId: handle.workflowId, recordedAt: new Date().toISOString(), events, history: Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('base64') };
+    writeFileSync(path.join(out, file), JSON.stringify(record, null, 1) + '\n');
     written.push(file);
     process.stderr.write(`recorded ${file}\n`);
   };
@@ -41,9 +54,6 @@ async function main(): Promise<void> {
     client.workflow.start(runbookWorkflows[runbook], { taskQueue: testTaskQueue, workflowId: `replay-${id}-${Date.now()}`, args: [{ trigger: 'manual', requestedBy: 'replay-recorder', ...input }] });
   try {
     for (const f of readdirSync(out).filter((n) => n.endsWith('.json'))) rmSync(path.join(out, f));
-    for (const runbook of Object.keys(runbookWorkflows) as RunbookName[]) {
-      await save('dry-run', runbook, await start(runbook, `${runbook}-dry`, { dryRun: true, ...(dryRunInputs[runbook] ?? {}) }));
-    }
     await save('succeeded', 'database-backup', await start('database-backup', 'backup', { key: '20300101_000000' }));
     await save('invalid-input', 'database-backup', await start('database-backup', 'backup-bad', { key: '../../etc' }));
     await save('succeeded', 'dht-export', await start('dht-export', 'export', { key: '20300101_000000' }));
@@ -58,6 +68,18 @@ async function main(): Promise<void> {
     }
     await save('succeeded', 'health-check', await start('health-check', 'health', {}));
     await save('succeeded', 'troubleshoot-high-latency', await start('troubleshoot-high-latency', 'latency', {}));
+    // Dry runs last: the backups and exports above exist by then, so the restores' plans are whole.
+    await save('succeeded', 'config-backup', await start('config-backup', 'config', { key: '20300101_000000' }));
+    for (const runbook of Object.keys(runbookWorkflows) as RunbookName[]) {
+      const h = await start(runbook, `${runbook}-dry`, { dryRun: true, ...(dryRunInputs[runbook] ?? {}) });
+      // A notification has no dry run: it notifies, then waits until its alert resolves.
+      if (runbook === 'alert-notification') {
+        await waitFor('the first notification', async () => ((await h.fetchHistory()).events ?? []).some((e) => e.activityTaskCompletedEventAttributes) || undefined, 60_000);
+        await h.signal('alert', dryRunInputs['alert-notification']!.alert);
+        await h.signal('resolved', { ...(dryRunInputs['alert-notification']!.alert as object), status: 'resolved' });
+      }
+      await save(runbook === 'alert-notification' ? 'repeat-and-resolve' : 'dry-run', runbook, h);
+    }
   } finally {
     await close();
     await globalTeardown();
