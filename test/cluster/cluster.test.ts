@@ -18,7 +18,7 @@ import { findTemporalUi, startTemporalUi, stopTemporalUi } from '../../sandbox/t
 import { readPid } from '../../sandbox/processes';
 import { testRoot } from '../support/env';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
-import { runCli, waitFor } from '../support/stack';
+import { runCli, waitFor, waitForFrontend } from '../support/stack';
 
 const dir = path.join(testRoot, 'temporal-cluster');
 const ports = { pg: 55441, frontend: 27400, ui: 28400 };
@@ -55,20 +55,7 @@ const tlsEnv = {
 
 async function startServer(): Promise<void> {
   await startTemporalCluster({ dir, pgPort: ports.pg, frontendPort: ports.frontend, binaries, tls: { certFile: f('server.pem'), keyFile: f('server.key'), caFile: f('ca.pem'), serverName: 'localhost', requireClientAuth: true }, log: () => undefined });
-  await waitFor(
-    'the cluster frontend to answer over TLS',
-    async () => {
-      try {
-        const c = await Connection.connect({ ...server, connectTimeout: 2000 });
-        await c.workflowService.getSystemInfo({});
-        await c.close();
-        return true;
-      } catch {
-        return undefined;
-      }
-    },
-    120_000,
-  );
+  await waitForFrontend('the cluster frontend to answer over TLS', server);
 }
 
 beforeAll(async () => {

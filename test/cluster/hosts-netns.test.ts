@@ -28,7 +28,7 @@ import { createSchema, hasSchema, seedCredits } from '../../sandbox/credits-data
 import { findTemporalServer, startTemporalCluster, stopTemporalCluster } from '../../sandbox/temporal-cluster';
 import { testRoot } from '../support/env';
 import { createNetwork, inHost, removeNetwork, setLink, type SimulatedNetwork } from '../support/netns';
-import { runCli, waitFor } from '../support/stack';
+import { runCli, stepsOf, waitFor, waitForFrontend } from '../support/stack';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
 const names = ['db', 'cond', 'app'];
@@ -89,17 +89,7 @@ async function hostWorker(name: string): Promise<WorkerProcess> {
   return startWorkerProcess({ taskQueue: queue, configPath, host: name, server: server(), wrap: inHost(net.hosts[name]!, []) });
 }
 
-/** Each activity attempt the run started: its type, queue, attempt and the worker that ran it. */
-async function steps(handle: WorkflowHandle): Promise<Array<{ name: string; queue: string; worker: string; attempt: number }>> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const scheduled = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [Number(e.eventId), e.activityTaskScheduledEventAttributes!]));
-  return events.flatMap((e) => {
-    const s = e.activityTaskStartedEventAttributes;
-    if (!s) return [];
-    const a = scheduled.get(Number(s.scheduledEventId));
-    return [{ name: a?.activityType?.name ?? '?', queue: a?.taskQueue?.name ?? '?', worker: s.identity ?? '?', attempt: s.attempt ?? 1 }];
-  });
-}
+const steps = stepsOf;
 
 /** Every credit id the conductor holds, read from the test's namespace over the bridge. */
 async function conductorCreditIds(): Promise<string[]> {
@@ -123,20 +113,7 @@ beforeAll(async () => {
 
   // The cluster listens on the bridge only: reachable from the hosts, from nowhere else.
   ({ address } = await startTemporalCluster({ dir: path.join(root, 'temporal-cluster'), pgPort: ports.clusterPg, frontendPort: ports.frontend, bindIP: net.gateway, binaries, log: () => undefined }));
-  await waitFor(
-    'the cluster frontend to answer on the bridge',
-    async () => {
-      try {
-        const c = await Connection.connect({ address, connectTimeout: 2000 });
-        await c.workflowService.getSystemInfo({});
-        await c.close();
-        return true;
-      } catch {
-        return undefined;
-      }
-    },
-    120_000,
-  );
+  await waitForFrontend('the cluster frontend to answer on the bridge', { address });
   const setup = await runCli(['setup-namespace', '--retention-days', '1'], { RUNBOOK_CONFIG: configPath });
   if (setup.code !== 0) throw new Error(`setup-namespace failed: ${setup.stderr}`);
   connection = await Connection.connect(server());

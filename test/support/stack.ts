@@ -1,7 +1,7 @@
 // What test files use to reach the test stack: a Temporal client, the config, PostgreSQL, the CLI.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions, type WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
 import { loadConfig, type LoadedConfig } from '../../config/load';
@@ -89,3 +89,33 @@ export async function activitySteps(handle: WorkflowHandle): Promise<Array<{ nam
   });
 }
 
+/** Waits until a Temporal frontend answers (a TLS handshake included when the options carry it). */
+export async function waitForFrontend(what: string, options: ConnectionOptions, timeoutMs = 120_000): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      try {
+        const c = await Connection.connect({ ...options, connectTimeout: 2000 });
+        await c.workflowService.getSystemInfo({});
+        await c.close();
+        return true;
+      } catch {
+        return undefined;
+      }
+    },
+    timeoutMs,
+  );
+}
+
+/** Each activity attempt a run recorded: its type, the queue it was scheduled on, the attempt
+ * that completed it, and the worker that ran it. */
+export async function stepsOf(handle: WorkflowHandle): Promise<Array<{ name: string; queue: string; worker: string; attempt: number }>> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [Number(e.eventId), e.activityTaskScheduledEventAttributes!]));
+  return events.flatMap((e) => {
+    const s = e.activityTaskStartedEventAttributes;
+    if (!s) return [];
+    const a = scheduled.get(Number(s.scheduledEventId));
+    return [{ name: a?.activityType?.name ?? '?', queue: a?.taskQueue?.name ?? '?', worker: s.identity ?? '?', attempt: s.attempt ?? 1 }];
+  });
+}

@@ -3,10 +3,10 @@
 // it; the runbooks themselves run on the shared queue. A host whose worker is down delays only its
 // own steps, visibly: the step is scheduled on that host's queue and waits for it; the other
 // hosts' steps go on.
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { DatabaseBackupResult, RestartConductorResult } from '../../common/runbooks';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
-import { runCli, temporalClient } from '../support/stack';
+import { runCli, stepsOf, temporalClient } from '../support/stack';
 
 const queue = 'runbooks-test-hosts';
 const env = { RUNBOOK_SET_hosts: '{db1: {roles: [database, backups]}, cond1: {roles: [conductor]}, app1: {roles: [application]}}' };
@@ -25,17 +25,7 @@ afterAll(async () => {
   await close();
 });
 
-/** Each activity the run started: its type, the task queue it was scheduled on, the worker that ran it. */
-async function steps(handle: WorkflowHandle): Promise<Array<{ name: string; queue: string; worker: string }>> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const scheduled = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [Number(e.eventId), e.activityTaskScheduledEventAttributes!]));
-  return events.flatMap((e) => {
-    const s = e.activityTaskStartedEventAttributes;
-    if (!s) return [];
-    const a = scheduled.get(Number(s.scheduledEventId));
-    return [{ name: a?.activityType?.name ?? '?', queue: a?.taskQueue?.name ?? '?', worker: s.identity ?? '?' }];
-  });
-}
+const steps = stepsOf;
 
 test('the backup runs on the database host, the conductor restart on the conductor host; the history says so', async () => {
   const backup = await client.workflow.start('databaseBackup', { taskQueue: queue, workflowId: `hosts-backup-${Date.now()}`, args: [{}] });
