@@ -11,6 +11,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -54,7 +55,14 @@ export async function lockTargets(targets: string[]): Promise<HeldLocks> {
   const held: Array<ChildWorkflowHandle<typeof targetLock>> = [];
   const release = async (): Promise<void> => {
     await CancellationScope.nonCancellable(async () => {
-      for (const h of held.splice(0)) await h.signal(releaseLockSignal).catch(() => undefined);
+      // Wait for each lock run to end: a holder that completed while its lock's completion was on
+      // the way had its completion refused by the server (a failed workflow task, retried), which
+      // cost a round trip and showed as a failure in the UI. Patched: runs recorded before did not.
+      const waitForEnd = patched('lock-release-waits-for-end');
+      for (const h of held.splice(0)) {
+        await h.signal(releaseLockSignal).catch(() => undefined);
+        if (waitForEnd) await h.result().catch(() => undefined);
+      }
     });
   };
   try {

@@ -129,6 +129,15 @@ test('restart-conductor brings a hung conductor back and verifies it', async () 
   await after.close();
 });
 
+test('releasing a target lock at the end of a run costs no failed workflow task (the lock run ends first)', async () => {
+  const handle = await client.workflow.start('restartConductor', { taskQueue: testTaskQueue, workflowId: `restart-lock-end-${Date.now()}`, args: [{}] });
+  expect(((await handle.result()) as RestartConductorResult).outcome).toBe('succeeded');
+  const events = (await handle.fetchHistory()).events ?? [];
+  expect(events.filter((e) => e.workflowTaskFailedEventAttributes).map((e) => e.workflowTaskFailedEventAttributes?.cause)).toEqual([]);
+  // The lock was taken and released: its child run completed before the holder did.
+  expect(events.some((e) => e.childWorkflowExecutionCompletedEventAttributes)).toBe(true);
+});
+
 test('a wipe waits for an approval and a rejection leaves the data alone', async () => {
   const before = await dhtContent();
   const handle = await client.workflow.start('restartConductor', { taskQueue: testTaskQueue, workflowId: `restart-clean-${Date.now()}`, args: [{ clean: true }] });
