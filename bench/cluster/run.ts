@@ -10,7 +10,7 @@
 // schedule-to-start latency of their workflow and activity tasks.
 // Goal: overhead on the cluster topology under 10% of the activities' own time.
 //
-// Usage: npm run bench:cluster [-- --reps 5 --runs 1000 --min-mb 200]
+// Usage: npm run bench:cluster [-- --reps 5 --runs 1000 --min-mb 400]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,7 +27,7 @@ function arg(name: string, fallback: number): number {
 }
 const reps = arg('reps', 5);
 const runs = arg('runs', 1000);
-const minMb = arg('min-mb', 200);
+const minMb = arg('min-mb', 400); // the size bench/backup and bench/dr use
 const appPort = 38101;
 // The cluster's ports stay under 32768: the server stores its services' ports as smallint.
 const cluster = { pg: 55481, frontend: 27460 };

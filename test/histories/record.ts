@@ -7,7 +7,7 @@
 // Usage: npm run histories:record   (then commit test/histories/*.json)
 // Re-record when a runbook changed on purpose behind a patch whose old path may be retired, or
 // when a new runbook or path is added; never to make a failing replay pass (docs/architecture.md).
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -53,7 +53,8 @@ async function main(): Promise<void> {
   const start = (runbook: RunbookName, id: string, input: Record<string, unknown>): Promise<WorkflowHandle> =>
     client.workflow.start(runbookWorkflows[runbook], { taskQueue: testTaskQueue, workflowId: `replay-${id}-${Date.now()}`, args: [{ trigger: 'manual', requestedBy: 'replay-recorder', ...input }] });
   try {
-    for (const f of readdirSync(out).filter((n) => n.endsWith('.json'))) rmSync(path.join(out, f));
+    // Files are overwritten by name; histories of older code kept under other names (a path
+    // behind a patch that runs may still take) stay.
     await save('succeeded', 'database-backup', await start('database-backup', 'backup', { key: '20300101_000000' }));
     await save('invalid-input', 'database-backup', await start('database-backup', 'backup-bad', { key: '../../etc' }));
     await save('succeeded', 'dht-export', await start('dht-export', 'export', { key: '20300101_000000' }));

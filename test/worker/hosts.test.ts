@@ -38,7 +38,7 @@ test('the backup runs on the database host, the conductor restart on the conduct
   const byName = Object.fromEntries((await steps(restart)).map((s) => [s.name, s]));
   for (const name of ['stopConductor', 'startConductor', 'ensureConductorApp']) expect(byName[name]).toMatchObject({ queue: `${queue}@cond1`, worker: expect.stringMatching(/^runbook-worker\[cond1\]@/) });
   // What reads configuration or talks to the conductor's API stays on the shared queue.
-  expect(byName.describeConductor).toMatchObject({ queue, worker: expect.stringMatching(/^runbook-worker@/) });
+  expect(byName.conductorLiveness).toMatchObject({ queue, worker: expect.stringMatching(/^runbook-worker@/) });
 }, 180_000);
 
 test('a host whose worker is down delays only its own steps, visibly; they run when it returns', async () => {
