@@ -38,7 +38,27 @@ export function readPid(dataDir: string, name: string): number | undefined {
   const file = pidFile(dataDir, name);
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  // A pid file is only a claim: it may be stale (the pid reused by another program) or written by
+  // someone else (a --dir pointing anywhere). Only a live process running the program we started
+  // under that name counts, and never init or this process: stopManaged signals what this returns.
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !isAlive(pid)) return undefined;
+  const program = programFile(dataDir, name);
+  if (existsSync(program)) {
+    try {
+      const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+      if (argv0 !== readFileSync(program, 'utf8')) return undefined;
+    } catch {
+      // no /proc: trust the pid file
+    }
+  } else {
+    return undefined;
+  }
+  return pid;
+}
+
+/** The program a managed process was started with, beside its pid file (readPid checks it). */
+function programFile(dataDir: string, name: string): string {
+  return path.join(runDir(dataDir), `${name}.program`);
 }
 
 export function startBackground(
@@ -63,6 +83,7 @@ export function startBackground(
   closeSync(fd);
   if (!child.pid) throw new Error(`could not start ${name}: ${command.join(' ')}`);
   if (options.detached ?? true) child.unref();
+  writeFileSync(programFile(dataDir, name), file);
   writeFileSync(pidFile(dataDir, name), String(child.pid));
   return { name, pid: child.pid, logFile };
 }

@@ -1,11 +1,12 @@
 // The conductor stand-in speaks the conductor's protocol: driven here by @holochain/client, the
 // same client the product uses. It refuses what a real conductor refuses: upgrades without or
 // with a wrong Origin, bad app tokens, zome calls with a bad signature or without a grant.
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { encode } from '@msgpack/msgpack';
 import { AdminWebsocket, AppWebsocket, CellType, type CellId } from '@holochain/client';
+import { readPid, startBackground, stopManaged } from '../../sandbox/processes';
 import { projectRoot, testRoot } from '../support/env';
 
 const dataDir = path.join(testRoot, 'conductor-protocol');
@@ -117,4 +118,25 @@ test('state survives a SIGKILL: credits come back after a restart', async () => 
   const after = (await again.callZome({ cell_id: cellId, zome_name: 'zerotrustml_credits', fn_name: 'get_all_credits', payload: { limit: 100 } })) as { total: number };
   expect(after.total).toBe(page.total);
   await again.client.close();
+});
+
+test('a managed process is signalled only if its pid file names the program started under that name: never init, this process, or another program', async () => {
+  const dir = path.join(testRoot, 'managed-pid');
+  mkdirSync(path.join(dir, 'run'), { recursive: true });
+  const other = spawn('sleep', ['30']);
+  try {
+    for (const claim of ['1', String(process.pid), String(other.pid)]) {
+      writeFileSync(path.join(dir, 'run', 'x.pid'), claim);
+      expect({ claim, pid: readPid(dir, 'x') }).toEqual({ claim, pid: undefined });
+      expect(await stopManaged(dir, 'x')).toBe(false);
+    }
+    expect(other.exitCode).toBeNull();
+    expect(other.signalCode).toBeNull();
+    // What startBackground started is found and stopped.
+    const mine = startBackground(dir, 'y', ['sleep', '30']);
+    expect(readPid(dir, 'y')).toBe(mine.pid);
+    expect(await stopManaged(dir, 'y', { graceMs: 2000 })).toBe(true);
+  } finally {
+    other.kill('SIGKILL');
+  }
 });
