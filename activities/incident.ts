@@ -9,6 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { serviceControl } from '../adapters/service-control';
 import type { ActivityDeps } from './deps';
+import { hostOfQueue } from '../common/config-schema';
 import { removeUnownedTemps } from './backup-files';
 import { saveReport } from './report-files';
 import { readStatusReport } from './status-report';
@@ -117,11 +118,10 @@ export function createIncidentActivities(deps: ActivityDeps) {
         // unknown (not there on this host): not counted as exhausted
       }
     }
-    // A host's worker polls <taskQueue>@<host>: that is the host's configured name.
+    // A host's worker polls its host's queue: that names the host as the configuration does.
     let host = os.hostname();
     try {
-      const queue = Context.current().info.taskQueue;
-      if (queue.includes('@')) host = queue.slice(queue.lastIndexOf('@') + 1);
+      host = hostOfQueue(Context.current().info.taskQueue) ?? host;
     } catch {
       // called outside an activity (tests)
     }

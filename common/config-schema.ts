@@ -85,6 +85,12 @@ export function hostQueue(taskQueue: string, host: string): string {
   return `${taskQueue}@${host}`;
 }
 
+/** The host whose queue this is (hostQueue's inverse), or undefined for the shared queue. */
+export function hostOfQueue(queue: string): string | undefined {
+  const at = queue.lastIndexOf('@');
+  return at < 0 ? undefined : queue.slice(at + 1);
+}
+
 /** A name that may become part of a file name or a call: no path separator, no leading dash. */
 const plainName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, { message: 'expected 1-100 letters, digits, _ . - (starting with a letter or digit)' });
 
