@@ -53,7 +53,11 @@ export interface HeldLocks {
 export async function lockTargets(targets: string[]): Promise<HeldLocks> {
   const me = workflowInfo();
   const held: Array<ChildWorkflowHandle<typeof targetLock>> = [];
-  const release = async (): Promise<void> => {
+  // One release, however many callers: a run that releases early (while a read runs) and again in
+  // its `finally` waits for the same lock ends.
+  let releasing: Promise<void> | undefined;
+  const release = (): Promise<void> => (releasing ??= releaseAll());
+  const releaseAll = async (): Promise<void> => {
     await CancellationScope.nonCancellable(async () => {
       // Wait for each lock run to end: a holder that completed while its lock's completion was on
       // the way had its completion refused by the server (a failed workflow task, retried), which

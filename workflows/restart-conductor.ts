@@ -28,11 +28,16 @@ export async function restartConductor(raw: RestartConductorInput = {}): Promise
     // workflow task (a local activity), and a plain restart takes its lock while the liveness is
     // read. Patched: runs recorded before take the old path.
     const fast = patched('restart-conductor-fewer-round-trips');
-    const target = await (fast ? local : quick).describeConductor.executeWithOptions({ summary: 'read the configured conductor' }, []);
-    run.target(target.appId);
+    // Fewer still (patched again): both reads at once, the start and the app check as one step on
+    // the conductor's host, and the lock released while the credits are read back (a read: every
+    // change is done by then).
+    const fewer = fast && patched('restart-conductor-start-with-app');
+    const describe = (): Promise<Awaited<ReturnType<Activities['describeConductor']>>> =>
+      (fast ? local : quick).describeConductor.executeWithOptions({ summary: 'read the configured conductor' }, []);
     // The conductor's process is handled on its host, the export on the backups host, the
     // application on its own.
-    const where = await placement();
+    const [target, where] = fewer ? await Promise.all([describe(), placement()]) : [await describe(), await placement()];
+    run.target(target.appId);
     const processStep = on(where, 'conductor', processPreset);
     const conductor = on(where, 'conductor', shortStep);
     const long = on(where, 'backups', longTransfer());
@@ -109,9 +114,14 @@ export async function restartConductor(raw: RestartConductorInput = {}): Promise
         await conductor.cleanConductor.executeWithOptions({ summary: 'wipe the conductor data' }, [{ verifiedExport: exportPath!, approvedBy: gate.approval!.by }]);
       }
       run.step('start');
-      await processStep.startConductor.executeWithOptions({ summary: 'start the conductor and wait until it answers' }, []);
-      run.step('app');
-      const app = await conductor.ensureConductorApp.executeWithOptions({ summary: 'install/enable the app if needed' }, []);
+      let app: { installed: boolean; enabled: boolean };
+      if (fewer) {
+        app = await processStep.startConductorWithApp.executeWithOptions({ summary: 'start the conductor, wait until it answers, install/enable the app if needed' }, []);
+      } else {
+        await processStep.startConductor.executeWithOptions({ summary: 'start the conductor and wait until it answers' }, []);
+        run.step('app');
+        app = await conductor.ensureConductorApp.executeWithOptions({ summary: 'install/enable the app if needed' }, []);
+      }
       let imported: number | undefined;
       if (clean) {
         run.step('import');
@@ -128,7 +138,8 @@ export async function restartConductor(raw: RestartConductorInput = {}): Promise
         }
       }
       run.step('verify');
-      const readable = await quick.verifyCreditsReadable.executeWithOptions({ summary: 'read credits back through a zome call' }, []);
+      const verify = quick.verifyCreditsReadable.executeWithOptions({ summary: 'read credits back through a zome call' }, []);
+      const [readable] = fewer ? await Promise.all([verify, locks.release()]) : [await verify];
       run.finish('succeeded', `conductor restarted${clean ? ' (wiped and restored)' : ''}; ${readable.credits} credits readable, ${readable.peers} peers; in ${formatMs(Date.now() - started)}`);
       return {
         ...base,

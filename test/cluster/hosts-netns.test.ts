@@ -182,7 +182,7 @@ test('the backup runs on the database host, the conductor restart on the conduct
   const restart = await client.workflow.start('restartConductor', { taskQueue: queue, workflowId: `netns-restart-${Date.now()}`, args: [{ trigger: 'manual' }] });
   expect(((await restart.result()) as RestartConductorResult).outcome).toBe('succeeded');
   const byName = Object.fromEntries((await steps(restart)).map((s) => [s.name, s]));
-  for (const name of ['stopConductor', 'startConductor']) expect(byName[name]).toMatchObject({ queue: `${queue}@cond`, worker: expect.stringMatching(/^runbook-worker\[cond\]@/) });
+  for (const name of ['stopConductor', 'startConductorWithApp']) expect(byName[name]).toMatchObject({ queue: `${queue}@cond`, worker: expect.stringMatching(/^runbook-worker\[cond\]@/) });
   // The restarted stand-in was started by the conductor host's worker, so it listens there again.
   expect((await conductorCreditIds()).length).toBeGreaterThanOrEqual(3000);
 }, 300_000);

@@ -36,7 +36,7 @@ test('the backup runs on the database host, the conductor restart on the conduct
   const restart = await client.workflow.start('restartConductor', { taskQueue: queue, workflowId: `hosts-restart-${Date.now()}`, args: [{}] });
   expect(((await restart.result()) as RestartConductorResult).outcome).toBe('succeeded');
   const byName = Object.fromEntries((await steps(restart)).map((s) => [s.name, s]));
-  for (const name of ['stopConductor', 'startConductor', 'ensureConductorApp']) expect(byName[name]).toMatchObject({ queue: `${queue}@cond1`, worker: expect.stringMatching(/^runbook-worker\[cond1\]@/) });
+  for (const name of ['stopConductor', 'startConductorWithApp']) expect(byName[name]).toMatchObject({ queue: `${queue}@cond1`, worker: expect.stringMatching(/^runbook-worker\[cond1\]@/) });
   // What reads configuration or talks to the conductor's API stays on the shared queue.
   expect(byName.conductorLiveness).toMatchObject({ queue, worker: expect.stringMatching(/^runbook-worker@/) });
 }, 180_000);
