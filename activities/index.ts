@@ -13,6 +13,7 @@ import { createIncidentActivities } from './incident';
 import { createMaintenanceActivities } from './maintenance';
 import { createNotifyActivities } from './notify';
 import type { ActivityDeps } from './deps';
+import { createPhysicalBackupActivities } from './physical-backup';
 import { createPlacementActivities } from './placement';
 import { createRestoreDatabaseActivities } from './restore-database';
 import { createRunningRunsActivities } from './running-runs';
@@ -24,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createDatabaseBackupActivities(deps),
     ...createRestoreDatabaseActivities(deps),
+    ...createPhysicalBackupActivities(deps),
     ...createConductorActivities(deps),
     ...createDhtActivities(deps),
     ...createNotifyActivities(deps),

@@ -38,3 +38,26 @@ export async function postgresToolsDir(configured?: string): Promise<string> {
   if (onPath && hasTools(path.dirname(onPath))) return path.dirname(onPath);
   throw new PostgresToolsMissing(`PostgreSQL client tools (${CLIENT_TOOLS.join(', ')}) were not found in /usr/lib/postgresql/*/bin, pg_config --bindir or PATH: install postgresql-client (Debian) or set database.binDir`);
 }
+
+/** The directory of the server's own tools (pg_ctl), for the physical tier's restored copies on
+ * the database host: the configured one, else the newest Debian installation, else pg_config's. */
+export async function postgresServerDir(configured?: string): Promise<string> {
+  const has = (dir: string): boolean => existsSync(path.join(dir, 'pg_ctl'));
+  if (configured) {
+    if (!has(configured)) throw new PostgresToolsMissing(`database.binDir: expected a directory with pg_ctl, found ${configured} without it`);
+    return configured;
+  }
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    const versions = readdirSync(root)
+      .filter((v) => /^\d+$/.test(v) && has(path.join(root, v, 'bin')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return path.join(root, versions[0], 'bin');
+  }
+  const pgConfig = await which('pg_config');
+  if (pgConfig) {
+    const dir = (await runCommand([pgConfig, '--bindir'])).stdout.trim();
+    if (has(dir)) return dir;
+  }
+  throw new PostgresToolsMissing('pg_ctl was not found in /usr/lib/postgresql/*/bin or pg_config --bindir: restoring a physical backup needs the PostgreSQL server package on the database host (or database.binDir)');
+}

@@ -21,16 +21,35 @@ export interface ScheduleDefinition {
   /** Monthly on this day (with hour and minute). */
   dayOfMonth?: number;
   /** Weekly on this day (with hour and minute). */
-  dayOfWeek?: 'MONDAY' | 'WEDNESDAY' | 'FRIDAY';
+  dayOfWeek?: 'SUNDAY' | 'MONDAY' | 'TUESDAY' | 'WEDNESDAY' | 'THURSDAY' | 'FRIDAY' | 'SATURDAY';
   everySeconds?: number;
   args: unknown[];
 }
 
 /** One schedule of a runbook: its id, workflow type and arguments follow from the runbook's name. */
-function scheduleOf(runbook: Runbook, target: string, description: string, when: Pick<ScheduleDefinition, 'hour' | 'minute' | 'dayOfMonth' | 'dayOfWeek' | 'everySeconds'>): ScheduleDefinition {
+function scheduleOf(
+  runbook: Runbook,
+  target: string,
+  description: string,
+  when: Pick<ScheduleDefinition, 'hour' | 'minute' | 'dayOfMonth' | 'dayOfWeek' | 'everySeconds'>,
+  variant?: { name: string; input: Record<string, unknown> },
+): ScheduleDefinition {
   // The input every scheduled run gets, checked against the runbook's schema like any other.
-  const input = validateRunbookInput(runbook, { trigger: 'schedule', requestedBy: 'schedule' });
-  return { scheduleId: `runbook-${runbook}`, runbook, target, workflowType: runbookWorkflows[runbook], description, ...when, args: [input] };
+  const input = validateRunbookInput(runbook, { trigger: 'schedule', requestedBy: 'schedule', ...variant?.input });
+  return { scheduleId: `runbook-${runbook}${variant ? `-${variant.name}` : ''}`, runbook, target, workflowType: runbookWorkflows[runbook], description, ...when, args: [input] };
+}
+
+/** The physical tier's backups: full weekly, differential daily, incremental every N minutes. */
+function physicalSchedules(config: LoadedConfig): ScheduleDefinition[] {
+  if (!config.physical.enabled) return [];
+  const pb = config.physicalBackup;
+  const tz = config.timezone;
+  const stanza = config.physical.stanza;
+  return [
+    scheduleOf('physical-backup', stanza, `weekly full physical backup on ${pb.fullDay.toLowerCase()} at ${pb.fullTime} ${tz}`, { ...parseClock(pb.fullTime), dayOfWeek: pb.fullDay }, { name: 'full', input: { type: 'full' } }),
+    scheduleOf('physical-backup', stanza, `daily differential physical backup at ${pb.differentialTime} ${tz}`, parseClock(pb.differentialTime), { name: 'diff', input: { type: 'diff' } }),
+    scheduleOf('physical-backup', stanza, `incremental physical backup every ${pb.incrementalEveryMinutes} minutes`, { everySeconds: pb.incrementalEveryMinutes * 60 }, { name: 'incr', input: { type: 'incr' } }),
+  ];
 }
 
 export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
@@ -58,6 +77,7 @@ export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
     ).map(([runbook, what]) =>
       scheduleOf(runbook, 'reports', `monthly ${what} on day ${config.reviews.monthlyDay} at ${config.reviews.time} ${tz}`, { ...reviewsAt, dayOfMonth: config.reviews.monthlyDay }),
     ),
+    ...physicalSchedules(config),
     scheduleOf('health-check', 'credits-service', `KPI health check every ${config.healthCheck.intervalSeconds} s of ${config.application.statusUrl}`, { everySeconds: config.healthCheck.intervalSeconds }),
   ];
 }

@@ -18,6 +18,8 @@ import { serviceControl } from '../adapters/service-control';
 import { conductorClient } from '../adapters/conductor';
 import { applySchedules } from './schedules';
 import { connectClient } from './temporal';
+import type { Client } from '@temporalio/client';
+import type { DatabaseArchivingResult } from '../common/runbooks';
 import { Postgres } from '../adapters/postgres';
 import { redactUrl } from '../adapters/secrets';
 
@@ -240,10 +242,29 @@ async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log
   const { client, close } = await connectClient(config);
   try {
     for (const r of await applySchedules(client, config)) log(`schedule ${r.scheduleId}: ${r.outcome} (${r.description})`);
+    if (config.physical.enabled && config.database.managed) await physicalTier(client, config, log);
   } finally {
     await close();
   }
   return stackStatus(config);
+}
+
+/** The sandbox's cluster archives by default: the database-archiving runbook (a no-op once done;
+ * the first time it restarts the cluster for archive_mode), then a physical backup in the
+ * background so restore-cluster has something to start from. A missing pgbackrest is said, not
+ * fatal: everything else of the sandbox works without the physical tier. */
+async function physicalTier(client: Client, config: LoadedConfig, log: (l: string) => void): Promise<void> {
+  const args = [{ trigger: 'manual', requestedBy: 'stack-up' }];
+  try {
+    const r = (await client.workflow.execute('databaseArchiving', { taskQueue: config.temporal.taskQueue, workflowId: `database-archiving-stack-up-${Date.now()}`, args })) as DatabaseArchivingResult;
+    log(`physical tier: WAL archiving to ${config.physical.repository} (stanza ${r.stanza}; ${r.changed.length ? `set ${r.changed.join(', ')}${r.restarted ? ', PostgreSQL restarted' : ''}` : 'already set up'})`);
+  } catch (e) {
+    const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
+    log(`physical tier: NOT set up (${cause}); the logical backups work without it. Fix it and run \`runbook run database-archiving --wait\``);
+    return;
+  }
+  const h = await client.workflow.start('physicalBackup', { taskQueue: config.temporal.taskQueue, workflowId: `physical-backup-stack-up-${Date.now()}`, args });
+  log(`physical tier: a physical backup started (${h.workflowId}); restore-cluster restores to any second after it`);
 }
 
 async function startDevServer(config: LoadedConfig, log: (l: string) => void, started: Array<[string, () => Promise<unknown>]>): Promise<void> {

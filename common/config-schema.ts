@@ -155,6 +155,40 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The physical tier: continuous WAL archiving and physical backups with pgBackRest, restored
+     * to any second (restore-cluster). Runs on the database host (its data directory). */
+    physicalBackup: z
+      .object({
+        /** Default: on for the sandbox's own cluster (database.managed), off otherwise. */
+        enabled: z.boolean({ message: 'expected true or false' }).optional(),
+        stanza: plainName.default('credits'),
+        /** pgBackRest's repository. Default: <dataDir>/backups/pgbackrest. */
+        repository: z.string().min(1).optional(),
+        /** The server's data directory on the database host. Default for the sandbox:
+         * <dataDir>/postgres; required otherwise. */
+        dataDirectory: z.string().min(1).optional(),
+        /** The server's Unix socket directory (pgBackRest connects through it). Default for the
+         * sandbox: <dataDir>/postgres-socket; otherwise libpq's default. */
+        socketDirectory: z.string().min(1).optional(),
+        /** The pgbackrest program; else found on PATH. */
+        program: z.string().min(1).optional(),
+        /** A WAL segment is archived at least this often while writes happen: the recovery point. */
+        archiveTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+        processMax: z.number().int().min(1).max(32).default(2),
+        /** zstd level 1 (reference-facts: 8.2 s and 288 MB for a 1.27 GB database). */
+        compressLevel: z.number().int().min(1).max(19).default(1),
+        /** Full backups kept (with everything that depends on them and the WAL they need). */
+        retentionFull: z.number().int().min(1).max(99).default(2),
+        /** Full weekly, differential daily, incremental every N minutes (in `timezone`). */
+        fullDay: z.enum(['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY']).default('SUNDAY'),
+        fullTime: clock.default('01:00'),
+        differentialTime: clock.default('01:30'),
+        incrementalEveryMinutes: z.number().int().min(5).max(1440).default(60),
+        /** Where a restored copy is started and checked before a switch (loopback). */
+        restorePort: port.default(55497),
+      })
+      .strict()
+      .prefault({}),
     backup: z
       .object({
         /** Default: <dataDir>/backups/postgres. */

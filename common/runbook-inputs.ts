@@ -27,6 +27,9 @@ const heartbeatTimeoutSeconds = seconds(1, 3600).optional().describe('heartbeat 
 const retentionDays = count(1, 3650, 'days').optional().describe('override the configured retention for this run');
 
 
+/** A restore point's name as pg_create_restore_point takes it (and pgBackRest's --target). */
+const restorePointName = z.string({ message: 'expected a restore point name' }).regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/, { message: 'expected a restore point name of 1-63 letters, digits, _ . : - (starting with a letter or digit)' });
+
 const escalateAfterSeconds = z
   .tuple([seconds(1, 7 * 86_400), seconds(1, 7 * 86_400)], { message: 'expected [level 2 delay, level 3 delay] in seconds' })
   .refine(([l2, l3]) => l3 >= l2, { message: 'expected the level 3 delay to be at least the level 2 delay' })
@@ -60,6 +63,23 @@ export const runbookInputSchemas = {
     keepPrevious: z.boolean({ message: 'expected true or false' }).optional().describe('keep the pre-restore database (renamed) after the restore'),
     allowFlagged: z.boolean({ message: 'expected true or false' }).optional().describe('accept a backup flagged as much smaller than the one before it'),
     requireApproval: z.boolean({ message: 'expected true or false' }).optional().describe('wait for an approval even on a non-production target'),
+    approvalTimeoutSeconds,
+    heartbeatTimeoutSeconds,
+  }),
+  'database-archiving': z.strictObject({
+    ...common,
+    approvalTimeoutSeconds,
+  }),
+  'physical-backup': z.strictObject({
+    ...common,
+    type: z.enum(['full', 'diff', 'incr'], { message: 'expected one of full, diff, incr' }).optional().describe('full, diff (since the last full) or incr (since the last backup); default incr (a full when there is none)'),
+    heartbeatTimeoutSeconds,
+  }),
+  'restore-cluster': z.strictObject({
+    ...common,
+    toTime: isoTime.optional().describe('recover to this time (ISO 8601 with zone); default: the latest archived point'),
+    toName: restorePointName.optional().describe('recover to this named restore point (pg_create_restore_point)'),
+    requireApproval: z.boolean({ message: 'expected true or false' }).optional().describe('wait for an approval before the switch even on a non-production target'),
     approvalTimeoutSeconds,
     heartbeatTimeoutSeconds,
   }),
@@ -215,6 +235,10 @@ export function validateRunbookInput<N extends RunbookInputName>(runbook: N, raw
 
 /** Checks that depend on more than one field or on the clock. */
 function extraChecks(runbook: RunbookInputName, input: Record<string, unknown>): string[] {
+  if (runbook === 'restore-cluster') {
+    if (input.toTime !== undefined && input.toName !== undefined) return ['toTime, toName: expected at most one recovery target, found both'];
+    if (typeof input.toTime === 'string' && Date.parse(input.toTime) > Date.now()) return [`toTime: expected a time in the past, found the string ${JSON.stringify(input.toTime)}`];
+  }
   if (runbook === 'vertical-scale' && typeof input.windowStart === 'string') {
     // Workflow code may read the clock: it is the replayed start time there.
     const ahead = Date.parse(input.windowStart) - Date.now();

@@ -11,6 +11,9 @@ export type { CommonInput, IncidentInput } from './runbook-inputs';
 export const runbookWorkflows = {
   'database-backup': 'databaseBackup',
   'restore-database': 'restoreDatabase',
+  'database-archiving': 'databaseArchiving',
+  'physical-backup': 'physicalBackup',
+  'restore-cluster': 'restoreCluster',
   'dht-export': 'dhtExport',
   'restore-dht': 'restoreDht',
   'restart-conductor': 'restartConductor',
@@ -67,6 +70,21 @@ export const runbookDescriptions: Record<RunbookName, RunbookDescription> = {
     summary: 'Restore a verified backup into a scratch database, check it, and swap it in; the live database is kept renamed until the final check passes.',
     steps: ['describe target', 'find backup', 'verify backup', 'awaiting approval (production)', 'lock the target', 'restore into scratch', 'check scratch', 'scratch idle', 'stop application', 'swap', 'final verification', 'start application', 'drop previous (unless kept)'],
     changes: 'replaces the live database (the pre-restore one is kept until verified); stops and starts the application',
+  },
+  'database-archiving': {
+    summary: 'Set up continuous WAL archiving with pgBackRest: its configuration, archive_mode, archive_command and archive_timeout (a restart when needed, approved on production), the stanza, and pgBackRest\'s check.',
+    steps: ['describe target', 'read settings', 'awaiting approval (restart on production)', 'apply settings', 'stanza and check'],
+    changes: 'server settings (ALTER SYSTEM) and, when archive_mode changes, a restart of PostgreSQL; creates the pgBackRest stanza',
+  },
+  'physical-backup': {
+    summary: 'A pgBackRest backup (full weekly, differential daily, incremental hourly by default), verified file by file with the WAL it needs; pgBackRest\'s retention expires old ones.',
+    steps: ['describe target', 'backup', 'verify'],
+    changes: 'writes a backup into the pgBackRest repository; expires backups past the retention',
+  },
+  'restore-cluster': {
+    summary: 'Point-in-time recovery of the whole cluster: the backup and WAL verified, restored into a new data directory, recovered to the latest point, a time or a restore point, checked on its own port, then (approved on production) switched in; the old data directory is kept.',
+    steps: ['describe target', 'plan', 'lock the target', 'restore copy', 'check copy', 'awaiting approval (production)', 'stop application', 'switch', 'verify', 'start application'],
+    changes: 'replaces the live data directory (the old one is kept beside it, renamed); stops and starts PostgreSQL and the application',
   },
   'dht-export': {
     summary: 'Daily export of every credit from the conductor (02:30) to a JSON file with a manifest, verified, then retention.',
@@ -224,6 +242,62 @@ export interface RestoreDatabaseResult {
   tables?: Record<string, number>;
   /** From the start until the restored database was live under its name and verified. */
   liveAfterMs?: number;
+  durationMs: number;
+  plan?: string[];
+}
+
+export type PhysicalBackupInput = RunbookInput<'physical-backup'>;
+export type RestoreClusterInput = RunbookInput<'restore-cluster'>;
+export type DatabaseArchivingInput = RunbookInput<'database-archiving'>;
+
+export interface DatabaseArchivingResult {
+  runbook: 'database-archiving';
+  outcome: 'succeeded' | 'dry-run' | 'rejected' | 'approval-timeout';
+  stanza: string;
+  changed: string[];
+  restarted: boolean;
+  durationMs: number;
+  plan?: string[];
+}
+
+export interface PhysicalBackupResult {
+  runbook: 'physical-backup';
+  outcome: 'succeeded' | 'dry-run';
+  type: 'full' | 'diff' | 'incr';
+  label: string;
+  /** Bytes of the database, and what this backup added to the repository. */
+  size: number;
+  repositoryDelta: number;
+  walFrom: string;
+  walTo: string;
+  verified: boolean;
+  tables: Record<string, number>;
+  durationMs: number;
+  plan?: string[];
+}
+
+export interface RestoreClusterResult {
+  runbook: 'restore-cluster';
+  outcome: 'succeeded' | 'dry-run' | 'rejected' | 'approval-timeout';
+  target: string;
+  backup: string;
+  walFrom: string;
+  walTo: string;
+  dataLoss: string;
+  /** The last transaction the restored cluster has (from the server's recovery log). */
+  recoveredTo?: string;
+  /** The old data directory, kept (or the discarded copy's place when nothing was switched). */
+  keptDirectory?: string;
+  tables?: Record<string, number>;
+  fingerprint?: string;
+  /** Rows per table the restore took back from the live server (live minus restored), when the
+   * live server answered before the switch. */
+  rowsBehind?: Record<string, number>;
+  restoreMs?: number;
+  recoverMs?: number;
+  /** The old server's stop to the new server's first answer. */
+  downtimeMs?: number;
+  approval?: Approval;
   durationMs: number;
   plan?: string[];
 }

@@ -34,6 +34,25 @@ export interface LoadedConfig extends Config {
   provisionNode: string[] | undefined;
   applicationService: NonNullable<Config['application']['service']> | undefined;
   databaseService: NonNullable<Config['database']['service']> | undefined;
+  /** The physical tier, resolved (config.physicalBackup with its sandbox defaults). */
+  physical: PhysicalTier;
+}
+
+export interface PhysicalTier {
+  enabled: boolean;
+  stanza: string;
+  repository: string;
+  /** Undefined when it is neither configured nor the sandbox's (restore-cluster refuses then). */
+  dataDirectory: string | undefined;
+  socketDirectory: string | undefined;
+  /** pgBackRest's own configuration file, log and lock directories: written by this tool. */
+  workDirectory: string;
+  program: string | undefined;
+  archiveTimeoutSeconds: number;
+  processMax: number;
+  compressLevel: number;
+  retentionFull: number;
+  restorePort: number;
 }
 
 /** A status command that exits 0 while the process in the pid file runs: a shell test, not the
@@ -251,7 +270,29 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
   const applicationService =
     app.service ?? (app.start && app.stop ? { type: 'command' as const, start: app.start, stop: app.stop } : app.managed ? simulatorService(config, dataDir, source) : undefined);
   const databaseService = config.database.service ?? (config.database.managed ? clusterService(config, dataDir) : undefined);
+  const pb = config.physicalBackup;
+  const sandboxCluster = config.database.managed;
+  const physical: PhysicalTier = {
+    enabled: pb.enabled ?? sandboxCluster,
+    stanza: pb.stanza,
+    repository: path.resolve(baseDir, pb.repository ?? path.join(dataDir, 'backups', 'pgbackrest')),
+    dataDirectory: pb.dataDirectory ? path.resolve(baseDir, pb.dataDirectory) : sandboxCluster ? path.join(dataDir, 'postgres') : undefined,
+    socketDirectory: pb.socketDirectory ? path.resolve(baseDir, pb.socketDirectory) : sandboxCluster ? path.join(dataDir, 'postgres-socket') : undefined,
+    workDirectory: path.join(dataDir, 'pgbackrest'),
+    program: pb.program,
+    archiveTimeoutSeconds: pb.archiveTimeoutSeconds,
+    processMax: pb.processMax,
+    compressLevel: pb.compressLevel,
+    retentionFull: pb.retentionFull,
+    restorePort: pb.restorePort,
+  };
+  if (physical.enabled && !physical.dataDirectory) {
+    throw new ConfigError('invalid configuration:\n  physicalBackup.dataDirectory: expected the data directory of the PostgreSQL server on the database host (pgBackRest backs it up and restores into a directory beside it), found nothing', [
+      'physicalBackup.dataDirectory: required when physicalBackup.enabled is true and the database is not the sandbox\'s',
+    ]);
+  }
   return {
+    physical,
     ...config,
     dataDir,
     source,

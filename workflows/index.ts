@@ -1,6 +1,9 @@
 // The worker's workflowsPath: every runbook workflow, by name.
 export { databaseBackup } from './database-backup';
 export { restoreDatabase } from './restore-database';
+export { databaseArchiving } from './database-archiving';
+export { physicalBackup } from './physical-backup';
+export { restoreCluster } from './restore-cluster';
 export { dhtExport } from './dht-export';
 export { restoreDht } from './restore-dht';
 export { restartConductor } from './restart-conductor';

@@ -29,6 +29,10 @@ test('apply twice leaves one unchanged schedule; a changed time updates it', asy
     'runbook-monthly-threshold-review',
     'runbook-monthly-rate-limit-review',
     'runbook-monthly-security-checklist',
+    // The test stack's cluster is the sandbox's kind: the physical tier is on by default.
+    'runbook-physical-backup-full',
+    'runbook-physical-backup-diff',
+    'runbook-physical-backup-incr',
     'runbook-health-check',
   ];
   expect(JSON.parse(first.stdout)).toEqual(ids.map((scheduleId) => expect.objectContaining({ scheduleId, outcome: 'created' })));
@@ -43,6 +47,10 @@ test('apply twice leaves one unchanged schedule; a changed time updates it', asy
   // The health check is an interval (60 s by default, configurable down to seconds).
   const hc = await client.schedule.getHandle('runbook-health-check').describe();
   expect(hc.spec.intervals?.[0]?.every).toBe(60_000);
+  const full = await client.schedule.getHandle('runbook-physical-backup-full').describe();
+  expect(full.spec.calendars?.[0]).toMatchObject({ dayOfWeek: [{ start: 'SUNDAY', end: 'SUNDAY', step: 1 }], hour: [{ start: 1, end: 1, step: 1 }] });
+  expect(full.action).toMatchObject({ type: 'startWorkflow', workflowType: 'physicalBackup', args: [expect.objectContaining({ type: 'full', trigger: 'schedule' })] });
+  expect((await client.schedule.getHandle('runbook-physical-backup-incr').describe()).spec.intervals?.[0]?.every).toBe(3_600_000);
   const dht = await client.schedule.getHandle('runbook-dht-export').describe();
   expect(dht.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 2, end: 2, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }] });
   const handle = client.schedule.getHandle('runbook-database-backup');

@@ -86,6 +86,19 @@ test('hostile configuration values are refused, each naming its key: routes to n
   expect(loadConfig({ env: { DATABASE_URL: `postgres://u@h/${encodeURIComponent('Crédits "x"; y')}` }, cwd: empty }).database.url).toContain('Cr%C3%A9dits');
 });
 
+test('the physical tier: on for the sandbox\'s own cluster, off for another server until configured, and then it needs the data directory', () => {
+  const sandbox = loadConfig({ env: {}, cwd: empty });
+  expect(sandbox.physical).toMatchObject({ enabled: true, stanza: 'credits', archiveTimeoutSeconds: 60, dataDirectory: path.join(sandbox.dataDir, 'postgres'), repository: path.join(sandbox.dataDir, 'backups', 'pgbackrest') });
+  const remote = { DATABASE_URL: 'postgres://credits@db.internal:5432/credits' };
+  expect(loadConfig({ cwd: empty, env: remote }).physical.enabled).toBe(false);
+  expect(problems(() => loadConfig({ cwd: empty, env: { ...remote, RUNBOOK_SET_physicalBackup__enabled: 'true' } }))).toEqual([expect.stringMatching(/^physicalBackup\.dataDirectory: required/)]);
+  const on = loadConfig({ cwd: empty, env: { ...remote, RUNBOOK_SET_physicalBackup__enabled: 'true', RUNBOOK_SET_physicalBackup__dataDirectory: '/var/lib/postgresql/15/main' } });
+  expect(on.physical).toMatchObject({ enabled: true, dataDirectory: '/var/lib/postgresql/15/main', socketDirectory: undefined });
+  for (const [key, value] of [['physicalBackup__stanza', '"../x"'], ['physicalBackup__archiveTimeoutSeconds', '0'], ['physicalBackup__fullDay', 'someday'], ['physicalBackup__incrementalEveryMinutes', '1']]) {
+    expect(problems(() => loadConfig({ cwd: empty, env: { [`RUNBOOK_SET_${key}`]: value } }))[0]).toMatch(new RegExp(`^${key!.replace('__', '\\.')}: `));
+  }
+});
+
 describe('a production configuration', () => {
   test('runbook init --production writes a template that names every value left to fill in, and loads once they are filled', async () => {
     const file = path.join(empty, 'prod-template.yaml');

@@ -1,0 +1,464 @@
+// Activities of the physical tier (pgBackRest): archiving set-up, physical backups and their
+// verification, and restore-cluster's steps: the plan (which backup, which WAL, how much is lost),
+// a restored copy started on its own port and checked, the switch, and the discard. They run on
+// the database host: they read and move the server's data directory.
+import { createHash } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { Client } from 'pg';
+import { Failure } from '../common/failures';
+import { PgBackRest, walGaps, type BackupType, type PhysicalBackupInfo } from '../adapters/pgbackrest';
+import { listTables } from '../adapters/postgres';
+import { postgresServerDir, postgresToolsDir } from '../adapters/postgres-tools';
+import { CommandError, runCommand, tail } from '../adapters/process';
+import { serviceControl } from '../adapters/service-control';
+import type { ActivityDeps } from './deps';
+import { progressReporter } from './progress';
+
+export interface PhysicalTarget {
+  enabled: boolean;
+  stanza: string;
+  repository: string;
+  dataDirectory: string;
+  database: string;
+  host: string;
+  port: number;
+  production: boolean;
+  restorePort: number;
+  archiveTimeoutSeconds: number;
+  applicationStop: boolean;
+}
+
+/** Where a restore goes: the newest point the archive has, a time, or a named restore point. */
+export type RestoreTarget = { kind: 'latest' } | { kind: 'time'; time: string } | { kind: 'name'; name: string };
+
+export interface ClusterRestorePlan {
+  backup: PhysicalBackupInfo;
+  /** WAL replayed: from the backup's first segment to the archive's last. */
+  walFrom: string;
+  walTo: string;
+  /** When the archive's last segment was written (ISO), if known. */
+  archivedUntil?: string;
+  /** What a restore to this target loses, in words and (latest) in seconds. */
+  dataLoss: string;
+  dataLossSeconds?: number;
+  copyDirectory: string;
+  keepDirectory: string;
+}
+
+export interface TableFigures {
+  rows: Record<string, number>;
+  /** SHA-256 over every table's row count and the sum of its rows' hashes (order-independent). */
+  fingerprint: string;
+}
+
+/** An ISO 8601 time as recovery_target_time takes it: the server refuses the "T" and "Z" forms. */
+export function serverTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/Z$/i, '+00');
+}
+
+const refuse = (message: string, type: string = Failure.PreconditionFailed): ApplicationFailure => ApplicationFailure.create({ type, message, nonRetryable: true });
+
+/** Every table's row count and content hash, and one fingerprint over them all. */
+export async function tableFigures(c: Client): Promise<TableFigures> {
+  const rows: Record<string, number> = {};
+  const lines: string[] = [];
+  for (const t of await listTables(c)) {
+    // Names come from quote_ident (listTables), so they are safe to splice.
+    const r = await c.query<{ n: string; h: string }>(`SELECT count(*) AS n, coalesce(sum(hashtext(x::text)::bigint), 0)::text AS h FROM ${t} x`);
+    rows[t] = Number(r.rows[0]?.n ?? 0);
+    lines.push(`${t}\t${rows[t]}\t${r.rows[0]?.h ?? '0'}`);
+  }
+  return { rows, fingerprint: createHash('sha256').update(lines.join('\n')).digest('hex') };
+}
+
+export function createPhysicalBackupActivities(deps: ActivityDeps) {
+  const cfg = deps.config;
+  const tier = cfg.physical;
+  const pg = deps.postgres;
+  const tool = new PgBackRest(tier, pg.target.port);
+
+  function requireEnabled(): void {
+    if (!tier.enabled) throw refuse('the physical tier is off (physicalBackup.enabled): turn it on and run database-archiving first');
+    if (!tier.dataDirectory) throw refuse('physicalBackup.dataDirectory is not configured');
+  }
+
+  async function describePhysicalTarget(): Promise<PhysicalTarget> {
+    return {
+      enabled: tier.enabled,
+      stanza: tier.stanza,
+      repository: tier.repository,
+      dataDirectory: tier.dataDirectory ?? '(not configured)',
+      database: pg.target.database,
+      host: pg.target.host,
+      port: pg.target.port,
+      production: cfg.database.production,
+      restorePort: tier.restorePort,
+      archiveTimeoutSeconds: tier.archiveTimeoutSeconds,
+      applicationStop: cfg.applicationService !== undefined,
+    };
+  }
+
+  /** SQL as the server's superuser, through psql run as the data directory's owner: through the
+   * server's socket when it has one here, else (the sandbox before archiving is set up) over TCP. */
+  async function superSql(sql: string, port = pg.target.port, copySocket?: string): Promise<string> {
+    const psql = path.join(await postgresToolsDir(cfg.database.binDir), 'psql');
+    // A restored copy listens on loopback and on a socket in its own directory.
+    const socketDir = copySocket ?? tier.socketDirectory;
+    const socket = socketDir && existsSync(path.join(socketDir, `.s.PGSQL.${port}`)) ? socketDir : undefined;
+    const host = socket ?? (port !== pg.target.port ? '127.0.0.1' : cfg.database.managed ? pg.target.host : undefined);
+    const r = await runCommand([psql, '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', ...(host ? ['-h', host] : []), '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', sql], {
+      ...tool.runAs(),
+      env: { ...process.env, HOME: '/tmp', PGCONNECT_TIMEOUT: '10' },
+      cwd: '/tmp',
+      timeoutMs: 60_000,
+    });
+    return r.stdout.trim();
+  }
+
+  const literal = (v: string): string => `'${v.replace(/'/g, "''")}'`;
+
+  /** The server settings archiving needs, and which of them differ from the server's now. */
+  async function archivingSettings(): Promise<{ wanted: Record<string, string>; changes: Array<{ name: string; from: string; to: string; restart: boolean }> }> {
+    requireEnabled();
+    const program = await tool.program();
+    tool.writeConfig();
+    const wanted: Record<string, string> = {
+      archive_mode: 'on',
+      archive_command: tool.archiveCommand(program),
+      archive_timeout: `${tier.archiveTimeoutSeconds}s`,
+    };
+    // The sandbox's cluster has no Unix socket until now; pgBackRest needs one.
+    if (cfg.database.managed && tier.socketDirectory) wanted.unix_socket_directories = tier.socketDirectory;
+    const restartNeeded = new Set(['archive_mode', 'unix_socket_directories', 'wal_level']);
+    const changes: Array<{ name: string; from: string; to: string; restart: boolean }> = [];
+    for (const [name, to] of Object.entries(wanted)) {
+      const from = await superSql(`SELECT setting || coalesce(unit, '') FROM pg_settings WHERE name = ${literal(name)}`);
+      // A list setting comes back with its elements quoted ("/path").
+      const plain = name === 'unix_socket_directories' ? from.replace(/^"(.*)"$/, '$1') : from;
+      const same = name === 'archive_timeout' ? from === `${tier.archiveTimeoutSeconds}s` : plain === to;
+      if (!same) changes.push({ name, from, to, restart: restartNeeded.has(name) });
+    }
+    const walLevel = await superSql('SHOW wal_level');
+    if (walLevel === 'minimal') {
+      wanted.wal_level = 'replica';
+      changes.push({ name: 'wal_level', from: walLevel, to: 'replica', restart: true });
+    }
+    return { wanted, changes };
+  }
+
+  async function readArchivingState(): Promise<{ changes: Array<{ name: string; from: string; to: string; restart: boolean }>; restartNeeded: boolean; configFile: string }> {
+    const { changes } = await archivingSettings();
+    return { changes, restartNeeded: changes.some((c) => c.restart), configFile: tool.configFile };
+  }
+
+  /** ALTER SYSTEM for every setting that differs, then a reload, or a restart through the
+   * database service when a setting needs one. */
+  async function applyArchivingSettings(): Promise<{ changed: string[]; restarted: boolean }> {
+    const { wanted, changes } = await archivingSettings();
+    if (wanted.unix_socket_directories) {
+      mkdirSync(wanted.unix_socket_directories, { recursive: true, mode: 0o700 });
+      const as = tool.runAs();
+      if (as.uid !== undefined) chownSync(wanted.unix_socket_directories, as.uid, as.gid!);
+    }
+    for (const c of changes) await superSql(`ALTER SYSTEM SET ${c.name} = ${literal(c.to)}`);
+    const restart = changes.some((c) => c.restart);
+    if (restart) {
+      if (!cfg.databaseService) throw refuse(`${changes.filter((c) => c.restart).map((c) => c.name).join(', ')} need a server restart, and no database.service is configured to restart it`);
+      const service = serviceControl(cfg.databaseService);
+      await service.stop();
+      await service.start();
+    } else if (changes.length) {
+      await superSql('SELECT pg_reload_conf()');
+    }
+    return { changed: changes.map((c) => c.name), restarted: restart };
+  }
+
+  /** stanza-create (a no-op for a stanza that exists and matches), then pgBackRest's own check:
+   * a WAL switch that must reach the repository. */
+  async function createStanzaAndCheck(): Promise<{ stanza: string; checked: boolean }> {
+    requireEnabled();
+    tool.writeConfig();
+    try {
+      await tool.run(['stanza-create'], { timeoutMs: 300_000 });
+      await tool.run(['check'], { timeoutMs: 300_000 });
+    } catch (e) {
+      throw refuse(`pgbackrest: ${e instanceof CommandError ? tail(e.stderrTail || e.message, 800) : (e as Error).message}`);
+    }
+    return { stanza: tier.stanza, checked: true };
+  }
+
+  /** A physical backup of the given type; pgBackRest expires what its retention lets go. */
+  async function takePhysicalBackup(input: { type: BackupType }): Promise<{ backup: PhysicalBackupInfo; figures: TableFigures }> {
+    requireEnabled();
+    tool.writeConfig();
+    const progress = progressReporter();
+    progress.report({ phase: `pgbackrest backup --type=${input.type}` }, true);
+    const before = new Set((await tool.info().catch(() => ({ backups: [] as PhysicalBackupInfo[] }))).backups.map((b) => b.label));
+    try {
+      await tool.run([`--type=${input.type}`, 'backup'], { signal: progress.signal, timeoutMs: 24 * 3600_000 });
+    } catch (e) {
+      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `pgbackrest backup --type=${input.type}: ${e instanceof CommandError ? tail(e.stderrTail || e.message, 800) : (e as Error).message}` });
+    }
+    const made = (await tool.info()).backups.filter((b) => !before.has(b.label)).pop();
+    if (!made) throw ApplicationFailure.create({ type: Failure.CommandFailed, message: 'pgbackrest backup ended but no new backup is in the repository' });
+    // The database's figures right after the backup: what a restore is compared with when the
+    // server it came from no longer answers.
+    const figures = await pg.withClient(undefined, tableFigures);
+    writeFileSync(path.join(tier.workDirectory, `figures-${made.label}.json`), JSON.stringify({ label: made.label, at: new Date().toISOString(), ...figures }, null, 1));
+    return { backup: made, figures };
+  }
+
+  /** pgBackRest's verify of one backup (every file's checksum and size) and the archive's WAL
+   * from the backup's first segment to the archive's last, without a gap. */
+  async function verifyPhysicalBackup(input: { label: string }): Promise<{ ok: boolean; problems: string[]; walFrom: string; walTo: string }> {
+    requireEnabled();
+    tool.writeConfig();
+    const info = await tool.info();
+    const backup = info.backups.find((b) => b.label === input.label);
+    if (!backup) throw refuse(`backup ${input.label} is not in the repository (${info.backups.map((b) => b.label).join(', ') || 'none'})`);
+    const report = await tool.verify(input.label);
+    const walTo = info.archiveMax ?? backup.walStop;
+    const gaps = walGaps(tool.archivedSegments(), backup.walStart, walTo);
+    const problems = [...report.problems, ...(gaps.length ? [`WAL missing from the archive: ${gaps.join(', ')}`] : [])];
+    return { ok: problems.length === 0, problems, walFrom: backup.walStart, walTo };
+  }
+
+  function directories(runId: string): { copyDirectory: string; keepDirectory: string } {
+    const live = tool.dataDirectory;
+    // The run id's random end: its start is a timestamp (UUIDv7) shared by runs a minute apart.
+    const id = runId.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+    return { copyDirectory: `${live}.restore-${id}`, keepDirectory: `${live}.before-${id}` };
+  }
+
+  /** Which backup a restore to `target` starts from, the WAL it replays, what it loses; refused
+   * here, before anything is touched, when the backup or the WAL it needs is damaged or missing. */
+  async function planClusterRestore(input: { target: RestoreTarget; runId: string }): Promise<ClusterRestorePlan> {
+    requireEnabled();
+    tool.writeConfig();
+    const info = await tool.info();
+    const usable = info.backups.filter((b) => !b.error);
+    if (!usable.length) throw refuse(`no physical backup of stanza ${tier.stanza} in ${tier.repository}: run physical-backup first`);
+    let backup: PhysicalBackupInfo | undefined;
+    if (input.target.kind === 'time') {
+      const at = Date.parse(input.target.time) / 1000;
+      backup = usable.filter((b) => b.stoppedAt <= at).pop();
+      if (!backup) throw refuse(`no physical backup ended before ${input.target.time}: the oldest ended at ${new Date(usable[0]!.stoppedAt * 1000).toISOString()}`);
+    } else {
+      backup = usable[usable.length - 1]!;
+    }
+    const walTo = info.archiveMax ?? backup.walStop;
+    const segments = tool.archivedSegments();
+    const report = await tool.verify(backup.label);
+    if (!report.ok) throw refuse(`backup ${backup.label} is damaged; nothing was touched: ${report.problems.join('; ')}`, Failure.BackupDamaged);
+    const gaps = walGaps(segments, backup.walStart, walTo);
+    if (gaps.length && input.target.kind === 'latest') {
+      throw refuse(`the WAL archive has a gap after backup ${backup.label} (missing ${gaps.join(', ')}): a restore to the latest point would stop at the gap and silently lose everything after it; nothing was touched. Restore to a time before the gap (--to-time) if that is what you want.`, Failure.BackupDamaged);
+    }
+    let archivedUntil: string | undefined;
+    const last = segments[segments.length - 1];
+    if (last) {
+      const dir = path.join(tier.repository, 'archive', tier.stanza, info.archiveId ?? '', last.slice(0, 16));
+      const file = existsSync(dir) ? readdirSync(dir).find((f) => f.startsWith(last)) : undefined;
+      if (file) archivedUntil = statSync(path.join(dir, file)).mtime.toISOString();
+    }
+    let dataLoss: string;
+    let dataLossSeconds: number | undefined;
+    if (input.target.kind === 'time') dataLoss = `every change after ${input.target.time}`;
+    else if (input.target.kind === 'name') dataLoss = `every change after the restore point "${input.target.name}"`;
+    else {
+      dataLossSeconds = archivedUntil ? Math.max(0, Math.round((Date.now() - Date.parse(archivedUntil)) / 1000)) : undefined;
+      dataLoss = `changes not yet archived: those after the last archived segment ${walTo}${archivedUntil ? ` (archived ${archivedUntil}, ${dataLossSeconds} s ago)` : ''}; at most archive_timeout (${tier.archiveTimeoutSeconds} s) while the server runs`;
+    }
+    return { backup, walFrom: backup.walStart, walTo, archivedUntil, dataLoss, dataLossSeconds, ...directories(input.runId) };
+  }
+
+  async function pgCtl(args: string[], timeoutMs = 600_000): Promise<void> {
+    const bin = await postgresServerDir(cfg.database.binDir);
+    await runCommand([path.join(bin, 'pg_ctl'), ...args], { ...tool.runAs(), env: { ...process.env, HOME: '/tmp' }, cwd: '/tmp', timeoutMs });
+  }
+
+  const isRestoreCopy = (dir: string): boolean => dir.startsWith(`${tool.dataDirectory}.restore-`) && !dir.slice(tool.dataDirectory.length).includes('/');
+
+  /** The backup restored into a new data directory beside the live one, recovered to the target,
+   * started on the restore port (loopback, not archiving), and promoted. The live server is not
+   * touched. Idempotent: a copy left by an earlier attempt is removed first. */
+  async function restoreClusterCopy(input: { label: string; target: RestoreTarget; copyDirectory: string; runId: string }): Promise<{ recovery: string[]; lastTransactionAt?: string; restoreMs: number; recoverMs: number }> {
+    requireEnabled();
+    if (!isRestoreCopy(input.copyDirectory)) throw refuse(`refusing to restore into ${input.copyDirectory}: a restored copy goes beside the data directory, named ${tool.dataDirectory}.restore-<id>`);
+    tool.writeConfig();
+    const progress = progressReporter();
+    await discardClusterCopy({ copyDirectory: input.copyDirectory });
+    mkdirSync(input.copyDirectory, { mode: 0o700 });
+    const as = tool.runAs();
+    if (as.uid !== undefined) chownSync(input.copyDirectory, as.uid, as.gid!);
+    // Without a target the server recovers to the end of the archive and promotes by itself.
+    const target =
+      input.target.kind === 'time'
+        ? ['--type=time', `--target=${serverTime(input.target.time)}`, '--target-action=promote']
+        : input.target.kind === 'name'
+          ? ['--type=name', `--target=${input.target.name}`, '--target-action=promote']
+          : ['--type=default'];
+    progress.report({ phase: `pgbackrest restore --set=${input.label}` }, true);
+    const t0 = Date.now();
+    try {
+      await tool.run([`--pg1-path=${input.copyDirectory}`, `--set=${input.label}`, ...target, 'restore'], { signal: progress.signal, timeoutMs: 24 * 3600_000 });
+    } catch (e) {
+      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `pgbackrest restore: ${e instanceof CommandError ? tail(e.stderrTail || e.message, 800) : (e as Error).message}` });
+    }
+    writeFileSync(path.join(input.copyDirectory, 'zerotrustml-restore.json'), JSON.stringify({ runId: input.runId, label: input.label, target: input.target }));
+    if (as.uid !== undefined) chownSync(path.join(input.copyDirectory, 'zerotrustml-restore.json'), as.uid, as.gid!);
+    const restoreMs = Date.now() - t0;
+    progress.report({ phase: `recovering on port ${tier.restorePort}` }, true);
+    const log = path.join(input.copyDirectory, 'restore-check.log');
+    const t1 = Date.now();
+    try {
+      // Its own port, its own socket directory, and no archiving: the copy must not push WAL into
+      // the repository while it is only being checked.
+      await pgCtl(['-D', input.copyDirectory, '-w', '-t', '3600', '-l', log, '-o', `-p ${tier.restorePort} -c archive_mode=off -c unix_socket_directories=${input.copyDirectory} -c listen_addresses=127.0.0.1`, 'start']);
+    } catch (e) {
+      const why = existsSync(log) ? tail(readFileSync(log, 'utf8'), 1200) : (e as Error).message;
+      throw refuse(`the restored copy did not start (nothing was switched; the live server was not touched): ${why}`, Failure.RestoreMismatch);
+    }
+    // Promoted: out of recovery.
+    const deadline = Date.now() + 3600_000;
+    while ((await superSql('SELECT pg_is_in_recovery()', tier.restorePort, input.copyDirectory).catch(() => 't')) !== 'f') {
+      if (Date.now() > deadline) throw refuse('the restored copy is still in recovery after an hour');
+      progress.report({ phase: 'waiting for the copy to leave recovery' });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    const recovery = text.split('\n').filter((l) => /recovery|redo done|timeline|consistent/i.test(l)).map((l) => l.replace(/^\S+ \S+ \S+ \[\d+\] /, '')).slice(-8);
+    const lastTransactionAt = /last completed transaction was at log time (.+)$/m.exec(text)?.[1] ?? /recovery stopping before commit of transaction \d+, time (.+)$/m.exec(text)?.[1];
+    return { recovery, lastTransactionAt: lastTransactionAt?.trim(), restoreMs, recoverMs: Date.now() - t1 };
+  }
+
+  async function figuresAt(port: number): Promise<TableFigures> {
+    const c = new Client({ ...pg.clientConfig(), host: port === pg.target.port ? pg.target.host : '127.0.0.1', port, ssl: port === pg.target.port ? pg.clientConfig().ssl : false });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      return await tableFigures(c);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
+  /** The restored copy's figures; the live server's too when it answers (what the restore would
+   * take back); every table the backup had must be there. */
+  /** Which cluster answers: its system identifier and timeline (a restored copy has the
+   * source's identifier and a timeline of its own). */
+  async function identity(port: number, socket?: string): Promise<string> {
+    return superSql("SELECT s.system_identifier || '/' || c.timeline_id FROM pg_control_system() s, pg_control_checkpoint() c", port, socket);
+  }
+
+  async function checkClusterCopy(input: { label: string; copyDirectory: string }): Promise<{ copy: TableFigures; live?: TableFigures; missingTables: string[]; identity: string }> {
+    // A checkpoint first, so the control file's timeline is the promoted one.
+    await superSql('CHECKPOINT', tier.restorePort, input.copyDirectory);
+    const id = await identity(tier.restorePort, input.copyDirectory);
+    const copy = await figuresAt(tier.restorePort);
+    const live = await figuresAt(pg.target.port).catch(() => undefined);
+    const recorded = path.join(tier.workDirectory, `figures-${input.label}.json`);
+    const atBackup = existsSync(recorded) ? (JSON.parse(readFileSync(recorded, 'utf8')) as TableFigures) : undefined;
+    const missingTables = Object.keys(atBackup?.rows ?? {}).filter((t) => !(t in copy.rows));
+    if (missingTables.length) throw refuse(`the restored copy lacks tables the backup had: ${missingTables.join(', ')}; nothing was switched`, Failure.RestoreMismatch);
+    return { copy, live, missingTables, identity: id };
+  }
+
+  /** Stops a restored copy and removes its directory (only a directory named as a copy). */
+  async function discardClusterCopy(input: { copyDirectory: string }): Promise<{ discarded: boolean }> {
+    if (!isRestoreCopy(input.copyDirectory)) throw refuse(`refusing to remove ${input.copyDirectory}: not a restored copy`);
+    if (!existsSync(input.copyDirectory)) return { discarded: false };
+    if (existsSync(path.join(input.copyDirectory, 'postmaster.pid'))) await pgCtl(['-D', input.copyDirectory, '-m', 'immediate', '-w', 'stop'], 120_000).catch(() => undefined);
+    await rm(input.copyDirectory, { recursive: true, force: true });
+    return { discarded: true };
+  }
+
+  async function accepting(deadlineMs: number): Promise<void> {
+    for (;;) {
+      try {
+        await pg.withClient(undefined, (c) => c.query('SELECT 1'));
+        return;
+      } catch (e) {
+        if (Date.now() > deadlineMs) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** The switch: the copy stopped, the live server stopped (through the database service), the
+   * live directory kept under a new name, the copy moved into its place, the server started and
+   * answering. Downtime is from the live server's stop to its first answer. A failure before the
+   * start puts the old directory back and starts it. Idempotent: a live directory that is already
+   * this run's copy is only started. */
+  async function switchCluster(input: { copyDirectory: string; keepDirectory: string; runId: string }): Promise<{ downtimeMs: number; kept: string }> {
+    requireEnabled();
+    if (!cfg.databaseService) throw refuse('no database.service is configured: the switch must stop and start the server');
+    const live = tool.dataDirectory;
+    const marker = (dir: string): string | undefined => {
+      try {
+        return (JSON.parse(readFileSync(path.join(dir, 'zerotrustml-restore.json'), 'utf8')) as { runId?: string }).runId;
+      } catch {
+        return undefined;
+      }
+    };
+    const service = serviceControl(cfg.databaseService);
+    if (marker(live) === input.runId) {
+      const t = Date.now();
+      await service.start();
+      await accepting(Date.now() + 600_000);
+      return { downtimeMs: Date.now() - t, kept: input.keepDirectory };
+    }
+    if (!existsSync(input.copyDirectory) || marker(input.copyDirectory) !== input.runId) throw refuse(`the restored copy ${input.copyDirectory} of this run is not there; nothing was switched`);
+    if (existsSync(input.keepDirectory)) throw refuse(`${input.keepDirectory} exists; nothing was switched`);
+    await pgCtl(['-D', input.copyDirectory, '-m', 'fast', '-w', 'stop'], 600_000);
+    const t0 = Date.now();
+    await service.stop();
+    renameSync(live, input.keepDirectory);
+    try {
+      renameSync(input.copyDirectory, live);
+    } catch (e) {
+      renameSync(input.keepDirectory, live);
+      await service.start();
+      throw e;
+    }
+    try {
+      await service.start();
+      await accepting(Date.now() + 600_000);
+    } catch (e) {
+      // Back as it was: the copy aside again, the old directory in place, the old server started.
+      await pgCtl(['-D', live, '-m', 'immediate', '-w', 'stop'], 120_000).catch(() => undefined);
+      renameSync(live, input.copyDirectory);
+      renameSync(input.keepDirectory, live);
+      await service.start();
+      throw refuse(`the restored cluster did not start in place of the live one; the old one is back and running: ${(e as Error).message}`);
+    }
+    return { downtimeMs: Date.now() - t0, kept: input.keepDirectory };
+  }
+
+  /** After a switch: the live server is the checked copy (same identifier and timeline) and has
+   * every table the copy had. Row counts may have moved on: writers reconnect at once. */
+  async function verifySwitched(input: { identity: string; tables: string[] }): Promise<{ identity: string; missingTables: string[]; rows: Record<string, number> }> {
+    await superSql('CHECKPOINT');
+    const id = await identity(pg.target.port);
+    const live = await figuresAt(pg.target.port);
+    return { identity: id, missingTables: input.tables.filter((t) => !(t in live.rows)), rows: live.rows };
+  }
+
+  return {
+    describePhysicalTarget,
+    readArchivingState,
+    applyArchivingSettings,
+    createStanzaAndCheck,
+    takePhysicalBackup,
+    verifyPhysicalBackup,
+    planClusterRestore,
+    restoreClusterCopy,
+    checkClusterCopy,
+    discardClusterCopy,
+    switchCluster,
+    verifySwitched,
+  };
+}
