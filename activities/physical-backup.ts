@@ -226,6 +226,30 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     return { ok: problems.length === 0, problems, walFrom: backup.walStart, walTo };
   }
 
+  /** When the live server answers: its current WAL segment closed and archived, so a restore to
+   * a moment ago finds the WAL it needs in the archive (it would otherwise wait for
+   * archive_timeout). A server that does not answer is what the restore is for: said, not fatal. */
+  async function archiveCurrentWal(): Promise<{ archived?: string; skipped?: string }> {
+    requireEnabled();
+    let segment: string;
+    try {
+      segment = await superSql('SELECT pg_walfile_name(pg_switch_wal())');
+    } catch (e) {
+      return { skipped: `the live server does not answer (${(e as Error).message.split('\n')[0]}): the archive ends where it ends` };
+    }
+    const progress = progressReporter();
+    const waitSeconds = Math.max(60, 2 * tier.archiveTimeoutSeconds);
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const last = await superSql('SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver').catch(() => '');
+      // Names order as positions within a timeline; a history file or .partial is not a segment.
+      if (/^[0-9A-F]{24}$/.test(last) && last >= segment) return { archived: segment };
+      if (Date.now() > deadline) return { skipped: `segment ${segment} was not archived within ${waitSeconds} s (last archived: ${last || 'none'}): check archive_command and the archiver's failures (pg_stat_archiver)` };
+      progress.report({ phase: `waiting for ${segment} to be archived` });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   function directories(runId: string): { copyDirectory: string; keepDirectory: string } {
     const live = tool.dataDirectory;
     // The run id's random end: its start is a timestamp (UUIDv7) shared by runs a minute apart.
@@ -454,6 +478,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     createStanzaAndCheck,
     takePhysicalBackup,
     verifyPhysicalBackup,
+    archiveCurrentWal,
     planClusterRestore,
     restoreClusterCopy,
     checkClusterCopy,

@@ -83,7 +83,7 @@ export const runbookDescriptions: Record<RunbookName, RunbookDescription> = {
   },
   'restore-cluster': {
     summary: 'Point-in-time recovery of the whole cluster: the backup and WAL verified, restored into a new data directory, recovered to the latest point, a time or a restore point, checked on its own port, then (approved on production) switched in; the old data directory is kept.',
-    steps: ['describe target', 'plan', 'lock the target', 'restore copy', 'check copy', 'awaiting approval (production)', 'stop application', 'switch', 'verify', 'start application'],
+    steps: ['describe target', 'archive current WAL', 'plan', 'lock the target', 'restore copy', 'check copy', 'awaiting approval (production)', 'stop application', 'switch', 'verify', 'start application'],
     changes: 'replaces the live data directory (the old one is kept beside it, renamed); stops and starts PostgreSQL and the application',
   },
   'dht-export': {

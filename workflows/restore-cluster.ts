@@ -33,14 +33,22 @@ export async function restoreCluster(raw: RestoreClusterInput = {}): Promise<Res
     const host = on(where, 'database', { ...shortStep, startToCloseTimeout: '30 minutes' });
     const application = on(where, 'application', shortStep);
 
-    run.step('plan', targetText);
     const runId = workflowInfo().runId;
+    // The WAL up to this moment into the archive first (when the live server answers), so the
+    // plan sees it and a restore to a moment ago does not wait for archive_timeout.
+    let archivedNow: { archived?: string; skipped?: string } | undefined;
+    if (!input.dryRun && target.kind !== 'name') {
+      run.step('archive current WAL');
+      archivedNow = await host.archiveCurrentWal.executeWithOptions({ summary: 'close and archive the live server\'s current WAL segment (if it answers)' }, []);
+    }
+    run.step('plan', targetText);
     const p = await long.planClusterRestore.executeWithOptions({ summary: `choose the backup for ${targetText}; verify it and the WAL it needs` }, [{ target, runId }]);
     const needsApproval = db.production || input.requireApproval === true;
     const plan = [
       `recover cluster ${db.host}:${db.port} (data directory ${db.dataDirectory}) to ${targetText}`,
       `from ${p.backup.type} backup ${p.backup.label} (ended ${new Date(p.backup.stoppedAt * 1000).toISOString()}), verified; WAL ${p.walFrom}..${p.walTo} checked for gaps`,
       `expected data loss: ${p.dataLoss}`,
+      ...(archivedNow ? [archivedNow.archived ? `the live server's WAL up to now archived (segment ${archivedNow.archived})` : `the live server's current WAL was not archived first: ${archivedNow.skipped}`] : []),
       `restore into ${p.copyDirectory}, start it on port ${db.restorePort} (not archiving) and wait for the recovery to end`,
       'check the copy: every table the backup had, per-table row counts and a fingerprint, compared with the live server when it answers',
       ...(needsApproval ? [`wait for an approval (${db.production ? 'production target' : 'asked for by the starter'})`] : []),

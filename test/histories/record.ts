@@ -69,6 +69,9 @@ async function main(): Promise<void> {
     }
     await save('succeeded', 'health-check', await start('health-check', 'health', {}));
     await save('succeeded', 'troubleshoot-high-latency', await start('troubleshoot-high-latency', 'latency', {}));
+    // The physical tier on the test stack's cluster (archiving restarts it once).
+    await save('succeeded', 'database-archiving', await start('database-archiving', 'archiving', {}));
+    await save('succeeded', 'physical-backup', await start('physical-backup', 'physical', { type: 'full' }));
     // Dry runs last: the backups and exports above exist by then, so the restores' plans are whole.
     await save('succeeded', 'config-backup', await start('config-backup', 'config', { key: '20300101_000000' }));
     for (const runbook of Object.keys(runbookWorkflows) as RunbookName[]) {
@@ -81,6 +84,13 @@ async function main(): Promise<void> {
       }
       await save(runbook === 'alert-notification' ? 'repeat-and-resolve' : 'dry-run', runbook, h);
     }
+    // A cluster restore whose switch is refused, then one that switches (the last: it replaces
+    // the test stack's data directory).
+    const refused = await start('restore-cluster', 'cluster-refused', { requireApproval: true });
+    await waitFor('the switch to wait for its approval', async () => (await refused.query<{ approval?: unknown }>('progress')).approval !== undefined || undefined, 120_000);
+    await decide(refused, 'replay-approver', { approved: false, reason: 'recorded refusal' });
+    await save('approval-refused', 'restore-cluster', refused);
+    await save('succeeded', 'restore-cluster', await start('restore-cluster', 'cluster', {}));
   } finally {
     await close();
     await globalTeardown();
