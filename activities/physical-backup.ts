@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { Client } from 'pg';
 import { Failure } from '../common/failures';
 import { PgBackRest, walGaps, type BackupType, type PhysicalBackupInfo } from '../adapters/pgbackrest';
-import { listTables } from '../adapters/postgres';
+import { countRows, listTables } from '../adapters/postgres';
 import { postgresServerDir, postgresToolsDir } from '../adapters/postgres-tools';
 import { CommandError, runCommand, tail } from '../adapters/process';
 import { serviceControl } from '../adapters/service-control';
@@ -259,7 +259,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
 
   /** Which backup a restore to `target` starts from, the WAL it replays, what it loses; refused
    * here, before anything is touched, when the backup or the WAL it needs is damaged or missing. */
-  async function planClusterRestore(input: { target: RestoreTarget; runId: string }): Promise<ClusterRestorePlan> {
+  async function planClusterRestore(input: { target: RestoreTarget; runId: string; verify?: boolean }): Promise<ClusterRestorePlan> {
     requireEnabled();
     tool.writeConfig();
     const info = await tool.info();
@@ -275,8 +275,13 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     }
     const walTo = info.archiveMax ?? backup.walStop;
     const segments = tool.archivedSegments();
-    const report = await tool.verify(backup.label);
-    if (!report.ok) throw refuse(`backup ${backup.label} is damaged; nothing was touched: ${report.problems.join('; ')}`, Failure.BackupDamaged);
+    // A full verify reads every backup in the repository (pgBackRest 2.45's verify has no --set):
+    // the dry run does it; a restore checks each file's checksum as it restores it, into a copy
+    // beside the live server, which a damaged backup therefore never reaches.
+    if (input.verify) {
+      const report = await tool.verify(backup.label);
+      if (!report.ok) throw refuse(`backup ${backup.label} is damaged; nothing was touched: ${report.problems.join('; ')}`, Failure.BackupDamaged);
+    }
     const gaps = walGaps(segments, backup.walStart, walTo);
     if (gaps.length && input.target.kind === 'latest') {
       throw refuse(`the WAL archive has a gap after backup ${backup.label} (missing ${gaps.join(', ')}): a restore to the latest point would stop at the gap and silently lose everything after it; nothing was touched. Restore to a time before the gap (--to-time) if that is what you want.`, Failure.BackupDamaged);
@@ -330,7 +335,11 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     try {
       await tool.run([`--pg1-path=${input.copyDirectory}`, `--set=${input.label}`, ...target, 'restore'], { signal: progress.signal, timeoutMs: 24 * 3600_000 });
     } catch (e) {
-      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `pgbackrest restore: ${e instanceof CommandError ? tail(e.stderrTail || e.message, 800) : (e as Error).message}` });
+      const why = e instanceof CommandError ? tail(e.stderrTail || e.message, 800) : (e as Error).message;
+      // A file whose bytes are not what the manifest says: the backup is damaged, and retrying the
+      // restore cannot help.
+      if (/corrupt|checksum|size mismatch|invalid/i.test(why)) throw refuse(`backup ${input.label} is damaged (found while restoring it into ${input.copyDirectory}); the live server was not touched: ${why}`, Failure.BackupDamaged);
+      throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `pgbackrest restore: ${why}` });
     }
     writeFileSync(path.join(input.copyDirectory, 'zerotrustml-restore.json'), JSON.stringify({ runId: input.runId, label: input.label, target: input.target }));
     if (as.uid !== undefined) chownSync(path.join(input.copyDirectory, 'zerotrustml-restore.json'), as.uid, as.gid!);
@@ -359,16 +368,19 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     return { recovery, lastTransactionAt: lastTransactionAt?.trim(), restoreMs, recoverMs: Date.now() - t1 };
   }
 
-  async function figuresAt(port: number): Promise<TableFigures> {
+  async function withClientAt<T>(port: number, fn: (c: Client) => Promise<T>): Promise<T> {
     const c = new Client({ ...pg.clientConfig(), host: port === pg.target.port ? pg.target.host : '127.0.0.1', port, ssl: port === pg.target.port ? pg.clientConfig().ssl : false });
     c.on('error', () => undefined);
     await c.connect();
     try {
-      return await tableFigures(c);
+      return await fn(c);
     } finally {
       await c.end().catch(() => undefined);
     }
   }
+
+  const figuresAt = (port: number): Promise<TableFigures> => withClientAt(port, tableFigures);
+  const countsAt = (port: number): Promise<{ rows: Record<string, number> }> => withClientAt(port, async (c) => ({ rows: await countRows(c, await listTables(c)) }));
 
   /** The restored copy's figures; the live server's too when it answers (what the restore would
    * take back); every table the backup had must be there. */
@@ -378,12 +390,12 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     return superSql("SELECT s.system_identifier || '/' || c.timeline_id FROM pg_control_system() s, pg_control_checkpoint() c", port, socket);
   }
 
-  async function checkClusterCopy(input: { label: string; copyDirectory: string }): Promise<{ copy: TableFigures; live?: TableFigures; missingTables: string[]; identity: string }> {
+  async function checkClusterCopy(input: { label: string; copyDirectory: string }): Promise<{ copy: TableFigures; live?: { rows: Record<string, number> }; missingTables: string[]; identity: string }> {
     // A checkpoint first, so the control file's timeline is the promoted one.
     await superSql('CHECKPOINT', tier.restorePort, input.copyDirectory);
     const id = await identity(tier.restorePort, input.copyDirectory);
-    const copy = await figuresAt(tier.restorePort);
-    const live = await figuresAt(pg.target.port).catch(() => undefined);
+    // The copy's full figures and the live server's row counts (what "rows behind" needs), at once.
+    const [copy, live] = await Promise.all([figuresAt(tier.restorePort), countsAt(pg.target.port).catch(() => undefined)]);
     const recorded = path.join(tier.workDirectory, `figures-${input.label}.json`);
     const atBackup = existsSync(recorded) ? (JSON.parse(readFileSync(recorded, 'utf8')) as TableFigures) : undefined;
     const missingTables = Object.keys(atBackup?.rows ?? {}).filter((t) => !(t in copy.rows));
@@ -412,12 +424,38 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     }
   }
 
+  /** The restored copy was promoted while it did not archive (it must not, while only checked: a
+   * rejected copy's timeline in the archive would be the one a later "latest" restore follows), so
+   * its new timeline's history file, and any segment of that timeline it completed meanwhile, have
+   * no archive status. Marked ready here, once the switched server archives, then the current
+   * segment closed and archived: without the history file in the archive, a later restore to the
+   * latest point would not know the timeline exists and stop where it began. */
+  async function archiveNewTimeline(live: string): Promise<{ marked: string[]; archived?: string; skipped?: string }> {
+    const wal = path.join(live, 'pg_wal');
+    const status = path.join(wal, 'archive_status');
+    const current = await superSql('SELECT pg_walfile_name(pg_current_wal_lsn())');
+    const timeline = current.slice(0, 8);
+    const as = tool.runAs();
+    const marked: string[] = [];
+    for (const f of readdirSync(wal)) {
+      const history = /^[0-9A-F]{8}\.history$/.test(f);
+      // Segments of this timeline before the current one; later names are recycled files.
+      const completed = /^[0-9A-F]{24}$/.test(f) && f.startsWith(timeline) && f < current;
+      if (!history && !completed) continue;
+      if (existsSync(path.join(status, `${f}.done`)) || existsSync(path.join(status, `${f}.ready`))) continue;
+      writeFileSync(path.join(status, `${f}.ready`), '');
+      if (as.uid !== undefined) chownSync(path.join(status, `${f}.ready`), as.uid, as.gid!);
+      marked.push(f);
+    }
+    return { marked, ...(await archiveCurrentWal()) };
+  }
+
   /** The switch: the copy stopped, the live server stopped (through the database service), the
    * live directory kept under a new name, the copy moved into its place, the server started and
    * answering. Downtime is from the live server's stop to its first answer. A failure before the
    * start puts the old directory back and starts it. Idempotent: a live directory that is already
    * this run's copy is only started. */
-  async function switchCluster(input: { copyDirectory: string; keepDirectory: string; runId: string }): Promise<{ downtimeMs: number; kept: string }> {
+  async function switchCluster(input: { copyDirectory: string; keepDirectory: string; runId: string }): Promise<{ downtimeMs: number; kept: string; timeline: { marked: string[]; archived?: string; skipped?: string } }> {
     requireEnabled();
     if (!cfg.databaseService) throw refuse('no database.service is configured: the switch must stop and start the server');
     const live = tool.dataDirectory;
@@ -433,19 +471,24 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       const t = Date.now();
       await service.start();
       await accepting(Date.now() + 600_000);
-      return { downtimeMs: Date.now() - t, kept: input.keepDirectory };
+      const downtimeMs = Date.now() - t;
+      return { downtimeMs, kept: input.keepDirectory, timeline: await archiveNewTimeline(live) };
     }
     if (!existsSync(input.copyDirectory) || marker(input.copyDirectory) !== input.runId) throw refuse(`the restored copy ${input.copyDirectory} of this run is not there; nothing was switched`);
     if (existsSync(input.keepDirectory)) throw refuse(`${input.keepDirectory} exists; nothing was switched`);
     await pgCtl(['-D', input.copyDirectory, '-m', 'fast', '-w', 'stop'], 600_000);
     const t0 = Date.now();
     await service.stop();
-    renameSync(live, input.keepDirectory);
+    // A lost data directory (the disaster the restore is for) has nothing to keep.
+    const hadLive = existsSync(live);
+    if (hadLive) renameSync(live, input.keepDirectory);
     try {
       renameSync(input.copyDirectory, live);
     } catch (e) {
-      renameSync(input.keepDirectory, live);
-      await service.start();
+      if (hadLive) {
+        renameSync(input.keepDirectory, live);
+        await service.start();
+      }
       throw e;
     }
     try {
@@ -455,20 +498,22 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       // Back as it was: the copy aside again, the old directory in place, the old server started.
       await pgCtl(['-D', live, '-m', 'immediate', '-w', 'stop'], 120_000).catch(() => undefined);
       renameSync(live, input.copyDirectory);
+      if (!hadLive) throw refuse(`the restored cluster did not start: ${(e as Error).message}; there was no data directory before, the copy is at ${input.copyDirectory}`);
       renameSync(input.keepDirectory, live);
       await service.start();
       throw refuse(`the restored cluster did not start in place of the live one; the old one is back and running: ${(e as Error).message}`);
     }
-    return { downtimeMs: Date.now() - t0, kept: input.keepDirectory };
+    const downtimeMs = Date.now() - t0;
+    return { downtimeMs, kept: hadLive ? input.keepDirectory : '(no data directory was there)', timeline: await archiveNewTimeline(live) };
   }
 
   /** After a switch: the live server is the checked copy (same identifier and timeline) and has
    * every table the copy had. Row counts may have moved on: writers reconnect at once. */
-  async function verifySwitched(input: { identity: string; tables: string[] }): Promise<{ identity: string; missingTables: string[]; rows: Record<string, number> }> {
+  async function verifySwitched(input: { identity: string; tables: string[] }): Promise<{ identity: string; missingTables: string[] }> {
     await superSql('CHECKPOINT');
     const id = await identity(pg.target.port);
-    const live = await figuresAt(pg.target.port);
-    return { identity: id, missingTables: input.tables.filter((t) => !(t in live.rows)), rows: live.rows };
+    const tables = new Set(await withClientAt(pg.target.port, listTables));
+    return { identity: id, missingTables: input.tables.filter((t) => !tables.has(t)) };
   }
 
   return {

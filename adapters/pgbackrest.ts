@@ -96,7 +96,10 @@ export class PgBackRest {
   /** The user pgBackRest runs as: the data directory's owner when we are root, else ourselves. */
   runAs(): { uid?: number; gid?: number } {
     if (process.getuid?.() !== 0) return {};
-    const owner = ownerOf(this.dataDirectory);
+    // A lost data directory (the disaster a restore is for): the repository is the same user's.
+    const from = [this.dataDirectory, this.tier.repository].find((d) => existsSync(d));
+    if (!from) throw new PgBackRestError(`neither the data directory ${this.dataDirectory} nor the repository ${this.tier.repository} exists: no user to run pgBackRest as`);
+    const owner = ownerOf(from);
     return owner.uid === 0 ? {} : owner;
   }
 

@@ -297,6 +297,8 @@ export interface RestoreClusterResult {
   recoverMs?: number;
   /** The old server's stop to the new server's first answer. */
   downtimeMs?: number;
+  /** The new timeline (its history file and first WAL) reached the archive after the switch. */
+  newTimelineArchived?: boolean;
   approval?: Approval;
   durationMs: number;
   plan?: string[];

@@ -42,11 +42,11 @@ export async function restoreCluster(raw: RestoreClusterInput = {}): Promise<Res
       archivedNow = await host.archiveCurrentWal.executeWithOptions({ summary: 'close and archive the live server\'s current WAL segment (if it answers)' }, []);
     }
     run.step('plan', targetText);
-    const p = await long.planClusterRestore.executeWithOptions({ summary: `choose the backup for ${targetText}; verify it and the WAL it needs` }, [{ target, runId }]);
+    const p = await long.planClusterRestore.executeWithOptions({ summary: `choose the backup for ${targetText}; verify it and the WAL it needs` }, [{ target, runId, verify: input.dryRun === true }]);
     const needsApproval = db.production || input.requireApproval === true;
     const plan = [
       `recover cluster ${db.host}:${db.port} (data directory ${db.dataDirectory}) to ${targetText}`,
-      `from ${p.backup.type} backup ${p.backup.label} (ended ${new Date(p.backup.stoppedAt * 1000).toISOString()}), verified; WAL ${p.walFrom}..${p.walTo} checked for gaps`,
+      `from ${p.backup.type} backup ${p.backup.label} (ended ${new Date(p.backup.stoppedAt * 1000).toISOString()}), ${input.dryRun ? 'verified now (pgbackrest verify)' : "every file's checksum checked as it is restored"}; WAL ${p.walFrom}..${p.walTo} checked for gaps`,
       `expected data loss: ${p.dataLoss}`,
       ...(archivedNow ? [archivedNow.archived ? `the live server's WAL up to now archived (segment ${archivedNow.archived})` : `the live server's current WAL was not archived first: ${archivedNow.skipped}`] : []),
       `restore into ${p.copyDirectory}, start it on port ${db.restorePort} (not archiving) and wait for the recovery to end`,
@@ -118,11 +118,12 @@ export async function restoreCluster(raw: RestoreClusterInput = {}): Promise<Res
         await application.runApplicationCommand.executeWithOptions({ summary: 'start the application' }, [{ action: 'start' }]);
         stopped = false;
       }
+      const archivedNote = sw.timeline.archived ? `the new timeline is archived (${[...sw.timeline.marked, sw.timeline.archived].join(', ')})` : `the new timeline is NOT archived yet: ${sw.timeline.skipped}; take a physical backup once archiving works`;
       run.finish(
         'succeeded',
-        `recovered to ${targetText} (last transaction ${restored.lastTransactionAt ?? 'not reported'}) from ${p.backup.label}; downtime ${formatMs(sw.downtimeMs)}; the old data directory is kept as ${sw.kept} (remove it once you are satisfied); in ${formatMs(Date.now() - started)}`,
+        `recovered to ${targetText} (last transaction ${restored.lastTransactionAt ?? 'not reported'}) from ${p.backup.label}; downtime ${formatMs(sw.downtimeMs)}; ${archivedNote}; the old data directory is kept as ${sw.kept} (remove it once you are satisfied); in ${formatMs(Date.now() - started)}`,
       );
-      return { ...base, ...figures, outcome: 'succeeded', keptDirectory: sw.kept, downtimeMs: sw.downtimeMs, approval: gate.approval, durationMs: Date.now() - started };
+      return { ...base, ...figures, outcome: 'succeeded', keptDirectory: sw.kept, downtimeMs: sw.downtimeMs, newTimelineArchived: sw.timeline.archived !== undefined, approval: gate.approval, durationMs: Date.now() - started };
     } catch (err) {
       await CancellationScope.nonCancellable(async () => {
         // Before the switch the copy goes and the live server was never touched; after it, the
