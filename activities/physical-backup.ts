@@ -62,16 +62,18 @@ export function serverTime(iso: string): string {
 const refuse = (message: string, type: string = Failure.PreconditionFailed): ApplicationFailure => ApplicationFailure.create({ type, message, nonRetryable: true });
 
 /** Every table's row count and content hash, and one fingerprint over them all. */
-export async function tableFigures(c: Client): Promise<TableFigures> {
+export async function tableFigures(c: Client, o: { content?: boolean } = {}): Promise<TableFigures> {
+  const content = o.content !== false;
   const rows: Record<string, number> = {};
   const lines: string[] = [];
   for (const t of await listTables(c)) {
     // Names come from quote_ident (listTables), so they are safe to splice.
-    const r = await c.query<{ n: string; h: string }>(`SELECT count(*) AS n, coalesce(sum(hashtext(x::text)::bigint), 0)::text AS h FROM ${t} x`);
+    const r = await c.query<{ n: string; h: string }>(`SELECT count(*) AS n, ${content ? 'coalesce(sum(hashtext(x::text)::bigint), 0)::text' : "''"} AS h FROM ${t} x`);
     rows[t] = Number(r.rows[0]?.n ?? 0);
     lines.push(`${t}\t${rows[t]}\t${r.rows[0]?.h ?? '0'}`);
   }
-  return { rows, fingerprint: createHash('sha256').update(lines.join('\n')).digest('hex') };
+  // A counts-only fingerprint says so: it is not comparable with a content one.
+  return { rows, fingerprint: `${content ? '' : 'counts:'}${createHash('sha256').update(lines.join('\n')).digest('hex')}` };
 }
 
 export function createPhysicalBackupActivities(deps: ActivityDeps) {
@@ -379,7 +381,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     }
   }
 
-  const figuresAt = (port: number): Promise<TableFigures> => withClientAt(port, tableFigures);
+  const figuresAt = (port: number, content = true): Promise<TableFigures> => withClientAt(port, (c) => tableFigures(c, { content }));
   const countsAt = (port: number): Promise<{ rows: Record<string, number> }> => withClientAt(port, async (c) => ({ rows: await countRows(c, await listTables(c)) }));
 
   /** The restored copy's figures; the live server's too when it answers (what the restore would
@@ -390,12 +392,12 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     return superSql("SELECT s.system_identifier || '/' || c.timeline_id FROM pg_control_system() s, pg_control_checkpoint() c", port, socket);
   }
 
-  async function checkClusterCopy(input: { label: string; copyDirectory: string }): Promise<{ copy: TableFigures; live?: { rows: Record<string, number> }; missingTables: string[]; identity: string }> {
+  async function checkClusterCopy(input: { label: string; copyDirectory: string; content?: boolean }): Promise<{ copy: TableFigures; live?: { rows: Record<string, number> }; missingTables: string[]; identity: string }> {
     // A checkpoint first, so the control file's timeline is the promoted one.
     await superSql('CHECKPOINT', tier.restorePort, input.copyDirectory);
     const id = await identity(tier.restorePort, input.copyDirectory);
     // The copy's full figures and the live server's row counts (what "rows behind" needs), at once.
-    const [copy, live] = await Promise.all([figuresAt(tier.restorePort), countsAt(pg.target.port).catch(() => undefined)]);
+    const [copy, live] = await Promise.all([figuresAt(tier.restorePort, input.content !== false), countsAt(pg.target.port).catch(() => undefined)]);
     const recorded = path.join(tier.workDirectory, `figures-${input.label}.json`);
     const atBackup = existsSync(recorded) ? (JSON.parse(readFileSync(recorded, 'utf8')) as TableFigures) : undefined;
     const missingTables = Object.keys(atBackup?.rows ?? {}).filter((t) => !(t in copy.rows));

@@ -79,6 +79,7 @@ export const runbookInputSchemas = {
     ...common,
     toTime: isoTime.optional().describe('recover to this time (ISO 8601 with zone); default: the latest archived point'),
     toName: restorePointName.optional().describe('recover to this named restore point (pg_create_restore_point)'),
+    check: z.enum(['fingerprint', 'counts'], { message: 'expected fingerprint or counts' }).optional().describe('what the copy is checked with before the switch: per-table row counts and a fingerprint of every row (default), or row counts only (seconds faster per GB)'),
     requireApproval: z.boolean({ message: 'expected true or false' }).optional().describe('wait for an approval before the switch even on a non-production target'),
     approvalTimeoutSeconds,
     heartbeatTimeoutSeconds,

@@ -50,7 +50,7 @@ export async function restoreCluster(raw: RestoreClusterInput = {}): Promise<Res
       `expected data loss: ${p.dataLoss}`,
       ...(archivedNow ? [archivedNow.archived ? `the live server's WAL up to now archived (segment ${archivedNow.archived})` : `the live server's current WAL was not archived first: ${archivedNow.skipped}`] : []),
       `restore into ${p.copyDirectory}, start it on port ${db.restorePort} (not archiving) and wait for the recovery to end`,
-      'check the copy: every table the backup had, per-table row counts and a fingerprint, compared with the live server when it answers',
+      `check the copy: every table the backup had, per-table row counts${input.check === 'counts' ? '' : ' and a fingerprint of every row'}, compared with the live server when it answers`,
       ...(needsApproval ? [`wait for an approval (${db.production ? 'production target' : 'asked for by the starter'})`] : []),
       ...(db.applicationStop ? ['stop the application'] : []),
       `switch: stop the live server, keep ${db.dataDirectory} as ${p.keepDirectory}, move the copy into its place, start it`,
@@ -73,7 +73,7 @@ export async function restoreCluster(raw: RestoreClusterInput = {}): Promise<Res
         { label: p.backup.label, target, copyDirectory: p.copyDirectory, runId },
       ]);
       run.step('check copy');
-      const check = await long.checkClusterCopy.executeWithOptions({ summary: 'per-table rows and fingerprint of the copy, and of the live server when it answers' }, [{ label: p.backup.label, copyDirectory: p.copyDirectory }]);
+      const check = await long.checkClusterCopy.executeWithOptions({ summary: `per-table rows${input.check === 'counts' ? '' : ' and fingerprint'} of the copy; the live server's rows when it answers` }, [{ label: p.backup.label, copyDirectory: p.copyDirectory, content: input.check !== 'counts' }]);
       const rowsBehind: Record<string, number> | undefined = check.live
         ? Object.fromEntries(Object.entries(check.live.rows).map(([t, n]): [string, number] => [t, n - (check.copy.rows[t] ?? 0)]).filter(([, d]) => d !== 0))
         : undefined;
