@@ -347,7 +347,9 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     if (as.uid !== undefined) chownSync(path.join(input.copyDirectory, 'zerotrustml-restore.json'), as.uid, as.gid!);
     const restoreMs = Date.now() - t0;
     progress.report({ phase: `recovering on port ${tier.restorePort}` }, true);
+    // A backup of a cluster that was itself restored holds that restore's log: start a new one.
     const log = path.join(input.copyDirectory, 'restore-check.log');
+    await rm(log, { force: true });
     const t1 = Date.now();
     try {
       // Its own port, its own socket directory, and no archiving: the copy must not push WAL into
@@ -366,7 +368,8 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     }
     const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
     const recovery = text.split('\n').filter((l) => /recovery|redo done|timeline|consistent/i.test(l)).map((l) => l.replace(/^\S+ \S+ \S+ \[\d+\] /, '')).slice(-8);
-    const lastTransactionAt = /last completed transaction was at log time (.+)$/m.exec(text)?.[1] ?? /recovery stopping before commit of transaction \d+, time (.+)$/m.exec(text)?.[1];
+    const lastMatch = (re: RegExp): string | undefined => [...text.matchAll(re)].pop()?.[1];
+    const lastTransactionAt = lastMatch(/last completed transaction was at log time (.+)$/gm) ?? lastMatch(/recovery stopping before commit of transaction \d+, time (.+)$/gm);
     return { recovery, lastTransactionAt: lastTransactionAt?.trim(), restoreMs, recoverMs: Date.now() - t1 };
   }
 

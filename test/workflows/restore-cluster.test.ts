@@ -201,6 +201,10 @@ test('restore to a time between two writes: a rejected switch leaves the old ser
   const done = (await (await start('restoreCluster', { toTime: t })).result()) as RestoreClusterResult;
   expect(done).toMatchObject({ outcome: 'succeeded', keptDirectory: expect.stringContaining('postgres.before-'), newTimelineArchived: true });
   expect(existsSync(done.keptDirectory!)).toBe(true);
+  // The server's own account of where recovery stopped: the last transaction before the target.
+  const recoveredTo = Date.parse(done.recoveredTo!.replace(' ', 'T').replace(/\+00$/, 'Z'));
+  expect(recoveredTo).toBeLessThanOrEqual(Date.parse(t));
+  expect(recoveredTo).toBeGreaterThan(Date.parse(t) - 5000);
   const notes = (await sql<{ note: string }>(`SELECT note FROM ledger WHERE note IN ('first', 'second')`)).map((r) => r.note);
   expect(notes).toEqual(['first']);
   const big = await sql<{ n: string; len: number }>(`SELECT count(*) AS n, min(length(blob)) AS len FROM "Odd Schema"."weird ""name""; drop"`);
