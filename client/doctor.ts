@@ -7,7 +7,7 @@
 // finds or builds the Temporal server for the sandbox's cluster mode.
 import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
-import { postgresToolsDir } from '../adapters/postgres-tools';
+import { postgresServerDir, postgresToolsDir } from '../adapters/postgres-tools';
 import { runCommand, which } from '../adapters/process';
 import { hostRoles, type HostRole } from '../common/config-schema';
 import type { LoadedConfig } from '../config/load';
@@ -49,6 +49,33 @@ function writable(dir: string): string | undefined {
   }
 }
 
+/** The physical tier runs on the database host: pgBackRest, pg_ctl for the restored copy it
+ * checks before a switch, and the data directory it backs up. */
+async function physicalChecks(config: LoadedConfig): Promise<Check[]> {
+  const checks: Check[] = [];
+  const program = config.physical.program ?? (await which('pgbackrest'));
+  if (program) {
+    try {
+      const { stdout } = await runCommand([program, 'version']);
+      checks.push({ name: 'database: pgbackrest (physicalBackup)', ok: true, detail: `${program}: ${stdout.trim()}` });
+    } catch (e) {
+      checks.push({ name: 'database: pgbackrest (physicalBackup)', ok: false, detail: (e as Error).message });
+    }
+  } else {
+    checks.push({ name: 'database: pgbackrest (physicalBackup)', ok: false, detail: 'not on PATH: install the pgbackrest package, set physicalBackup.program, or physicalBackup.enabled: false' });
+  }
+  try {
+    checks.push({ name: 'database: pg_ctl (restore-cluster)', ok: true, detail: path.join(await postgresServerDir(config.database.binDir), 'pg_ctl') });
+  } catch (e) {
+    checks.push({ name: 'database: pg_ctl (restore-cluster)', ok: false, detail: (e as Error).message });
+  }
+  const dir = config.physical.dataDirectory;
+  // The sandbox's cluster is made by `stack up`; another server's directory must be there.
+  const ok = dir !== undefined && (existsSync(dir) || config.database.managed);
+  checks.push({ name: 'database: data directory (physicalBackup)', ok, detail: dir === undefined ? 'physicalBackup.dataDirectory is not set' : existsSync(dir) ? dir : `${dir} ${ok ? '(made by stack up)' : 'does not exist'}` });
+  return checks;
+}
+
 async function roleChecks(config: LoadedConfig, role: HostRole): Promise<Check[]> {
   const checks: Check[] = [];
   if (role === 'backups') {
@@ -73,7 +100,10 @@ async function roleChecks(config: LoadedConfig, role: HostRole): Promise<Check[]
       checks.push({ name: `backups: ${what}`, ok: problem === undefined, detail: problem ?? dir });
     }
   }
-  if (role === 'database') checks.push(await serviceCheck('database: service control', config.databaseService, false));
+  if (role === 'database') {
+    checks.push(await serviceCheck('database: service control', config.databaseService, false));
+    if (config.physical.enabled) checks.push(...(await physicalChecks(config)));
+  }
   if (role === 'conductor') {
     const check = await serviceCheck('conductor: service control', config.conductorService, true);
     checks.push({ ...check, detail: `${check.detail}${config.conductorService.type === 'systemd' || config.conductorService.clean ? '' : '; no clean command: a wipe is refused'}` });

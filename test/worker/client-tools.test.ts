@@ -45,6 +45,18 @@ test('doctor --host for a backups host passes with the client tools only', async
   expect(r.code).toBe(0);
 });
 
+test('doctor --host for a database host with the physical tier checks pgBackRest, pg_ctl and the data directory', async () => {
+  const missing = path.join(testRoot, 'no-such-data-directory');
+  // The database host has the server package (pg_ctl starts a restored copy): no binDir of client tools only.
+  const withServer = Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'RUNBOOK_SET_database__binDir'));
+  const r = await runCli(['doctor', '--host', 'dbhost'], { ...withServer, RUNBOOK_SET_physicalBackup__enabled: 'true', RUNBOOK_SET_physicalBackup__dataDirectory: missing });
+  const out = r.stdout + r.stderr;
+  expect(out).toMatch(/ok\s+database: pgbackrest \(physicalBackup\): \S+pgbackrest: pgBackRest \d/);
+  expect(out).toMatch(/ok\s+database: pg_ctl \(restore-cluster\): \S+\/pg_ctl/);
+  expect(out).toContain(`${missing} does not exist`);
+  expect(r.code).not.toBe(0);
+});
+
 test('a worker without server binaries backs up a database it does not manage, verified', async () => {
   worker = await startWorkerProcess({ taskQueue: queue, env, host: 'dbhost' });
   const shared = await startWorkerProcess({ taskQueue: queue, env });

@@ -213,6 +213,18 @@ test('restore to a time between two writes: a rejected switch leaves the old ser
   recoveredAt = Date.now();
 }, 600_000);
 
+test('restore to a named restore point: what was committed before it is there, what came after is not', async () => {
+  await sql(`INSERT INTO ledger (note) VALUES ('before the point')`);
+  await one(`SELECT pg_create_restore_point('before-batch-7') AS lsn`, port, 'postgres');
+  await sql(`INSERT INTO ledger (note) VALUES ('after the point')`);
+  await archiveNow();
+  const done = (await (await start('restoreCluster', { toName: 'before-batch-7' })).result()) as RestoreClusterResult;
+  expect(done).toMatchObject({ outcome: 'succeeded', target: 'restore point "before-batch-7"', newTimelineArchived: true });
+  const notes = (await sql<{ note: string }>(`SELECT note FROM ledger WHERE note IN ('before the point', 'after the point')`)).map((r) => r.note);
+  expect(notes).toEqual(['before the point']);
+  recoveredAt = Date.now();
+}, 300_000);
+
 test('the server killed under writes: restore to the latest point loses nothing older than the archive timeout', async () => {
   await waitFor('writes on the recovered cluster', async () => writer.committed.filter((c) => c.at > Date.now() - 2000).length > 20, 60_000);
   await new Promise((r) => setTimeout(r, 3 * archiveTimeout * 1000));
