@@ -12,6 +12,8 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import type { DatabaseArchivingResult, PhysicalBackupResult, RestoreClusterResult } from '../../common/runbooks';
 import { startCluster, stopCluster } from '../../sandbox/postgres-cluster';
+import { archivingStatus } from '../../client/status';
+import { loadConfig } from '../../config/load';
 import { testConfigYaml, testRoot } from '../support/env';
 import { decide, temporalClient, waitFor } from '../support/stack';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
@@ -172,6 +174,11 @@ test('a full and an incremental backup under writes, each verified', async () =>
   expect(incr).toMatchObject({ outcome: 'succeeded', type: 'incr', verified: true });
   expect(incr.label.startsWith(full.label)).toBe(true);
   expect(incr.repositoryDelta).toBeLessThan(full.repositoryDelta);
+  // What `runbook status` shows of it: WAL reaching the archive, no failure, the newest backup.
+  const status = await archivingStatus(loadConfig({ file: configPath, env: {} }));
+  expect(status).toMatchObject({ failing: false, failedCount: 0, latestPhysicalBackup: { label: incr.label, type: 'incr' }, problems: [] });
+  expect(status!.lastArchivedWal).toMatch(/^[0-9A-F]{24}/); // a segment, or a backup-label file named after one
+  expect(status!.latestPhysicalBackup!.ageSeconds).toBeLessThan(120);
 }, 300_000);
 
 test('restore to a time between two writes: a rejected switch leaves the old server untouched; an accepted one has the first write and not the second', async () => {
