@@ -72,6 +72,11 @@ function reachable(dir: string, uid: number, gid: number, ours: string): void {
   }
 }
 
+/** One shell word, whatever the text holds. */
+export function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./=:@+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 /** The user that owns a directory (the server's data directory): who pgBackRest runs as. */
 function ownerOf(dir: string): { uid: number; gid: number } {
   const st = statSync(dir);
@@ -121,6 +126,10 @@ export class PgBackRest {
       if (as.uid !== undefined) chownSync(d, as.uid, as.gid!);
     }
     // The worker may run with a umask of 077; the server's user must read what is written here.
+    // Every value is one line of pgBackRest's configuration: a line break would add settings.
+    for (const v of [this.tier.repository, this.tier.workDirectory, this.dataDirectory, this.tier.socketDirectory ?? '']) {
+      if (/[\r\n]/.test(v)) throw new PgBackRestError(`refusing a path with a line break in pgBackRest's configuration: ${JSON.stringify(v)}`);
+    }
     const lines = [
       '# Written by zerotrustml-runbooks (physicalBackup in its configuration); edits are overwritten.',
       '[global]',
@@ -150,7 +159,10 @@ export class PgBackRest {
 
   /** The archive_command the server runs for each WAL segment. */
   archiveCommand(program: string): string {
-    return `${program} --config=${this.configFile} --stanza=${this.tier.stanza} archive-push %p`;
+    // The server runs it through a shell: a path with a space or a ';' must stay one argument;
+    // and it replaces %-sequences first, so a '%' of a path is written '%%'.
+    const word = (t: string): string => shellQuote(t).replace(/%/g, '%%');
+    return `${word(program)} ${word(`--config=${this.configFile}`)} --stanza=${this.tier.stanza} archive-push %p`;
   }
 
   async run(args: string[], o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunResult> {
