@@ -311,7 +311,13 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     await runCommand([path.join(bin, 'pg_ctl'), ...args], { ...tool.runAs(), env: { ...process.env, HOME: '/tmp' }, cwd: '/tmp', timeoutMs });
   }
 
-  const isRestoreCopy = (dir: string): boolean => dir.startsWith(`${tool.dataDirectory}.restore-`) && !dir.slice(tool.dataDirectory.length).includes('/');
+  /** A directory this tier names beside the data directory: `<data>.<kind>-<id>`, one level, no
+   * other place (a restore's copy, or a switched-out data directory kept). */
+  const isBeside = (dir: string, kind: 'restore' | 'before'): boolean => {
+    const rest = dir.startsWith(`${tool.dataDirectory}.${kind}-`) ? dir.slice(tool.dataDirectory.length + kind.length + 2) : '';
+    return /^[A-Za-z0-9]+$/.test(rest);
+  };
+  const isRestoreCopy = (dir: string): boolean => isBeside(dir, 'restore');
 
   /** The backup restored into a new data directory beside the live one, recovered to the target,
    * started on the restore port (loopback, not archiving), and promoted. The live server is not
@@ -478,6 +484,9 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       await accepting(Date.now() + 600_000);
       const downtimeMs = Date.now() - t;
       return { downtimeMs, kept: input.keepDirectory, timeline: await archiveNewTimeline(live) };
+    }
+    if (!isRestoreCopy(input.copyDirectory) || !isBeside(input.keepDirectory, 'before')) {
+      throw refuse(`refusing to switch ${input.copyDirectory} in and keep the data directory as ${input.keepDirectory}: both go beside ${live}, named .restore-<id> and .before-<id>`);
     }
     if (!existsSync(input.copyDirectory) || marker(input.copyDirectory) !== input.runId) throw refuse(`the restored copy ${input.copyDirectory} of this run is not there; nothing was switched`);
     if (existsSync(input.keepDirectory)) throw refuse(`${input.keepDirectory} exists; nothing was switched`);
