@@ -7,46 +7,16 @@ import { runCommand, which } from './process';
 
 export const CLIENT_TOOLS = ['pg_dump', 'pg_restore', 'psql'] as const;
 
-const hasTools = (dir: string): boolean => CLIENT_TOOLS.every((t) => existsSync(path.join(dir, t)));
-
 /** Thrown when the client tools cannot be found: says what was looked for and where. */
 export class PostgresToolsMissing extends Error {
   override readonly name = 'PostgresToolsMissing';
 }
 
-/** The directory of pg_dump, pg_restore and psql: the configured one, else the newest Debian
- * installation (pg_dump refuses a server newer than itself, so the newest is the one to use), else
- * pg_config's, else the one on PATH. */
-export async function postgresToolsDir(configured?: string): Promise<string> {
-  if (configured) {
-    if (!hasTools(configured)) throw new PostgresToolsMissing(`database.binDir: expected a directory with ${CLIENT_TOOLS.join(', ')}, found ${configured} without them`);
-    return configured;
-  }
-  const root = '/usr/lib/postgresql';
-  if (existsSync(root)) {
-    const versions = readdirSync(root)
-      .filter((v) => /^\d+$/.test(v) && hasTools(path.join(root, v, 'bin')))
-      .sort((a, b) => Number(b) - Number(a));
-    if (versions[0]) return path.join(root, versions[0], 'bin');
-  }
-  const pgConfig = await which('pg_config');
-  if (pgConfig) {
-    const dir = (await runCommand([pgConfig, '--bindir'])).stdout.trim();
-    if (hasTools(dir)) return dir;
-  }
-  const onPath = await which('pg_dump');
-  if (onPath && hasTools(path.dirname(onPath))) return path.dirname(onPath);
-  throw new PostgresToolsMissing(`PostgreSQL client tools (${CLIENT_TOOLS.join(', ')}) were not found in /usr/lib/postgresql/*/bin, pg_config --bindir or PATH: install postgresql-client (Debian) or set database.binDir`);
-}
-
-/** The directory of the server's own tools (pg_ctl), for the physical tier's restored copies on
- * the database host: the configured one, else the newest Debian installation, else pg_config's. */
-export async function postgresServerDir(configured?: string): Promise<string> {
-  const has = (dir: string): boolean => existsSync(path.join(dir, 'pg_ctl'));
-  if (configured) {
-    if (!has(configured)) throw new PostgresToolsMissing(`database.binDir: expected a directory with pg_ctl, found ${configured} without it`);
-    return configured;
-  }
+/** The newest directory holding every one of `tools`, where PostgreSQL puts them: the newest
+ * Debian installation (pg_dump refuses a server newer than itself, so the newest is the one to
+ * use), else pg_config's, else (when `onPath` names one of them) the one on PATH. */
+async function findBinDir(tools: readonly string[], onPath?: string): Promise<string | undefined> {
+  const has = (dir: string): boolean => tools.every((t) => existsSync(path.join(dir, t)));
   const root = '/usr/lib/postgresql';
   if (existsSync(root)) {
     const versions = readdirSync(root)
@@ -59,5 +29,31 @@ export async function postgresServerDir(configured?: string): Promise<string> {
     const dir = (await runCommand([pgConfig, '--bindir'])).stdout.trim();
     if (has(dir)) return dir;
   }
+  const found = onPath ? await which(onPath) : undefined;
+  return found && has(path.dirname(found)) ? path.dirname(found) : undefined;
+}
+
+/** A configured binary directory, checked to hold `tools`. */
+function configuredDir(configured: string, tools: readonly string[]): string {
+  if (!tools.every((t) => existsSync(path.join(configured, t)))) {
+    throw new PostgresToolsMissing(`database.binDir: expected a directory with ${tools.join(', ')}, found ${configured} without ${tools.length > 1 ? 'them' : 'it'}`);
+  }
+  return configured;
+}
+
+/** The directory of pg_dump, pg_restore and psql: the configured one, else found (findBinDir). */
+export async function postgresToolsDir(configured?: string): Promise<string> {
+  if (configured) return configuredDir(configured, CLIENT_TOOLS);
+  const dir = await findBinDir(CLIENT_TOOLS, 'pg_dump');
+  if (dir) return dir;
+  throw new PostgresToolsMissing(`PostgreSQL client tools (${CLIENT_TOOLS.join(', ')}) were not found in /usr/lib/postgresql/*/bin, pg_config --bindir or PATH: install postgresql-client (Debian) or set database.binDir`);
+}
+
+/** The directory of the server's own tools (pg_ctl), for the physical tier's restored copies on
+ * the database host: the configured one, else found (findBinDir, not PATH). */
+export async function postgresServerDir(configured?: string): Promise<string> {
+  if (configured) return configuredDir(configured, ['pg_ctl']);
+  const dir = await findBinDir(['pg_ctl']);
+  if (dir) return dir;
   throw new PostgresToolsMissing('pg_ctl was not found in /usr/lib/postgresql/*/bin or pg_config --bindir: restoring a physical backup needs the PostgreSQL server package on the database host (or database.binDir)');
 }
