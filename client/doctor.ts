@@ -7,10 +7,11 @@
 // finds or builds the Temporal server for the sandbox's cluster mode.
 import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
+import { PgBackRest } from '../adapters/pgbackrest';
 import { postgresServerDir, postgresToolsDir } from '../adapters/postgres-tools';
 import { runCommand, which } from '../adapters/process';
 import { hostRoles, type HostRole } from '../common/config-schema';
-import type { LoadedConfig } from '../config/load';
+import { databaseTarget, type LoadedConfig } from '../config/load';
 import { findMonitoring } from '../sandbox/monitoring';
 import { postgresBinDir } from '../sandbox/postgres-cluster';
 import { findTemporalCli } from '../sandbox/temporal-cli';
@@ -53,16 +54,13 @@ function writable(dir: string): string | undefined {
  * checks before a switch, and the data directory it backs up. */
 async function physicalChecks(config: LoadedConfig): Promise<Check[]> {
   const checks: Check[] = [];
-  const program = config.physical.program ?? (await which('pgbackrest'));
-  if (program) {
-    try {
-      const { stdout } = await runCommand([program, 'version']);
-      checks.push({ name: 'database: pgbackrest (physicalBackup)', ok: true, detail: `${program}: ${stdout.trim()}` });
-    } catch (e) {
-      checks.push({ name: 'database: pgbackrest (physicalBackup)', ok: false, detail: (e as Error).message });
-    }
-  } else {
-    checks.push({ name: 'database: pgbackrest (physicalBackup)', ok: false, detail: 'not on PATH: install the pgbackrest package, set physicalBackup.program, or physicalBackup.enabled: false' });
+  try {
+    // Found as the runbooks find it (PgBackRest.program), so the check and the work agree.
+    const program = await new PgBackRest(config.physical, databaseTarget(config).port).program();
+    const { stdout } = await runCommand([program, 'version']);
+    checks.push({ name: 'database: pgbackrest (physicalBackup)', ok: true, detail: `${program}: ${stdout.trim()}` });
+  } catch (e) {
+    checks.push({ name: 'database: pgbackrest (physicalBackup)', ok: false, detail: `${(e as Error).message} (or physicalBackup.enabled: false)` });
   }
   try {
     checks.push({ name: 'database: pg_ctl (restore-cluster)', ok: true, detail: path.join(await postgresServerDir(config.database.binDir), 'pg_ctl') });
