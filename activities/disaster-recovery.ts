@@ -4,7 +4,7 @@
 // into an isolated environment (its own cluster on its own port, its own conductor on its own
 // port and data directory), verifies it, measures it and tears it down; it never touches
 // production.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { MANIFEST_FORMAT, type BackupManifest } from '../common/backup-manifest'
 import { Failure } from '../common/failures';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
 import { runCommand } from '../adapters/process';
+import { postgresServerDir } from '../adapters/postgres-tools';
 import { redact } from '../adapters/secrets';
 import { Postgres } from '../adapters/postgres';
 import { serviceControl, type ServiceControl } from '../adapters/service-control';
@@ -23,6 +24,7 @@ import { CONFIG_MANIFEST_FORMAT, type ConfigBackupManifest } from './config-back
 import { createDhtActivities } from './dht';
 import type { ActivityDeps } from './deps';
 import { readStatusReport } from './status-report';
+import { DRILL_MARKER, drillOwner, ownsDrillEnvironment } from './drill-marker';
 import { createRestoreDatabaseActivities } from './restore-database';
 
 export interface RecoveryPoint {
@@ -48,8 +50,6 @@ export interface DrillEnvironment {
 }
 
 
-/** The file that marks a directory as one drill run's environment. */
-const DRILL_MARKER = '.dr-drill-owner.json';
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -97,7 +97,11 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
   }
 
   /** The provisioning hook, or in the sandbox the database and conductor services' start. */
-  async function provision(): Promise<{ how: string[] }> {
+  /** The infrastructure: the configured hook, or the sandbox's database and conductor services.
+   * `database: false` when the physical tier restores the cluster: the restore puts the data
+   * directory in place and starts the server itself (a server started here on a lost data
+   * directory would be a new, empty cluster, set aside again by the switch). */
+  async function provision(input: { database?: boolean } = {}): Promise<{ how: string[] }> {
     const how: string[] = [];
     if (cfg.disasterRecovery.provision) {
       await runCommand(cfg.disasterRecovery.provision, { timeoutMs: 3_600_000 });
@@ -105,8 +109,12 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
       return { how };
     }
     if (!cfg.databaseService) throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: 'disasterRecovery.provision: expected a provisioning command (or a database.service to start), found neither', nonRetryable: true });
-    await serviceControl(cfg.databaseService).start();
-    how.push(`database: ${serviceControl(cfg.databaseService).describe()}`);
+    if (input.database !== false) {
+      await serviceControl(cfg.databaseService).start();
+      how.push(`database: ${serviceControl(cfg.databaseService).describe()}`);
+    } else {
+      how.push('database: restored from the physical tier (restore-cluster starts it)');
+    }
     await serviceControl(cfg.conductorService).start();
     how.push(`conductor: ${serviceControl(cfg.conductorService).describe()}`);
     return { how };
@@ -182,20 +190,12 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
   }
 
   const markerOf = (env: DrillEnvironment): string => path.join(env.dir, DRILL_MARKER);
-  const owner = (): string => {
-    const w = Context.current().info.workflowExecution;
-    return w ? `${w.workflowId}/${w.runId}` : `local-${process.pid}`;
-  };
   /** Whether the directory is this run's drill environment: it carries the mark this run wrote. */
-  const ownsEnvironment = (env: DrillEnvironment): boolean => {
-    try {
-      return (JSON.parse(readFileSync(markerOf(env), 'utf8')) as { owner?: string }).owner === owner();
-    } catch {
-      return false;
-    }
-  };
+  const ownsEnvironment = (env: DrillEnvironment): boolean => ownsDrillEnvironment(env.dir);
 
-  async function drillProvision(input: DrillEnvironment): Promise<{ how: string[] }> {
+  /** `cluster: false` when the drill's cluster comes from the physical tier (the restore creates
+   * and starts it in the environment's postgres directory). */
+  async function drillProvision(input: DrillEnvironment & { cluster?: boolean }): Promise<{ how: string[] }> {
     const refuse = (message: string): never => {
       throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message, nonRetryable: true });
     };
@@ -216,12 +216,17 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
       await mkdir(input.dir);
       await chmod(input.dir, 0o711);
       // The mark first: whatever happens after this, tear-down knows the directory is the drill's.
-      writeFileSync(markerOf(input), JSON.stringify({ owner: owner(), createdAt: new Date().toISOString() }) + '\n', { mode: 0o600, flag: 'wx' });
+      writeFileSync(markerOf(input), JSON.stringify({ owner: drillOwner(), createdAt: new Date().toISOString() }) + '\n', { mode: 0o600, flag: 'wx' });
     }
     const services = drillServices(input);
-    await services.cluster.start();
+    if (input.cluster !== false) await services.cluster.start();
     await services.conductor.start();
-    return { how: [`PostgreSQL cluster ${path.join(input.dir, 'postgres')} on port ${input.postgresPort}`, `conductor stand-in ${path.join(input.dir, 'conductor')} on port ${input.conductorPort}`] };
+    return {
+      how: [
+        input.cluster !== false ? `PostgreSQL cluster ${path.join(input.dir, 'postgres')} on port ${input.postgresPort}` : `PostgreSQL cluster: restored from the physical tier into ${path.join(input.dir, 'postgres')}, port ${input.postgresPort}`,
+        `conductor stand-in ${path.join(input.dir, 'conductor')} on port ${input.conductorPort}`,
+      ],
+    };
   }
 
   /** Verifies the backup, restores it into the drill cluster, checks every table's rows against
@@ -266,6 +271,18 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     const services = drillServices(input);
     await services.conductor.stop().catch(() => undefined);
     await services.cluster.stop().catch(() => undefined);
+    // A cluster restored from the physical tier was started by pg_ctl, not by the configured
+    // commands: still running, it is stopped the same way (as its directory's owner).
+    const pgDir = path.join(input.dir, 'postgres');
+    if (existsSync(path.join(pgDir, 'postmaster.pid'))) {
+      const owner = statSync(pgDir);
+      await runCommand([path.join(await postgresServerDir(cfg.database.binDir), 'pg_ctl'), '-D', pgDir, '-m', 'immediate', '-w', 'stop'], {
+        ...(process.getuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {}),
+        cwd: '/tmp',
+        env: { ...process.env, HOME: '/tmp' },
+        timeoutMs: 120_000,
+      }).catch(() => undefined);
+    }
     await rm(input.dir, { recursive: true, force: true });
     return { removed: !existsSync(input.dir), detail: `removed ${input.dir}` };
   }

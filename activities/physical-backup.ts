@@ -15,6 +15,7 @@ import { postgresServerDir, postgresToolsDir } from '../adapters/postgres-tools'
 import { CommandError, runCommand, tail } from '../adapters/process';
 import { serviceControl } from '../adapters/service-control';
 import type { ActivityDeps } from './deps';
+import { ownsDrillEnvironment } from './drill-marker';
 import { progressReporter } from './progress';
 
 export interface PhysicalTarget {
@@ -46,6 +47,66 @@ export interface ClusterRestorePlan {
   dataLossSeconds?: number;
   copyDirectory: string;
   keepDirectory: string;
+}
+
+export type PhysicalRecoveryPoint =
+  | { usable: false; reason: string }
+  | { usable: true; label: string; type: BackupType; backupEndedAt: string; walFrom: string; walTo: string; archivedUntil: string; ageSeconds: number };
+
+export interface ArchiverState {
+  archiving: boolean;
+  lastArchivedWal?: string;
+  lastArchivedAt?: string;
+  failedCount: number;
+  lastFailedAt?: string;
+  /** A failure newer than the last success: the archiver is stuck on a segment. */
+  failing: boolean;
+  /** WAL written after the end of the last archived segment. */
+  unarchivedBytes: number;
+  /** How old the oldest change not yet archived can be: 0 when everything written is archived;
+   * unknown when nothing was ever archived. */
+  atRiskSeconds?: number;
+  /** The size of pg_wal: what grows while the archiver fails. */
+  walBytes?: number;
+}
+
+/** The archiver's figures from pg_stat_archiver's columns and the server's WAL position. */
+export function archiverFigures(r: { wal: string; archivedAt: string; failed: string; failedAt: string; lsn: string; segSize: string; mode: string; now: number }): ArchiverState {
+  const toBytes = (v: string): bigint => {
+    const m = /^(\d+)\s*(kB|MB|GB)?$/.exec(v.trim());
+    const unit = m?.[2] === 'GB' ? 1n << 30n : m?.[2] === 'MB' ? 1n << 20n : m?.[2] === 'kB' ? 1024n : 1n;
+    return m ? BigInt(m[1]!) * unit : 16n << 20n;
+  };
+  const [hi = '0', lo = '0'] = r.lsn.split('/');
+  const current = (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+  const segment = toBytes(r.segSize);
+  let unarchived = current;
+  if (/^[0-9A-F]{24}$/.test(r.wal)) {
+    // Segment name: timeline, then the LSN's high 32 bits, then the segment within them.
+    const end = (BigInt(`0x${r.wal.slice(8, 16)}`) << 32n) + (BigInt(`0x${r.wal.slice(16, 24)}`) + 1n) * segment;
+    unarchived = current > end ? current - end : 0n;
+  }
+  const archivedAt = r.archivedAt ? Number(r.archivedAt) * 1000 : undefined;
+  const failedAt = r.failedAt ? Number(r.failedAt) * 1000 : undefined;
+  return {
+    archiving: r.mode !== 'off',
+    lastArchivedWal: r.wal || undefined,
+    lastArchivedAt: archivedAt ? new Date(archivedAt).toISOString() : undefined,
+    failedCount: Number(r.failed) || 0,
+    lastFailedAt: failedAt ? new Date(failedAt).toISOString() : undefined,
+    failing: failedAt !== undefined && (archivedAt === undefined || failedAt > archivedAt),
+    unarchivedBytes: Number(unarchived),
+    atRiskSeconds: unarchived === 0n ? 0 : archivedAt ? Math.max(0, Math.round((r.now - archivedAt) / 1000)) : undefined,
+  };
+}
+
+export interface RestoredCluster {
+  /** The server's recovery log lines (target reached, timeline, consistency). */
+  recovery: string[];
+  /** The last transaction replayed (from the server's log), as the server printed it. */
+  lastTransactionAt?: string;
+  restoreMs: number;
+  recoverMs: number;
 }
 
 export interface TableFigures {
@@ -235,6 +296,13 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     requireEnabled();
     let segment: string;
     try {
+      // A server that does not archive (a fresh cluster a provisioning hook made, say) has nothing
+      // to push: said at once instead of waiting for a segment that never comes.
+      if ((await superSql('SHOW archive_mode')) === 'off') return { skipped: 'the live server does not archive (archive_mode off): the archive ends where it ends' };
+      // A commit record (an xid assigned, nothing changed) before the switch: recovery to a time
+      // stops at the first commit after it, and without one after the target in the archive the
+      // server refuses to finish ("recovery ended before configured recovery target was reached").
+      await superSql('SELECT txid_current()');
       segment = await superSql('SELECT pg_walfile_name(pg_switch_wal())');
     } catch (e) {
       return { skipped: `the live server does not answer (${(e as Error).message.split('\n')[0]}): the archive ends where it ends` };
@@ -250,6 +318,61 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       progress.report({ phase: `waiting for ${segment} to be archived` });
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /** When the archive's newest segment was written (its file's time in the repository). */
+  function archivedUntilOf(info: { archiveId?: string }, segments: string[]): string | undefined {
+    const last = segments[segments.length - 1];
+    if (!last) return undefined;
+    const dir = path.join(tier.repository, 'archive', tier.stanza, info.archiveId ?? '', last.slice(0, 16));
+    const file = existsSync(dir) ? readdirSync(dir).find((f) => f.startsWith(last)) : undefined;
+    return file ? statSync(path.join(dir, file)).mtime.toISOString() : undefined;
+  }
+
+  /** Whether the physical tier can recover the cluster now (disaster recovery and the drill ask
+   * before choosing it over the nightly dump): a usable backup (ended before `before`, when
+   * given) and the archive after it without a gap; the recovery point is the archive's newest
+   * segment. Never refuses: an unusable tier is an answer with its reason. */
+  async function physicalRecoveryPoint(input: { before?: string } = {}): Promise<PhysicalRecoveryPoint> {
+    if (!tier.enabled || !tier.dataDirectory) return { usable: false, reason: 'the physical tier is off (physicalBackup.enabled)' };
+    let info;
+    try {
+      await tool.program();
+      tool.writeConfig();
+      info = await tool.info();
+    } catch (e) {
+      return { usable: false, reason: `pgbackrest: ${(e instanceof CommandError ? tail(e.stderrTail || e.message, 300) : (e as Error).message).split('\n')[0]}` };
+    }
+    const usable = info.backups.filter((b) => !b.error);
+    const at = input.before ? Date.parse(input.before) / 1000 : Infinity;
+    const backup = usable.filter((b) => b.stoppedAt <= at).pop();
+    if (!backup) return { usable: false, reason: usable.length ? `no physical backup ended before ${input.before} (the oldest ended ${new Date(usable[0]!.stoppedAt * 1000).toISOString()})` : `no physical backup of stanza ${tier.stanza} in ${tier.repository}` };
+    const segments = tool.archivedSegments();
+    const walTo = info.archiveMax ?? backup.walStop;
+    const gaps = walGaps(segments, backup.walStart, walTo);
+    if (gaps.length) return { usable: false, reason: `the WAL archive has a gap after backup ${backup.label} (missing ${gaps.slice(0, 3).join(', ')}${gaps.length > 3 ? ', …' : ''})` };
+    const archivedUntil = archivedUntilOf(info, segments) ?? new Date(backup.stoppedAt * 1000).toISOString();
+    return {
+      usable: true,
+      label: backup.label,
+      type: backup.type,
+      backupEndedAt: new Date(backup.stoppedAt * 1000).toISOString(),
+      walFrom: backup.walStart,
+      walTo,
+      archivedUntil,
+      ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(archivedUntil)) / 1000)),
+    };
+  }
+
+  /** The live server's archiver: the last segment archived and when, failures, and how much WAL
+   * is written but not archived yet (what a failure now would lose). */
+  async function archiverState(): Promise<ArchiverState> {
+    requireEnabled();
+    const row = await superSql(
+      "SELECT coalesce(last_archived_wal, ''), coalesce(extract(epoch FROM last_archived_time)::text, ''), failed_count, coalesce(extract(epoch FROM last_failed_time)::text, ''), pg_current_wal_lsn(), current_setting('wal_segment_size'), current_setting('archive_mode'), (SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()) FROM pg_stat_archiver",
+    );
+    const [wal = '', archivedAt = '', failed = '0', failedAt = '', lsn = '0/0', segSize = '16MB', mode = 'off', walBytes = '0'] = row.split('|');
+    return { ...archiverFigures({ wal, archivedAt, failed, failedAt, lsn, segSize, mode, now: Date.now() }), walBytes: Number(walBytes) };
   }
 
   function directories(runId: string): { copyDirectory: string; keepDirectory: string } {
@@ -288,13 +411,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     if (gaps.length && input.target.kind === 'latest') {
       throw refuse(`the WAL archive has a gap after backup ${backup.label} (missing ${gaps.join(', ')}): a restore to the latest point would stop at the gap and silently lose everything after it; nothing was touched. Restore to a time before the gap (--to-time) if that is what you want.`, Failure.BackupDamaged);
     }
-    let archivedUntil: string | undefined;
-    const last = segments[segments.length - 1];
-    if (last) {
-      const dir = path.join(tier.repository, 'archive', tier.stanza, info.archiveId ?? '', last.slice(0, 16));
-      const file = existsSync(dir) ? readdirSync(dir).find((f) => f.startsWith(last)) : undefined;
-      if (file) archivedUntil = statSync(path.join(dir, file)).mtime.toISOString();
-    }
+    const archivedUntil = archivedUntilOf(info, segments);
     let dataLoss: string;
     let dataLossSeconds: number | undefined;
     if (input.target.kind === 'time') dataLoss = `every change after ${input.target.time}`;
@@ -322,15 +439,38 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
   /** The backup restored into a new data directory beside the live one, recovered to the target,
    * started on the restore port (loopback, not archiving), and promoted. The live server is not
    * touched. Idempotent: a copy left by an earlier attempt is removed first. */
-  async function restoreClusterCopy(input: { label: string; target: RestoreTarget; copyDirectory: string; runId: string }): Promise<{ recovery: string[]; lastTransactionAt?: string; restoreMs: number; recoverMs: number }> {
+  async function restoreClusterCopy(input: { label: string; target: RestoreTarget; copyDirectory: string; runId: string }): Promise<RestoredCluster> {
     requireEnabled();
     if (!isRestoreCopy(input.copyDirectory)) throw refuse(`refusing to restore into ${input.copyDirectory}: a restored copy goes beside the data directory, named ${tool.dataDirectory}.restore-<id>`);
+    await discardClusterCopy({ copyDirectory: input.copyDirectory });
+    return restoreAndStart({ ...input, directory: input.copyDirectory, port: tier.restorePort });
+  }
+
+  /** The DR drill's cluster from the physical tier: the backup restored into the drill
+   * environment's own directory (one this run created and marked), recovered to the target and
+   * started on the drill's port; its figures read. Production is only read (the repository). */
+  async function restoreDrillCluster(input: { environment: string; port: number; label: string; target: RestoreTarget; runId: string; content?: boolean }): Promise<RestoredCluster & { figures: TableFigures; identity: string }> {
+    requireEnabled();
+    const base = path.join(cfg.dataDir, 'dr-drill');
+    const directory = path.join(input.environment, 'postgres');
+    if (path.dirname(input.environment) !== base || !ownsDrillEnvironment(input.environment)) throw refuse(`refusing to restore into ${directory}: the drill restores only into an environment it created under ${base}`);
+    if (existsSync(directory)) throw refuse(`${directory} exists: the drill restores into a new directory`);
+    if (input.port === pg.target.port) throw refuse(`the drill cluster must not use production's port ${input.port}`);
+    const restored = await restoreAndStart({ ...input, directory });
+    await superSql('CHECKPOINT', input.port, directory);
+    const [figures, id] = await Promise.all([figuresAt(input.port, input.content !== false), identity(input.port, directory)]);
+    return { ...restored, figures, identity: id };
+  }
+
+  /** pgbackrest restore of one backup into `directory`, recovery to the target, the server
+   * started there on `port` (its own socket directory, loopback, archiving off: a copy must not
+   * push WAL into the repository) and waited for until it leaves recovery. */
+  async function restoreAndStart(input: { label: string; target: RestoreTarget; directory: string; port: number; runId: string }): Promise<RestoredCluster> {
     tool.writeConfig();
     const progress = progressReporter();
-    await discardClusterCopy({ copyDirectory: input.copyDirectory });
-    mkdirSync(input.copyDirectory, { mode: 0o700 });
+    mkdirSync(input.directory, { mode: 0o700 });
     const as = tool.runAs();
-    if (as.uid !== undefined) chownSync(input.copyDirectory, as.uid, as.gid!);
+    if (as.uid !== undefined) chownSync(input.directory, as.uid, as.gid!);
     // Without a target the server recovers to the end of the archive and promotes by itself.
     const target =
       input.target.kind === 'time'
@@ -341,35 +481,33 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     progress.report({ phase: `pgbackrest restore --set=${input.label}` }, true);
     const t0 = Date.now();
     try {
-      await tool.run([`--pg1-path=${input.copyDirectory}`, `--set=${input.label}`, ...target, 'restore'], { signal: progress.signal, timeoutMs: 24 * 3600_000 });
+      await tool.run([`--pg1-path=${input.directory}`, `--set=${input.label}`, ...target, 'restore'], { signal: progress.signal, timeoutMs: 24 * 3600_000 });
     } catch (e) {
       const why = e instanceof CommandError ? tail(e.stderrTail || e.message, 800) : (e as Error).message;
       // A file whose bytes are not what the manifest says: the backup is damaged, and retrying the
       // restore cannot help.
-      if (/corrupt|checksum|size mismatch|invalid/i.test(why)) throw refuse(`backup ${input.label} is damaged (found while restoring it into ${input.copyDirectory}); the live server was not touched: ${why}`, Failure.BackupDamaged);
+      if (/corrupt|checksum|size mismatch|invalid/i.test(why)) throw refuse(`backup ${input.label} is damaged (found while restoring it into ${input.directory}); the live server was not touched: ${why}`, Failure.BackupDamaged);
       throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `pgbackrest restore: ${why}` });
     }
-    writeFileSync(path.join(input.copyDirectory, 'zerotrustml-restore.json'), JSON.stringify({ runId: input.runId, label: input.label, target: input.target }));
-    if (as.uid !== undefined) chownSync(path.join(input.copyDirectory, 'zerotrustml-restore.json'), as.uid, as.gid!);
+    writeFileSync(path.join(input.directory, 'zerotrustml-restore.json'), JSON.stringify({ runId: input.runId, label: input.label, target: input.target }));
+    if (as.uid !== undefined) chownSync(path.join(input.directory, 'zerotrustml-restore.json'), as.uid, as.gid!);
     const restoreMs = Date.now() - t0;
-    progress.report({ phase: `recovering on port ${tier.restorePort}` }, true);
+    progress.report({ phase: `recovering on port ${input.port}` }, true);
     // A backup of a cluster that was itself restored holds that restore's log: start a new one.
-    const log = path.join(input.copyDirectory, 'restore-check.log');
+    const log = path.join(input.directory, 'restore-check.log');
     await rm(log, { force: true });
     const t1 = Date.now();
     try {
-      // Its own port, its own socket directory, and no archiving: the copy must not push WAL into
-      // the repository while it is only being checked.
-      await pgCtl(['-D', input.copyDirectory, '-w', '-t', '3600', '-l', log, '-o', `-p ${tier.restorePort} -c archive_mode=off -c unix_socket_directories=${input.copyDirectory} -c listen_addresses=127.0.0.1`, 'start']);
+      await pgCtl(['-D', input.directory, '-w', '-t', '3600', '-l', log, '-o', `-p ${input.port} -c archive_mode=off -c unix_socket_directories=${input.directory} -c listen_addresses=127.0.0.1`, 'start']);
     } catch (e) {
       const why = existsSync(log) ? tail(readFileSync(log, 'utf8'), 1200) : (e as Error).message;
-      throw refuse(`the restored copy did not start (nothing was switched; the live server was not touched): ${why}`, Failure.RestoreMismatch);
+      throw refuse(`the restored cluster did not start (nothing was switched; the live server was not touched): ${why}`, Failure.RestoreMismatch);
     }
     // Promoted: out of recovery.
     const deadline = Date.now() + 3600_000;
-    while ((await superSql('SELECT pg_is_in_recovery()', tier.restorePort, input.copyDirectory).catch(() => 't')) !== 'f') {
-      if (Date.now() > deadline) throw refuse('the restored copy is still in recovery after an hour');
-      progress.report({ phase: 'waiting for the copy to leave recovery' });
+    while ((await superSql('SELECT pg_is_in_recovery()', input.port, input.directory).catch(() => 't')) !== 'f') {
+      if (Date.now() > deadline) throw refuse('the restored cluster is still in recovery after an hour');
+      progress.report({ phase: 'waiting for the restored cluster to leave recovery' });
       await new Promise((r) => setTimeout(r, 250));
     }
     const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
@@ -538,8 +676,11 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     takePhysicalBackup,
     verifyPhysicalBackup,
     archiveCurrentWal,
+    physicalRecoveryPoint,
+    archiverState,
     planClusterRestore,
     restoreClusterCopy,
+    restoreDrillCluster,
     checkClusterCopy,
     discardClusterCopy,
     switchCluster,

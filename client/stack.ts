@@ -227,6 +227,7 @@ async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log
       prometheusPort: config.monitoring.prometheusPort,
       alertmanagerPort: config.monitoring.alertmanagerPort,
       scrapeTarget: new URL(config.application.metricsUrl ?? config.application.statusUrl).host,
+      physicalTierTarget: config.physical.enabled && config.physical.metricsPort > 0 ? `127.0.0.1:${config.physical.metricsPort}` : undefined,
       receiverUrl: `http://127.0.0.1:${config.receiver.port}/alertmanager`,
       token,
       scrapeIntervalSeconds: config.monitoring.scrapeIntervalSeconds,

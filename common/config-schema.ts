@@ -186,6 +186,11 @@ export const configSchema = z
         incrementalEveryMinutes: z.number().int().min(5).max(1440).default(60),
         /** Where a restored copy is started and checked before a switch (loopback). */
         restorePort: port.default(55497),
+        /** The worker on the database host serves the archiver's and the backups' figures for
+         * Prometheus here (127.0.0.1:<port>/metrics; 0: off). */
+        metricsPort: z.number().int().min(0).max(65535).default(19465),
+        /** The address that port binds to: loopback unless Prometheus scrapes from another host. */
+        metricsAddress: z.string().min(1).default('127.0.0.1'),
       })
       .strict()
       .prefault({}),

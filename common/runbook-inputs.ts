@@ -24,6 +24,9 @@ export const starterFields = ['trigger', 'requestedBy'] as const;
 
 const approvalTimeoutSeconds = seconds(1, 7 * 86_400).optional().describe('how long to wait for an approval (default 4 h)');
 const heartbeatTimeoutSeconds = seconds(1, 3600).optional().describe('heartbeat timeout of the long steps: how soon a dead worker is noticed (default 30 s)');
+/** Which backup tier a recovery uses: auto (the physical tier when it has a usable backup and
+ * archive, else the nightly dump), or one of them by name (refused when it cannot). */
+const tier = z.enum(['auto', 'physical', 'logical'], { message: 'expected auto, physical or logical' }).optional().describe('the backup tier to recover from: auto (default: physical when usable), physical or logical');
 const retentionDays = count(1, 3650, 'days').optional().describe('override the configured retention for this run');
 
 
@@ -127,6 +130,7 @@ export const runbookInputSchemas = {
   }),
   'disaster-recovery': z.strictObject({
     ...common,
+    tier,
     backup: fileReference.optional().describe('the database backup to recover from (default: the newest verified, unflagged one)'),
     export: fileReference.optional().describe('the DHT export to recover from (default: the newest verified one)'),
     verifyTimeoutSeconds: seconds(1, 86_400).optional().describe('how long the final verification waits for active nodes (default 60)'),
@@ -136,6 +140,8 @@ export const runbookInputSchemas = {
     postgresPort: scratchPort.optional().describe("the drill cluster's port (default: configuration); never production's"),
     conductorPort: scratchPort.optional().describe("the drill conductor's admin port (default: configuration); never production's"),
     backup: fileReference.optional().describe('the database backup to rehearse with (default: the newest verified, unflagged one)'),
+    tier,
+    recoverToSecondsAgo: seconds(0, 30 * 86_400).optional().describe('with the physical tier: recover to this many seconds before the drill starts (default 300)'),
   }),
   'log-rotation': onlyCommon,
   'metrics-cleanup': onlyCommon,
@@ -236,6 +242,9 @@ export function validateRunbookInput<N extends RunbookInputName>(runbook: N, raw
 
 /** Checks that depend on more than one field or on the clock. */
 function extraChecks(runbook: RunbookInputName, input: Record<string, unknown>): string[] {
+  if ((runbook === 'disaster-recovery' || runbook === 'dr-drill') && input.tier === 'physical' && input.backup !== undefined) {
+    return ['tier, backup: a named backup is a logical one (a dump); expected tier logical or auto with it, found physical'];
+  }
   if (runbook === 'restore-cluster') {
     if (input.toTime !== undefined && input.toName !== undefined) return ['toTime, toName: expected at most one recovery target, found both'];
     if (typeof input.toTime === 'string' && Date.parse(input.toTime) > Date.now()) return [`toTime: expected a time in the past, found the string ${JSON.stringify(input.toTime)}`];

@@ -53,6 +53,8 @@ export interface PhysicalTier {
   compressLevel: number;
   retentionFull: number;
   restorePort: number;
+  metricsPort: number;
+  metricsAddress: string;
 }
 
 /** A status command that exits 0 while the process in the pid file runs: a shell test, not the
@@ -285,6 +287,8 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
     compressLevel: pb.compressLevel,
     retentionFull: pb.retentionFull,
     restorePort: pb.restorePort,
+    metricsPort: pb.metricsPort,
+    metricsAddress: pb.metricsAddress,
   };
   if (physical.enabled && !physical.dataDirectory) {
     throw new ConfigError('invalid configuration:\n  physicalBackup.dataDirectory: expected the data directory of the PostgreSQL server on the database host (pgBackRest backs it up and restores into a directory beside it), found nothing', [

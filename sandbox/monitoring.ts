@@ -16,6 +16,8 @@ export interface MonitoringOptions {
   alertmanagerPort: number;
   /** host:port of the credits service's /metrics. */
   scrapeTarget: string;
+  /** The worker's physical tier figures (host:port), when it serves them. */
+  physicalTierTarget?: string;
   /** The receiver's webhook URL and its bearer token. */
   receiverUrl: string;
   token: string;
@@ -66,7 +68,10 @@ export function writeMonitoringConfig(o: MonitoringOptions): { prometheus: strin
       global: { scrape_interval: `${o.scrapeIntervalSeconds}s`, evaluation_interval: `${o.evaluationIntervalSeconds}s`, scrape_timeout: `${Math.max(1, Math.min(o.scrapeIntervalSeconds, 10))}s` },
       rule_files: [files.rules],
       alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${o.alertmanagerPort}`] }] }] },
-      scrape_configs: [{ job_name: 'zerotrustml-credits', static_configs: [{ targets: [o.scrapeTarget] }] }],
+      scrape_configs: [
+        { job_name: 'zerotrustml-credits', static_configs: [{ targets: [o.scrapeTarget] }] },
+        ...(o.physicalTierTarget ? [{ job_name: 'zerotrustml-physical-tier', static_configs: [{ targets: [o.physicalTierTarget] }] }] : []),
+      ],
     }),
   );
   writeFileSync(

@@ -5,6 +5,8 @@ import { createActivities } from '../activities';
 import type { LoadedConfig } from '../config/load';
 import { connectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
 import { hostQueue } from '../common/config-schema';
+import { placementOf } from '../activities/placement';
+import { serveArchivingMetrics } from './archiving-metrics';
 import { buildDeps } from './deps';
 import { heartbeatInterceptors } from './heartbeat-interceptor';
 
@@ -27,10 +29,17 @@ export async function createWorker(
   // A host's worker serves only that host's queue, and only activities: the runbooks themselves
   // (workflows) run on the shared queue.
   const hostOnly = options.host !== undefined;
+  const taskQueue = hostOnly ? hostQueue(config.temporal.taskQueue, options.host!) : config.temporal.taskQueue;
+  // The worker that runs the database host's steps serves the physical tier's figures.
+  const tier = config.physical;
+  const metrics =
+    tier.enabled && tier.metricsPort > 0 && placementOf(config).database === taskQueue
+      ? await serveArchivingMetrics(deps, { port: tier.metricsPort, address: tier.metricsAddress, log: (l) => console.warn(l) })
+      : undefined;
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: hostOnly ? hostQueue(config.temporal.taskQueue, options.host!) : config.temporal.taskQueue,
+    taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
     activities: createActivities(deps),
     // Heartbeats are how a killed worker is noticed; send them promptly, and on a clock for every
@@ -46,6 +55,7 @@ export async function createWorker(
     connection,
     // Open conductor sockets would keep the process alive after the worker stopped.
     close: async () => {
+      await metrics?.close();
       await deps.conductor.close();
       await connection.close();
     },

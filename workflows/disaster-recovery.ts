@@ -6,16 +6,18 @@
 // totals against the backups before the application adds any; start the application; verify the
 // status report. The result records the recovery time per step and the recovery point achieved.
 // One at a time: the client starts it under a fixed workflow id.
-import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { formatMs } from '../common/durations';
 import { Failure } from '../common/failures';
 import type { RunbookInput } from '../common/runbook-inputs';
 import type { Activities } from '../activities';
 import type { DrPrerequisites } from '../activities/disaster-recovery';
+import type { PhysicalRecoveryPoint } from '../activities/physical-backup';
 import { lockTargets } from './guards';
 import { on, placement } from './placement';
 import { extend, shortStep } from './presets';
 import { restoreDatabase } from './restore-database';
+import { restoreCluster } from './restore-cluster';
 import { restoreDht } from './restore-dht';
 import { openRun, recorded, type RunRecord } from './run-record';
 
@@ -35,10 +37,13 @@ export interface DisasterRecoveryResult {
   outcome: 'succeeded' | 'dry-run' | 'failed';
   /** Recovery time achieved: from the start to the verified system, and per step. */
   rtoMs: number;
-  /** Recovery point achieved: how old the restored data was when the recovery started. */
-  rpo: { databaseSeconds: number; dhtSeconds: number; configSeconds?: number };
+  /** Recovery point achieved: how old the restored data was when the recovery started (with the
+   * physical tier: how old the archive's newest WAL was). */
+  rpo: { databaseSeconds: number; dhtSeconds: number; configSeconds?: number; databaseTier?: 'physical' | 'logical'; databaseRecoveredTo?: string };
   steps: RecoveryStep[];
   prerequisites: DrPrerequisites;
+  /** The physical tier as the recovery found it: its recovery point, or why it was not used. */
+  physical?: PhysicalRecoveryPoint;
   plan?: string[];
 }
 
@@ -68,21 +73,48 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
     run.target('credits');
     // The backups are found where they live; the application starts on its own host.
     const where = await placement();
-    const pre = await timedStep(steps, run, 'check prerequisites', () => on(where, 'backups', shortStep).drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{ backup: input.backup, export: input.export }]), (p) =>
-      `database backup ${formatMs(p.database.ageSeconds * 1000)} old, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old${p.config ? `, configuration ${formatMs(p.config.ageSeconds * 1000)} old` : ''}`,
+    // The physical tier (continuous WAL archiving) recovers the database to seconds before the
+    // failure instead of to the nightly dump: used when it has a usable backup and archive, unless
+    // the input names a dump or the logical tier. Patched: runs recorded before knew only dumps.
+    const askPhysical = patched('disaster-recovery-physical-tier') && input.backup === undefined && input.tier !== 'logical';
+    const [pre, physical] = await timedStep(
+      steps,
+      run,
+      'check prerequisites',
+      async () => {
+        const found = await Promise.all([
+          on(where, 'backups', shortStep).drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{ backup: input.backup, export: input.export }]),
+          askPhysical ? on(where, 'database', shortStep).physicalRecoveryPoint.executeWithOptions({ summary: 'the physical tier: a usable backup and its archive?' }, [{}]) : undefined,
+        ]);
+        const p = found[1];
+        if (input.tier === 'physical' && !p?.usable) throw new Error(`the physical tier was asked for and cannot recover: ${p && !p.usable ? p.reason : 'not checked'}`);
+        return found;
+      },
+      ([p, ph]) =>
+        `${ph?.usable ? `physical backup ${ph.label}, WAL archived until ${formatMs(ph.ageSeconds * 1000)} ago; ` : ph ? `physical tier not used (${ph.reason}); ` : ''}database backup ${formatMs(p.database.ageSeconds * 1000)} old, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old${p.config ? `, configuration ${formatMs(p.config.ageSeconds * 1000)} old` : ''}`,
     );
-    const rpo = { databaseSeconds: pre.database.ageSeconds, dhtSeconds: pre.dht.ageSeconds, configSeconds: pre.config?.ageSeconds };
+    const usePhysical = physical?.usable === true ? physical : undefined;
+    const rpo: DisasterRecoveryResult['rpo'] = {
+      databaseSeconds: usePhysical ? usePhysical.ageSeconds : pre.database.ageSeconds,
+      dhtSeconds: pre.dht.ageSeconds,
+      configSeconds: pre.config?.ageSeconds,
+      ...(askPhysical ? { databaseTier: usePhysical ? 'physical' : 'logical' } : {}),
+    };
     const plan = [
-      `recovery point: database backup ${pre.database.path} (${formatMs(pre.database.ageSeconds * 1000)} old), DHT export ${pre.dht.path} (${formatMs(pre.dht.ageSeconds * 1000)} old)${pre.config ? `, configuration ${pre.config.path}` : ''}`,
-      'provision: the configured hook (sandbox: start the database and conductor services)',
-      'restore the database: restore-database (verify, scratch, swap, verify; production waits for an approval)',
+      usePhysical
+        ? `recovery point: the database to the last archived WAL (${usePhysical.walTo}, archived ${formatMs(usePhysical.ageSeconds * 1000)} ago) from physical backup ${usePhysical.label}; DHT export ${pre.dht.path} (${formatMs(pre.dht.ageSeconds * 1000)} old)${pre.config ? `, configuration ${pre.config.path}` : ''}`
+        : `recovery point: database backup ${pre.database.path} (${formatMs(pre.database.ageSeconds * 1000)} old), DHT export ${pre.dht.path} (${formatMs(pre.dht.ageSeconds * 1000)} old)${pre.config ? `, configuration ${pre.config.path}` : ''}${physical && !physical.usable ? ` (physical tier not used: ${physical.reason})` : ''}`,
+      usePhysical ? 'provision: the configured hook (sandbox: start the conductor service; the restore starts the database)' : 'provision: the configured hook (sandbox: start the database and conductor services)',
+      usePhysical
+        ? 'restore the database: restore-cluster to the latest archived point (restore beside, check, switch, verify; production waits for an approval)'
+        : 'restore the database: restore-database (verify, scratch, swap, verify; production waits for an approval)',
       `restore the DHT: restore-dht (start the conductor, install the app, import ${pre.dht.credits} credits, verify each)`,
-      `check totals: ${pre.database.tables['public.credits'] ?? '?'} credits in the database, ${pre.dht.credits} on the DHT`,
+      usePhysical ? `check totals: the credits the restored cluster was checked with, ${pre.dht.credits} on the DHT` : `check totals: ${pre.database.tables['public.credits'] ?? '?'} credits in the database, ${pre.dht.credits} on the DHT`,
       'start the application; verify the status report shows active nodes',
     ];
     if (input.dryRun) {
       run.finish('dry-run', plan.map((p) => `- ${p}`).join('\n'));
-      return { runbook: 'disaster-recovery', outcome: 'dry-run', rtoMs: 0, rpo, steps, prerequisites: pre, plan };
+      return { runbook: 'disaster-recovery', outcome: 'dry-run', rtoMs: 0, rpo, steps, prerequisites: pre, physical, plan };
     }
     // The whole recovery holds the database, the conductor and the application: its children take
     // the same locks as steps of it, and any other destructive run is refused meanwhile.
@@ -95,25 +127,44 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
       await locks.release();
     }
     const rtoMs = Date.now() - started;
-    run.finish('succeeded', `recovered in ${formatMs(rtoMs)}; recovery point ${formatMs(Math.max(rpo.databaseSeconds, rpo.dhtSeconds) * 1000)} before the start\n\n${steps.map((s) => `- ${s.step}: ${formatMs(s.durationMs)}`).join('\n')}`);
-    return { runbook: 'disaster-recovery', outcome: 'succeeded', rtoMs, rpo, steps, prerequisites: pre };
+    run.finish('succeeded', `recovered in ${formatMs(rtoMs)}; recovery point: database ${formatMs(rpo.databaseSeconds * 1000)} (${rpo.databaseTier ?? 'logical'} tier${rpo.databaseRecoveredTo ? `, last transaction ${rpo.databaseRecoveredTo}` : ''}), DHT ${formatMs(rpo.dhtSeconds * 1000)} before the start\n\n${steps.map((s) => `- ${s.step}: ${formatMs(s.durationMs)}`).join('\n')}`);
+    return { runbook: 'disaster-recovery', outcome: 'succeeded', rtoMs, rpo, steps, prerequisites: pre, physical };
 
     async function recover(): Promise<void> {
-      await timedStep(steps, run, 'provision', () => slow.provision.executeWithOptions({ summary: 'provision the infrastructure (hook)' }, []), (v) => v.how.join('; '));
-      const db = await timedStep(
-        steps,
-        run,
-        'restore the database',
-        () =>
-          executeChild(restoreDatabase, {
-            // A backup named in the input is taken even when flagged: naming it is the explicit choice.
-            args: [{ backup: pre.database.file, allowFlagged: input.backup !== undefined, trigger: 'parent', severity: 'critical', requestedBy: input.requestedBy }],
-            workflowId: `${id}-restore-database`,
-            staticSummary: 'restore-database for disaster-recovery',
-          }),
-        (v) => `${v.outcome}${v.approval ? ` (approved by ${v.approval.by})` : ''}`,
-      );
-      if (db.outcome !== 'succeeded') throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `the database restore ended ${db.outcome}: nothing else was done`, nonRetryable: true });
+      await timedStep(steps, run, 'provision', () => slow.provision.executeWithOptions({ summary: 'provision the infrastructure (hook)' }, usePhysical ? [{ database: false }] : []), (v) => v.how.join('; '));
+      let dbCredits = pre.database.tables['public.credits'] ?? -1;
+      if (usePhysical) {
+        const cluster = await timedStep(
+          steps,
+          run,
+          'restore the database',
+          () =>
+            executeChild(restoreCluster, {
+              args: [{ trigger: 'parent', severity: 'critical', requestedBy: input.requestedBy }],
+              workflowId: `${id}-restore-cluster`,
+              staticSummary: 'restore-cluster (latest archived point) for disaster-recovery',
+            }),
+          (v) => `${v.outcome}: restore-cluster to the latest archived point from ${v.backup}${v.recoveredTo ? `, last transaction ${v.recoveredTo}` : ''}${v.approval ? ` (approved by ${v.approval.by})` : ''}`,
+        );
+        if (cluster.outcome !== 'succeeded') throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `the cluster restore ended ${cluster.outcome}: nothing else was done`, nonRetryable: true });
+        rpo.databaseRecoveredTo = cluster.recoveredTo;
+        dbCredits = cluster.tables?.['public.credits'] ?? -1;
+      } else {
+        const db = await timedStep(
+          steps,
+          run,
+          'restore the database',
+          () =>
+            executeChild(restoreDatabase, {
+              // A backup named in the input is taken even when flagged: naming it is the explicit choice.
+              args: [{ backup: pre.database.file, allowFlagged: input.backup !== undefined, trigger: 'parent', severity: 'critical', requestedBy: input.requestedBy }],
+              workflowId: `${id}-restore-database`,
+              staticSummary: 'restore-database for disaster-recovery',
+            }),
+          (v) => `${v.outcome}${v.approval ? ` (approved by ${v.approval.by})` : ''}`,
+        );
+        if (db.outcome !== 'succeeded') throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `the database restore ended ${db.outcome}: nothing else was done`, nonRetryable: true });
+      }
       await timedStep(
         steps,
         run,
@@ -126,12 +177,14 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
           }),
         (v) => `${v.outcome}: ${v.credits} credits`,
       );
-      const expected = { dbCredits: pre.database.tables['public.credits'] ?? -1, dhtCredits: pre.dht.credits };
+      const expected = { dbCredits, dhtCredits: pre.dht.credits };
       await timedStep(steps, run, 'check totals', async () => {
         const t = await quick.verifyTotals.executeWithOptions({ summary: 'credit totals against the backups' }, [expected]);
         if (!t.matches) throw new Error(`expected ${expected.dbCredits} credits in the database and ${expected.dhtCredits} on the DHT, found ${t.dbCredits} and ${t.dhtCredits}`);
         return t;
-      }, (t) => `${t.dbCredits} in the database, ${t.dhtCredits} on the DHT`);
+      }, (t) =>
+        `${t.dbCredits} in the database, ${t.dhtCredits} on the DHT${t.dbCredits !== t.dhtCredits ? ` (the stores were recovered to different points: ${t.dbCredits > t.dhtCredits ? 'credits issued after the DHT export are in the database only' : 'the DHT export has credits the database lacks'}; the next data-integrity check reconciles them)` : ''}`,
+      );
       await timedStep(steps, run, 'start the application', () => on(where, 'application', shortStep).startApplication.executeWithOptions({ summary: 'start the application' }, []), (v) => v.how);
       await timedStep(steps, run, 'verify', async () => {
         const v = await slow.verifyStatusReport.executeWithOptions({ summary: 'status report with active nodes' }, [{ timeoutSeconds: input.verifyTimeoutSeconds ?? 60 }]);

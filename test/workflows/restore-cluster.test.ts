@@ -22,6 +22,7 @@ const queue = 'runbooks-test-pitr';
 const root = path.join(testRoot, 'pitr');
 const port = 55612;
 const restorePort = 55613;
+const metricsPort = 55614;
 const dataDir = path.join(root, 'postgres');
 const repo = path.join(root, 'backups', 'pgbackrest');
 const configPath = path.join(testRoot, 'pitr.yaml');
@@ -131,7 +132,7 @@ beforeAll(async () => {
     .replace(/^backup:\n {2}directory: .*$/m, `backup:\n  directory: ${path.join(root, 'backups', 'postgres')}`)
     // No application: the shared test simulator is not this cluster's.
     .replace(/^application:\n(?: {2}.*\n| {4}.*\n)*/m, `application:\n  statusUrl: http://127.0.0.1:29999/status\n  managed: false\n`);
-  writeFileSync(configPath, `${yaml}physicalBackup:\n  archiveTimeoutSeconds: ${archiveTimeout}\n  restorePort: ${restorePort}\n`);
+  writeFileSync(configPath, `${yaml}physicalBackup:\n  archiveTimeoutSeconds: ${archiveTimeout}\n  restorePort: ${restorePort}\n  metricsPort: ${metricsPort}\n`);
   await startCluster({ dir: dataDir, port, role: 'zerotrustml', database: 'credits' });
   await sql(`CREATE TABLE ledger (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), note text NOT NULL)`);
   await sql(`CREATE SCHEMA "Odd Schema"`);
@@ -179,6 +180,44 @@ test('a full and an incremental backup under writes, each verified', async () =>
   expect(status).toMatchObject({ failing: false, failedCount: 0, latestPhysicalBackup: { label: incr.label, type: 'incr' }, problems: [] });
   expect(status!.lastArchivedWal).toMatch(/^[0-9A-F]{24}/); // a segment, or a backup-label file named after one
   expect(status!.latestPhysicalBackup!.ageSeconds).toBeLessThan(120);
+}, 300_000);
+
+/** The worker's physical tier metrics, by name (and labels). */
+async function metrics(): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return Object.fromEntries(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]));
+}
+
+test('the worker serves the archiver and backup figures for Prometheus; a failing archive_command shows as failing until it works again', async () => {
+  const now = Date.now() / 1000;
+  const m = await metrics();
+  expect(m).toMatchObject({
+    zerotrustml_wal_archiving_enabled: 1,
+    zerotrustml_wal_archive_failing: 0,
+    zerotrustml_wal_archive_timeout_seconds: archiveTimeout,
+    'zerotrustml_physical_tier_read_error{part="archiver"}': 0,
+    'zerotrustml_physical_tier_read_error{part="backups"}': 0,
+    'zerotrustml_physical_tier_read_error{part="filesystem"}': 0,
+  });
+  expect(now - m.zerotrustml_wal_archive_last_success_timestamp_seconds!).toBeLessThan(120);
+  expect(now - m['zerotrustml_physical_backup_last_completion_timestamp_seconds{type="incr"}']!).toBeLessThan(300);
+  expect(m['zerotrustml_physical_backup_last_completion_timestamp_seconds{type="full"}']).toBeLessThanOrEqual(m['zerotrustml_physical_backup_last_completion_timestamp_seconds{type="incr"}']!);
+  expect(m.zerotrustml_pg_wal_bytes).toBeGreaterThan(0);
+  expect(m.zerotrustml_pg_wal_filesystem_free_bytes).toBeGreaterThan(0);
+  expect(m.zerotrustml_pg_wal_filesystem_size_bytes).toBeGreaterThan(m.zerotrustml_pg_wal_filesystem_free_bytes!);
+
+  const command = (await one<{ c: string }>("SELECT current_setting('archive_command') AS c", port, 'postgres')).c;
+  await sql(`ALTER SYSTEM SET archive_command = 'false'`, port, 'postgres');
+  await sql('SELECT pg_reload_conf()', port, 'postgres');
+  try {
+    await sql('SELECT pg_switch_wal()', port, 'postgres');
+    await waitFor('archiving failing', async () => (await metrics()).zerotrustml_wal_archive_failing === 1, 60_000);
+    expect((await metrics()).zerotrustml_wal_archive_failures_total).toBeGreaterThan(0);
+  } finally {
+    await sql(`ALTER SYSTEM SET archive_command = '${command.replace(/'/g, "''")}'`, port, 'postgres');
+    await sql('SELECT pg_reload_conf()', port, 'postgres');
+  }
+  await waitFor('archiving again', async () => (await metrics()).zerotrustml_wal_archive_failing === 0, 120_000);
 }, 300_000);
 
 test('restore to a time between two writes: a rejected switch leaves the old server untouched; an accepted one has the first write and not the second', async () => {
