@@ -9,6 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Failure } from '../common/failures';
 import { serviceControl } from '../adapters/service-control';
 import type { ActivityDeps } from './deps';
+import { createPhysicalBackupActivities } from './physical-backup';
 import { hostOfQueue } from '../common/config-schema';
 import { removeUnownedTemps } from './backup-files';
 import { saveReport } from './report-files';
@@ -191,6 +192,9 @@ export function createIncidentActivities(deps: ActivityDeps) {
     } catch (e) {
       throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `restart ${input.service} (${control.describe()}): ${(e as Error).message}` });
     }
+    // A restarted server applies archive_timeout only once its checkpointer wakes: a checkpoint
+    // wakes it (best effort: the restart itself succeeded).
+    if (input.service === 'database' && cfg.physical.enabled) await createPhysicalBackupActivities(deps).wakeCheckpointer().catch(() => undefined);
     return { restarted: true, how: control.describe() };
   }
 

@@ -122,16 +122,31 @@ export function serverTime(iso: string): string {
 
 const refuse = (message: string, type: string = Failure.PreconditionFailed): ApplicationFailure => ApplicationFailure.create({ type, message, nonRetryable: true });
 
-/** Every table's row count and content hash, and one fingerprint over them all. */
+/** Every table's row count and content hash, and one fingerprint over them all. A row's hash is
+ * hash_record (PostgreSQL 14 and later: the values' own hash functions, about 2.4 times faster than
+ * hashing the row's text), or the hash of its text where that cannot be used (an older server, or
+ * a column type without a hash function, such as point or json); the line says which, so two
+ * fingerprints compare only what was hashed the same way. */
 export async function tableFigures(c: Client, o: { content?: boolean } = {}): Promise<TableFigures> {
   const content = o.content !== false;
   const rows: Record<string, number> = {};
   const lines: string[] = [];
   for (const t of await listTables(c)) {
     // Names come from quote_ident (listTables), so they are safe to splice.
-    const r = await c.query<{ n: string; h: string }>(`SELECT count(*) AS n, ${content ? 'coalesce(sum(hashtext(x::text)::bigint), 0)::text' : "''"} AS h FROM ${t} x`);
-    rows[t] = Number(r.rows[0]?.n ?? 0);
-    lines.push(`${t}\t${rows[t]}\t${r.rows[0]?.h ?? '0'}`);
+    const read = (hash: string): Promise<{ n: string; h: string }> => c.query<{ n: string; h: string }>(`SELECT count(*) AS n, ${hash} AS h FROM ${t} x`).then((r) => r.rows[0] ?? { n: '0', h: '0' });
+    let method = 'count';
+    let r: { n: string; h: string };
+    if (!content) r = await read("''");
+    else {
+      method = 'record';
+      r = await read('coalesce(sum(hash_record(x)::bigint), 0)::text').catch(async (e: unknown) => {
+        if (!/hash function|function hash_record|does not exist/i.test((e as Error).message)) throw e;
+        method = 'text';
+        return read('coalesce(sum(hashtext(x::text)::bigint), 0)::text');
+      });
+    }
+    rows[t] = Number(r.n);
+    lines.push(`${t}\t${rows[t]}\t${r.h}\t${method}`);
   }
   // A counts-only fingerprint says so: it is not comparable with a content one.
   return { rows, fingerprint: `${content ? '' : 'counts:'}${createHash('sha256').update(lines.join('\n')).digest('hex')}` };
@@ -180,6 +195,14 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     });
     return r.stdout.trim();
   }
+
+  /** A checkpoint on the live server just started. Not for the data: PostgreSQL's checkpointer
+   * plans its first sleep while the server is still starting up (in recovery, when
+   * archive_timeout does not count) and then sleeps checkpoint_timeout (5 minutes by default);
+   * until something wakes it, archive_timeout is not applied and writes stay unarchived (seen on
+   * PostgreSQL 15: a restored server wrote 16 s into one segment with archive_timeout 5 s, and a
+   * kill then lost all of it). A checkpoint request wakes it. */
+  const wakeCheckpointer = (): Promise<string> => superSql('CHECKPOINT');
 
   const literal = (v: string): string => `'${v.replace(/'/g, "''")}'`;
 
@@ -233,6 +256,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       const service = serviceControl(cfg.databaseService);
       await service.stop();
       await service.start();
+      await wakeCheckpointer();
     } else if (changes.length) {
       await superSql('SELECT pg_reload_conf()');
     }
@@ -316,7 +340,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       if (/^[0-9A-F]{24}$/.test(last) && last >= segment) return { archived: segment };
       if (Date.now() > deadline) return { skipped: `segment ${segment} was not archived within ${waitSeconds} s (last archived: ${last || 'none'}): check archive_command and the archiver's failures (pg_stat_archiver)` };
       progress.report({ phase: `waiting for ${segment} to be archived` });
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
@@ -457,7 +481,6 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     if (existsSync(directory)) throw refuse(`${directory} exists: the drill restores into a new directory`);
     if (input.port === pg.target.port) throw refuse(`the drill cluster must not use production's port ${input.port}`);
     const restored = await restoreAndStart({ ...input, directory });
-    await superSql('CHECKPOINT', input.port, directory);
     const [figures, id] = await Promise.all([figuresAt(input.port, input.content !== false), identity(input.port, directory)]);
     return { ...restored, figures, identity: id };
   }
@@ -536,12 +559,12 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
   /** Which cluster answers: its system identifier and timeline (a restored copy has the
    * source's identifier and a timeline of its own). */
   async function identity(port: number, socket?: string): Promise<string> {
-    return superSql("SELECT s.system_identifier || '/' || c.timeline_id FROM pg_control_system() s, pg_control_checkpoint() c", port, socket);
+    // The timeline WAL is written on now (a promoted copy's new one at once; the control file's
+    // timeline only after a checkpoint, which would cost a second per restore for nothing else).
+    return superSql("SELECT s.system_identifier || '/' || ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int FROM pg_control_system() s", port, socket);
   }
 
   async function checkClusterCopy(input: { label: string; copyDirectory: string; content?: boolean }): Promise<{ copy: TableFigures; live?: { rows: Record<string, number> }; missingTables: string[]; identity: string }> {
-    // A checkpoint first, so the control file's timeline is the promoted one.
-    await superSql('CHECKPOINT', tier.restorePort, input.copyDirectory);
     const id = await identity(tier.restorePort, input.copyDirectory);
     // The copy's full figures and the live server's row counts (what "rows behind" needs), at once.
     const [copy, live] = await Promise.all([figuresAt(tier.restorePort, input.content !== false), countsAt(pg.target.port).catch(() => undefined)]);
@@ -560,6 +583,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     await rm(input.copyDirectory, { recursive: true, force: true });
     return { discarded: true };
   }
+
 
   async function accepting(deadlineMs: number): Promise<void> {
     for (;;) {
@@ -621,6 +645,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       await service.start();
       await accepting(Date.now() + 600_000);
       const downtimeMs = Date.now() - t;
+      await wakeCheckpointer();
       return { downtimeMs, kept: input.keepDirectory, timeline: await archiveNewTimeline(live) };
     }
     if (!isRestoreCopy(input.copyDirectory) || !isBeside(input.keepDirectory, 'before')) {
@@ -628,9 +653,10 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     }
     if (!existsSync(input.copyDirectory) || marker(input.copyDirectory) !== input.runId) throw refuse(`the restored copy ${input.copyDirectory} of this run is not there; nothing was switched`);
     if (existsSync(input.keepDirectory)) throw refuse(`${input.keepDirectory} exists; nothing was switched`);
-    await pgCtl(['-D', input.copyDirectory, '-m', 'fast', '-w', 'stop'], 600_000);
+    // The copy and the live server stop together (each writes its shutdown checkpoint); the
+    // downtime counts from the live server's stop.
     const t0 = Date.now();
-    await service.stop();
+    await Promise.all([pgCtl(['-D', input.copyDirectory, '-m', 'fast', '-w', 'stop'], 600_000), service.stop()]);
     // A lost data directory (the disaster the restore is for) has nothing to keep.
     const hadLive = existsSync(live);
     if (hadLive) renameSync(live, input.keepDirectory);
@@ -656,19 +682,20 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       throw refuse(`the restored cluster did not start in place of the live one; the old one is back and running: ${(e as Error).message}`);
     }
     const downtimeMs = Date.now() - t0;
+    await wakeCheckpointer();
     return { downtimeMs, kept: hadLive ? input.keepDirectory : '(no data directory was there)', timeline: await archiveNewTimeline(live) };
   }
 
   /** After a switch: the live server is the checked copy (same identifier and timeline) and has
    * every table the copy had. Row counts may have moved on: writers reconnect at once. */
   async function verifySwitched(input: { identity: string; tables: string[] }): Promise<{ identity: string; missingTables: string[] }> {
-    await superSql('CHECKPOINT');
     const id = await identity(pg.target.port);
     const tables = new Set(await withClientAt(pg.target.port, listTables));
     return { identity: id, missingTables: input.tables.filter((t) => !tables.has(t)) };
   }
 
   return {
+    wakeCheckpointer: async (): Promise<void> => void (await wakeCheckpointer()),
     describePhysicalTarget,
     readArchivingState,
     applyArchivingSettings,

@@ -109,14 +109,15 @@ export async function startCluster(o: ClusterOptions): Promise<{ created: boolea
   const created = !isInitialised(o.dir);
   if (created) await initCluster(o);
   const bin = await postgresBinDir(o.binDir);
-  if (!(await isRunning(o))) {
+  const start = !(await isRunning(o));
+  if (start) {
     const logFile = path.join(o.dir, 'server.log');
     await runCommand([path.join(bin, 'pg_ctl'), '-D', o.dir, '-l', logFile, '-w', '-t', '60', 'start'], {
       ...asServerUser(),
       cwd: '/tmp',
     });
   }
-  await ensureRoleAndDatabase(o, bin);
+  await ensureRoleAndDatabase(o, bin, start);
   return { created };
 }
 
@@ -126,9 +127,13 @@ export async function stopCluster(o: Pick<ClusterOptions, 'dir' | 'binDir'>, mod
   await runCommand([path.join(bin, 'pg_ctl'), '-D', o.dir, '-m', mode, '-w', 'stop'], { ...asServerUser(), cwd: '/tmp' });
 }
 
-async function ensureRoleAndDatabase(o: ClusterOptions, bin: string): Promise<void> {
+async function ensureRoleAndDatabase(o: ClusterOptions, bin: string, started = false): Promise<void> {
   const psql = (sql: string, db = 'postgres') =>
     runCommand([path.join(bin, 'psql'), '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', o.listen ?? '127.0.0.1', '-p', String(o.port), '-U', 'postgres', '-d', db, '-c', sql]);
+  // A checkpoint right after a start wakes the checkpointer, which otherwise applies
+  // archive_timeout only after its first sleep of checkpoint_timeout (5 minutes): writes of those
+  // minutes would stay unarchived (activities/physical-backup.ts, wakeCheckpointer).
+  if (started) await psql('CHECKPOINT');
   const role = (await psql(`SELECT 1 FROM pg_roles WHERE rolname = '${o.role}'`)).stdout.trim();
   if (role !== '1') await psql(`CREATE ROLE "${o.role}" LOGIN CREATEDB`);
   const db = (await psql(`SELECT 1 FROM pg_database WHERE datname = '${o.database}'`)).stdout.trim();

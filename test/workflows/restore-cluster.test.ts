@@ -13,6 +13,7 @@ import { Client as PgClient } from 'pg';
 import type { DatabaseArchivingResult, PhysicalBackupResult, RestoreClusterResult } from '../../common/runbooks';
 import { startCluster, stopCluster } from '../../sandbox/postgres-cluster';
 import { archivingStatus } from '../../client/status';
+import { tableFigures, type TableFigures } from '../../activities/physical-backup';
 import { loadConfig } from '../../config/load';
 import { testConfigYaml, testRoot } from '../support/env';
 import { decide, temporalClient, waitFor } from '../support/stack';
@@ -138,6 +139,9 @@ beforeAll(async () => {
   await sql(`CREATE SCHEMA "Odd Schema"`);
   await sql(`CREATE TABLE "Odd Schema"."weird ""name""; drop" (k text PRIMARY KEY, blob text)`);
   await sql(`INSERT INTO "Odd Schema"."weird ""name""; drop" SELECT 'k' || g, repeat(md5(g::text), 32768) FROM generate_series(1, 8) g`);
+  // Column types without a hash function (point, json): the fingerprint hashes these rows' text.
+  await sql(`CREATE TABLE "Odd Schema".shapes (id int PRIMARY KEY, at point, doc json)`);
+  await sql(`INSERT INTO "Odd Schema".shapes SELECT g, point(g, -g), json_build_object('g', g) FROM generate_series(1, 50) g`);
   worker = await startWorkerProcess({ taskQueue: queue, configPath });
 }, 180_000);
 
@@ -170,6 +174,7 @@ test('a full and an incremental backup under writes, each verified', async () =>
   const full = (await (await start('physicalBackup', { type: 'full' })).result()) as PhysicalBackupResult;
   expect(full).toMatchObject({ outcome: 'succeeded', type: 'full', verified: true });
   expect(full.tables['"Odd Schema"."weird ""name""; drop"']).toBe(8);
+  expect(full.tables['"Odd Schema".shapes']).toBe(50);
   await waitFor('more rows', async () => writer.committed.length > 200);
   const incr = (await (await start('physicalBackup', { type: 'incr' })).result()) as PhysicalBackupResult;
   expect(incr).toMatchObject({ outcome: 'succeeded', type: 'incr', verified: true });
@@ -181,6 +186,33 @@ test('a full and an incremental backup under writes, each verified', async () =>
   expect(status!.lastArchivedWal).toMatch(/^[0-9A-F]{24}/); // a segment, or a backup-label file named after one
   expect(status!.latestPhysicalBackup!.ageSeconds).toBeLessThan(120);
 }, 300_000);
+
+test('the fingerprint changes with any value of any table, hashed by value or (point, json) by text; the counts do not', async () => {
+  const figures = async (content: boolean): Promise<TableFigures> => {
+    const c = new PgClient({ connectionString: url });
+    await c.connect();
+    try {
+      return await tableFigures(c, { content });
+    } finally {
+      await c.end();
+    }
+  };
+  await writer.stop();
+  try {
+    const [before, counts] = [await figures(true), await figures(false)];
+    await sql(`UPDATE "Odd Schema".shapes SET at = point(1, 1.5) WHERE id = 7`);
+    const afterShapes = await figures(true);
+    expect(afterShapes.fingerprint).not.toBe(before.fingerprint);
+    expect(afterShapes.rows).toEqual(before.rows);
+    await sql(`UPDATE "Odd Schema"."weird ""name""; drop" SET blob = blob || 'x' WHERE k = 'k3'`);
+    const afterWeird = await figures(true);
+    expect(afterWeird.fingerprint).not.toBe(afterShapes.fingerprint);
+    expect((await figures(false)).fingerprint).toBe(counts.fingerprint);
+    expect(counts.fingerprint).toMatch(/^counts:/);
+  } finally {
+    writer.start();
+  }
+});
 
 /** The worker's physical tier metrics, by name (and labels). */
 async function metrics(): Promise<Record<string, number>> {
