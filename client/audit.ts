@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { isRunbookName } from '../common/runbooks';
 import { outcomes } from '../common/search-attributes';
+import { controlsOf, type ControlRecord } from './controls';
 import { UsageError } from './errors';
 import { formatTable, runRow, seconds, shortTime, type RunRow } from './runs';
 
@@ -11,6 +12,8 @@ export interface AuditRow extends RunRow {
   /** Who asked for the run (the starter's identity, "schedule", "alertmanager", ...). */
   requestedBy?: string;
   approvals: Array<{ approved: boolean; by: string; reason?: string; at: string; planHash?: string }>;
+  /** Cancel, terminate and reset (retry) by operators, with their reasons. */
+  controls: ControlRecord[];
   failure?: string;
 }
 
@@ -38,8 +41,9 @@ export async function audit(client: Client, o: { since?: string; runbook?: strin
   const query = auditQuery(o);
   const rows: AuditRow[] = [];
   for await (const w of client.workflow.list({ query })) {
-    const row: AuditRow = { ...runRow(w), approvals: [] };
+    const row: AuditRow = { ...runRow(w), approvals: [], controls: [] };
     const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
+    row.controls = controlsOf(history.events ?? []);
     for (const e of history.events ?? []) {
       const start = e.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
       if (start) {
@@ -70,10 +74,16 @@ export function approvalsText(r: AuditRow): string {
   return r.approvals.map((a) => `${a.approved ? 'approved' : 'rejected'} by ${a.by}${a.reason ? ` (${a.reason})` : ''}`).join('; ');
 }
 
+const controlVerb = { cancel: 'cancelled', terminate: 'terminated', reset: 'retried' } as const;
+
+export function controlsText(r: AuditRow): string {
+  return r.controls.map((c) => `${controlVerb[c.action]} by ${c.by}${c.reason ? ` (${c.reason})` : ''}`).join('; ');
+}
+
 export function auditCsv(rows: AuditRow[]): string {
-  const header = ['workflowId', 'runbook', 'trigger', 'requestedBy', 'target', 'severity', 'status', 'outcome', 'startTime', 'closeTime', 'durationMs', 'approvals', 'failure'];
+  const header = ['workflowId', 'runbook', 'trigger', 'requestedBy', 'target', 'severity', 'status', 'outcome', 'startTime', 'closeTime', 'durationMs', 'approvals', 'controls', 'failure'];
   const lines = rows.map((r) =>
-    [r.workflowId, r.runbook, r.trigger, r.requestedBy ?? '', r.target, r.severity, r.status, r.outcome, r.startTime, r.closeTime ?? '', r.durationMs === undefined ? '' : String(r.durationMs), approvalsText(r), r.failure ?? '']
+    [r.workflowId, r.runbook, r.trigger, r.requestedBy ?? '', r.target, r.severity, r.status, r.outcome, r.startTime, r.closeTime ?? '', r.durationMs === undefined ? '' : String(r.durationMs), approvalsText(r), controlsText(r), r.failure ?? '']
       .map(csvCell)
       .join(','),
   );
@@ -82,7 +92,7 @@ export function auditCsv(rows: AuditRow[]): string {
 
 export function auditTable(rows: AuditRow[]): string {
   if (rows.length === 0) return 'no executed runbooks match';
-  const header = ['STARTED', 'RUNBOOK', 'TRIGGER', 'BY', 'TARGET', 'OUTCOME', 'DURATION', 'APPROVALS', 'WORKFLOW ID'];
+  const header = ['STARTED', 'RUNBOOK', 'TRIGGER', 'BY', 'TARGET', 'OUTCOME', 'DURATION', 'APPROVALS / CONTROLS', 'WORKFLOW ID'];
   const lines = rows.map((r) => [
     shortTime(r.startTime),
     r.runbook,
@@ -91,7 +101,7 @@ export function auditTable(rows: AuditRow[]): string {
     r.target,
     r.outcome || r.status.toLowerCase(),
     seconds(r.durationMs),
-    approvalsText(r) || '-',
+    [approvalsText(r), controlsText(r)].filter(Boolean).join('; ') || '-',
     r.workflowId,
   ]);
   return formatTable(header, lines);

@@ -16,6 +16,7 @@ import { audit, auditCsv, auditQuery, auditTable } from './audit';
 import { doctor } from './doctor';
 import { createReceiver } from './receiver';
 import { formatSystemStatus, systemStatus } from './status';
+import { cancelRun, retryRun, terminateRun } from './controls';
 import { isKnownError, UsageError } from './errors';
 import { describeRunbook, formatDescription } from './describe';
 import { writeTemplate } from './init';
@@ -201,6 +202,44 @@ export function buildProgram(): Command {
         });
       });
   }
+
+  for (const verb of ['cancel', 'terminate'] as const) {
+    program
+      .command(verb)
+      .description(
+        verb === 'cancel'
+          ? 'ask a run to stop: its clean-up steps still run (a restored copy removed, the application started again, locks released); recorded with who and why'
+          : 'stop a run where it stands, without its clean-up steps (use cancel first); recorded with who and why',
+      )
+      .argument('<workflowId>')
+      .requiredOption('--reason <text>', 'why (recorded in the run and shown by `runbook audit`)')
+      .option('--by <name>', 'optional: must be your identity (RUNBOOK_IDENTITY or the OS user)')
+      .action(async (workflowId: string, o: { by?: string; reason: string }) => {
+        const by = operatorIdentity(config(program));
+        checkBy(o.by, by);
+        if (!o.reason.trim()) throw new UsageError('--reason: expected why, found an empty string');
+        await withTemporal(program, async (client) => {
+          const r = await (verb === 'cancel' ? cancelRun : terminateRun)(client, workflowId, { by, reason: o.reason });
+          console.log(`${verb === 'cancel' ? 'cancellation requested' : 'terminated'} by ${by}: ${workflowId} (run ${r.runId}): ${o.reason}`);
+        });
+      });
+  }
+  program
+    .command('retry')
+    .description('run a run again from its start or from a step (a Temporal reset: a new run of the same workflow id; the current one ends); recorded with who and why')
+    .argument('<workflowId>')
+    .requiredOption('--reason <text>', 'why (recorded in the new run and shown by `runbook audit`)')
+    .option('--from-step <name>', "the step to start again at: an activity's name (e.g. restoreClusterCopy) or words of its summary")
+    .option('--by <name>', 'optional: must be your identity (RUNBOOK_IDENTITY or the OS user)')
+    .action(async (workflowId: string, o: { by?: string; reason: string; fromStep?: string }) => {
+      const by = operatorIdentity(config(program));
+      checkBy(o.by, by);
+      if (!o.reason.trim()) throw new UsageError('--reason: expected why, found an empty string');
+      await withTemporal(program, async (client) => {
+        const r = await retryRun(client, workflowId, { by, reason: o.reason, fromStep: o.fromStep });
+        console.log(`retried by ${by} from ${r.step}: ${workflowId} runs again as run ${r.runId} (was ${r.oldRunId})`);
+      });
+    });
 
   const breaker = program.command('breaker').description('the circuit breakers of automatic restarts (one restart budget per service)');
   breaker
