@@ -9,6 +9,7 @@ import { alertRunId, routeAlert, type AlertCounters } from '../routing/alert-rou
 import { alertSchema, type Alert } from '../common/alerts';
 import { severities } from '../common/search-attributes';
 import type { LoadedConfig } from '../config/load';
+import { automationMetrics } from './automation-metrics';
 
 export type ReceiverCounters = AlertCounters;
 
@@ -77,11 +78,17 @@ export function createReceiver(client: Client, config: LoadedConfig, token: stri
     });
     return next;
   };
+  const automation = automationMetrics(client, config);
   const expected = Buffer.from(`Bearer ${token}`);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'GET' && req.url === '/metrics') {
       const lines = Object.entries(counters).flatMap(([k, v]) => [`# TYPE runbook_receiver_alerts_${k}_total counter`, `runbook_receiver_alerts_${k}_total ${v}`]);
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(lines.join('\n') + '\n');
+      // The automation's own figures (runs, incidents, schedules) from Temporal; the counters are
+      // served even when Temporal does not answer.
+      automation().then(
+        (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n${text}`),
+        (e: unknown) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n# automation figures not read: ${(e as Error).message.split('\n')[0]}\nzerotrustml_automation_read_errors 1\n`),
+      );
       return;
     }
     if (req.method !== 'POST' || req.url !== '/alertmanager') return send(res, 404, { error: 'expected POST /alertmanager' });

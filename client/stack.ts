@@ -227,7 +227,11 @@ async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log
       prometheusPort: config.monitoring.prometheusPort,
       alertmanagerPort: config.monitoring.alertmanagerPort,
       scrapeTarget: new URL(config.application.metricsUrl ?? config.application.statusUrl).host,
-      physicalTierTarget: config.physical.enabled && config.physical.metricsPort > 0 ? `127.0.0.1:${config.physical.metricsPort}` : undefined,
+      jobs: [
+        { job: 'zerotrustml-receiver', target: `127.0.0.1:${config.receiver.port}` },
+        ...(config.worker.metricsPort > 0 ? [{ job: 'zerotrustml-worker', target: `127.0.0.1:${config.worker.metricsPort}` }] : []),
+        ...(config.physical.enabled && config.physical.metricsPort > 0 ? [{ job: 'zerotrustml-physical-tier', target: `127.0.0.1:${config.physical.metricsPort}` }] : []),
+      ],
       receiverUrl: `http://127.0.0.1:${config.receiver.port}/alertmanager`,
       token,
       scrapeIntervalSeconds: config.monitoring.scrapeIntervalSeconds,

@@ -16,8 +16,9 @@ export interface MonitoringOptions {
   alertmanagerPort: number;
   /** host:port of the credits service's /metrics. */
   scrapeTarget: string;
-  /** The worker's physical tier figures (host:port), when it serves them. */
-  physicalTierTarget?: string;
+  /** More scrape jobs: the receiver (the automation's figures), the worker (the SDK's metrics),
+   * the worker's physical tier figures. */
+  jobs?: Array<{ job: string; target: string }>;
   /** The receiver's webhook URL and its bearer token. */
   receiverUrl: string;
   token: string;
@@ -70,7 +71,7 @@ export function writeMonitoringConfig(o: MonitoringOptions): { prometheus: strin
       alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${o.alertmanagerPort}`] }] }] },
       scrape_configs: [
         { job_name: 'zerotrustml-credits', static_configs: [{ targets: [o.scrapeTarget] }] },
-        ...(o.physicalTierTarget ? [{ job_name: 'zerotrustml-physical-tier', static_configs: [{ targets: [o.physicalTierTarget] }] }] : []),
+        ...(o.jobs ?? []).map((j) => ({ job_name: j.job, static_configs: [{ targets: [j.target] }] })),
       ],
     }),
   );

@@ -104,3 +104,24 @@ test('hostile alerts: a path as fingerprint is refused naming the field; oversiz
   await post({ version: '4', alerts: [{ status: 'resolved', fingerprint: fp, labels: { alertname: 'A'.repeat(500) } }] });
   expect(((await handle.result()) as { outcome: string }).outcome).toBe('resolved');
 });
+
+test("/metrics serves the alert counters and the automation's own figures: a runbook's last success, its last run failed, open incidents", async () => {
+  const ok = await client.workflow.execute('configBackup', { taskQueue: testConfig().temporal.taskQueue, workflowId: `metrics-config-backup-${Date.now()}`, args: [{ trigger: 'manual' }] });
+  expect(ok).toMatchObject({ outcome: 'succeeded' });
+  // A run that fails (its input is refused inside the workflow): the newest closed database-backup.
+  const bad = client.workflow.start('databaseBackup', { taskQueue: testConfig().temporal.taskQueue, workflowId: `metrics-database-backup-${Date.now()}`, args: [{ trigger: 'manual', key: '../../etc' }] });
+  await expect((await bad).result()).rejects.toThrow();
+  const text = await (await fetch(url.replace('/alertmanager', '/metrics'))).text();
+  const value = (name: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.slice(name.length + 1));
+  };
+  expect(value('runbook_receiver_alerts_received_total')).toBeGreaterThan(0);
+  expect(value('zerotrustml_automation_read_errors')).toBe(0);
+  expect(Date.now() / 1000 - value('zerotrustml_runbook_last_success_timestamp_seconds{runbook="config-backup"}')!).toBeLessThan(120);
+  expect(value('zerotrustml_runbook_last_run_failed{runbook="config-backup"}')).toBe(0);
+  expect(value('zerotrustml_runbook_last_run_failed{runbook="database-backup"}')).toBe(1);
+  expect(value('zerotrustml_runbook_failed_runs_24h{runbook="database-backup"}')).toBeGreaterThanOrEqual(1);
+  expect(value('zerotrustml_incident_escalation_deadline_seconds')).toBe(testConfig().escalation.level3AfterSeconds);
+  expect(text).toMatch(/^zerotrustml_incidents_open \d+$/m);
+}, 120_000);
