@@ -531,7 +531,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     while ((await superSql('SELECT pg_is_in_recovery()', input.port, input.directory).catch(() => 't')) !== 'f') {
       if (Date.now() > deadline) throw refuse('the restored cluster is still in recovery after an hour');
       progress.report({ phase: 'waiting for the restored cluster to leave recovery' });
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, 50));
     }
     const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
     const recovery = text.split('\n').filter((l) => /recovery|redo done|timeline|consistent/i.test(l)).map((l) => l.replace(/^\S+ \S+ \S+ \[\d+\] /, '')).slice(-8);
@@ -623,6 +623,29 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     return { marked, ...(await archiveCurrentWal()) };
   }
 
+  /** How the switch stops and starts the live server: the configured database.service; for the
+   * sandbox's own cluster (no service configured) pg_ctl itself, which is what the sandbox's
+   * stand-in service runs, without starting node and checking roles twice inside the downtime. */
+  function liveServer(): { stop: () => Promise<void>; start: () => Promise<void> } {
+    if (!(cfg.database.managed && cfg.database.service === undefined)) return serviceControl(cfg.databaseService!);
+    const dir = tool.dataDirectory;
+    return {
+      stop: async () => {
+        try {
+          await pgCtl(['-D', dir, '-m', 'fast', '-w', 'stop'], 600_000);
+        } catch (e) {
+          // Not running (killed, or its directory lost) is what a stop wants; anything else is not.
+          const running = await pgCtl(['-D', dir, 'status'], 30_000).then(
+            () => true,
+            () => false,
+          );
+          if (running) throw e;
+        }
+      },
+      start: () => pgCtl(['-D', dir, '-w', '-t', '600', '-l', path.join(dir, 'server.log'), 'start'], 660_000),
+    };
+  }
+
   /** The switch: the copy stopped, the live server stopped (through the database service), the
    * live directory kept under a new name, the copy moved into its place, the server started and
    * answering. Downtime is from the live server's stop to its first answer. A failure before the
@@ -639,7 +662,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
         return undefined;
       }
     };
-    const service = serviceControl(cfg.databaseService);
+    const service = liveServer();
     if (marker(live) === input.runId) {
       const t = Date.now();
       await service.start();
