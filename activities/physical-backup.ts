@@ -335,7 +335,9 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     const waitSeconds = Math.max(60, 2 * tier.archiveTimeoutSeconds);
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
-      const last = await superSql('SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver').catch(() => '');
+      // pg_stat_archiver is readable by any role: polled over the application's own connection
+      // (no psql process per look).
+      const last = await withClientAt(pg.target.port, async (c) => (await c.query<{ w: string }>("SELECT coalesce(last_archived_wal, '') AS w FROM pg_stat_archiver")).rows[0]?.w ?? '').catch(() => '');
       // Names order as positions within a timeline; a history file or .partial is not a segment.
       if (/^[0-9A-F]{24}$/.test(last) && last >= segment) return { archived: segment };
       if (Date.now() > deadline) return { skipped: `segment ${segment} was not archived within ${waitSeconds} s (last archived: ${last || 'none'}): check archive_command and the archiver's failures (pg_stat_archiver)` };
@@ -528,7 +530,9 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     }
     // Promoted: out of recovery.
     const deadline = Date.now() + 3600_000;
-    while ((await superSql('SELECT pg_is_in_recovery()', input.port, input.directory).catch(() => 't')) !== 'f') {
+    // Polled over a plain connection (any role may ask), not a psql process per look.
+    const inRecovery = (): Promise<boolean> => withClientAt(input.port, async (c) => (await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r !== false).catch(() => true);
+    while (await inRecovery()) {
       if (Date.now() > deadline) throw refuse('the restored cluster is still in recovery after an hour');
       progress.report({ phase: 'waiting for the restored cluster to leave recovery' });
       await new Promise((r) => setTimeout(r, 50));

@@ -15,6 +15,12 @@ function step(name: string, command: string, args: string[]): number {
 
 function main(): void {
   const extra = process.argv.slice(2);
+  // A fresh machine: the Debian packages installed (as root with apt) or the exact command to run,
+  // before anything starts; then the Temporal CLI and server found in the cache or built.
+  if (!process.env.SKIP_SYSTEM_CHECK) {
+    if (step('system packages', 'bash', [path.join(root, 'scripts', 'system-packages.sh')]) !== 0) return void (process.exitCode = 1);
+    if (step('Temporal CLI and server (runbook doctor --cluster)', path.join(root, 'bin', 'runbook'), ['doctor', '--cluster']) !== 0) return void (process.exitCode = 1);
+  }
   if (!process.env.SKIP_LINT) {
     if (step('lint (eslint)', bin('eslint'), ['.']) !== 0) return void (process.exitCode = 1);
     if (step('type-check (tsc)', bin('tsc'), ['--noEmit']) !== 0) return void (process.exitCode = 1);
