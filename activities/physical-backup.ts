@@ -272,7 +272,11 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
       await tool.run(['stanza-create'], { timeoutMs: 300_000 });
       await tool.run(['check'], { timeoutMs: 300_000 });
     } catch (e) {
-      throw refuse(`pgbackrest: ${e instanceof CommandError ? tail(e.stderrTail || e.message, 800) : (e as Error).message}`);
+      const why = e instanceof CommandError ? tail(e.stderrTail || e.message, 800) : (e as Error).message;
+      // A backup holding the stanza's lock (a schedule fired as the stack came up, say) ends on
+      // its own: retried, not refused.
+      if (/unable to acquire lock/i.test(why)) throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `pgbackrest: another pgBackRest command holds the stanza's lock (retrying): ${why}` });
+      throw refuse(`pgbackrest: ${why}`);
     }
     return { stanza: tier.stanza, checked: true };
   }

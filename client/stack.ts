@@ -264,7 +264,10 @@ async function physicalTier(client: Client, config: LoadedConfig, log: (l: strin
     const r = (await client.workflow.execute('databaseArchiving', { taskQueue: config.temporal.taskQueue, workflowId: `database-archiving-stack-up-${Date.now()}`, args })) as DatabaseArchivingResult;
     log(`physical tier: WAL archiving to ${config.physical.repository} (stanza ${r.stanza}; ${r.changed.length ? `set ${r.changed.join(', ')}${r.restarted ? ', PostgreSQL restarted' : ''}` : 'already set up'})`);
   } catch (e) {
-    const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
+    // The innermost cause: "Activity task failed" says nothing, the pgBackRest message does.
+    let f = e as { cause?: unknown; message?: string };
+    while (f.cause) f = f.cause;
+    const cause = f.message ?? (e as Error).message;
     log(`physical tier: NOT set up (${cause}); the logical backups work without it. Fix it and run \`runbook run database-archiving --wait\``);
     return;
   }

@@ -1,5 +1,6 @@
 // The Grafana dashboard of the runbook's four KPI tables, generated from common/kpi.ts so its
-// threshold lines are the ones the health check and the alert rules use. Writes
+// threshold lines are the ones the health check and the alert rules use, and a row on the
+// automation itself (backup ages, failed runs, incidents, schedules, WAL archiving). Writes
 // zerotrustml-kpis.json beside this file: `node --import tsx deploy/grafana/dashboard.ts`.
 // A test checks the committed JSON is what this produces and that every query runs in Prometheus.
 import { writeFileSync } from 'node:fs';
@@ -25,6 +26,19 @@ export const kpiQueries: Record<KpiName, { expr: string; unit: string; scale?: n
 };
 
 const TABLES: KpiTable[] = ['throughput', 'security', 'availability', 'capacity'];
+
+/** The automation's own row: what protects the data and whether the runbooks run (the receiver's
+ * and the physical tier's figures; thresholds as in the alert rules). */
+export const automationQueries: Array<{ title: string; expr: string; unit: string; warning?: number; critical?: number }> = [
+  { title: 'Backup age (newest success)', expr: '(time() - zerotrustml_runbook_last_success_timestamp_seconds{runbook=~"database-backup|dht-export|config-backup|physical-backup"}) / 3600', unit: 'h', warning: 26, critical: 48 },
+  { title: 'Last run failed', expr: 'zerotrustml_runbook_last_run_failed == 1', unit: 'short', warning: 1, critical: 1 },
+  { title: 'Failed runs (24 h)', expr: 'zerotrustml_runbook_failed_runs_24h > 0', unit: 'short', warning: 1, critical: 3 },
+  { title: 'Open incidents (age)', expr: 'zerotrustml_incident_open_seconds / 3600', unit: 'h', warning: 1, critical: 4 },
+  { title: 'Schedules: late by', expr: 'clamp_min(time() - zerotrustml_schedule_next_action_timestamp_seconds, 0)', unit: 's', warning: 300, critical: 600 },
+  { title: 'WAL not archived (oldest change)', expr: 'zerotrustml_wal_at_risk_seconds', unit: 's', warning: 60, critical: 120 },
+  { title: "pg_wal's disk free", expr: 'zerotrustml_pg_wal_filesystem_free_bytes / zerotrustml_pg_wal_filesystem_size_bytes', unit: 'percentunit' },
+  { title: 'Physical backup age', expr: '(time() - max(zerotrustml_physical_backup_last_completion_timestamp_seconds)) / 3600', unit: 'h', warning: 26, critical: 48 },
+];
 
 export function kpiDashboard(): object {
   const panels: object[] = [];
@@ -57,6 +71,20 @@ export function kpiDashboard(): object {
     });
     y += Math.ceil(rules.length / 4) * 7;
   }
+  panels.push({ id: id++, type: 'row', title: 'Automation and backups', collapsed: false, gridPos: { h: 1, w: 24, x: 0, y: y++ }, panels: [] });
+  automationQueries.forEach((q, i) => {
+    const steps = q.warning === undefined ? [{ color: 'green', value: null }] : [{ color: 'green', value: null }, { color: 'yellow', value: q.warning }, { color: 'red', value: q.critical }];
+    panels.push({
+      id: id++,
+      type: 'timeseries',
+      title: q.title,
+      datasource: { type: 'prometheus', uid: '${datasource}' },
+      gridPos: { h: 7, w: 6, x: (i % 4) * 6, y: y + Math.floor(i / 4) * 7 },
+      targets: [{ refId: 'A', expr: q.expr, datasource: { type: 'prometheus', uid: '${datasource}' } }],
+      fieldConfig: { defaults: { unit: q.unit, thresholds: { mode: 'absolute', steps }, custom: { thresholdsStyle: { mode: 'line+area' } } }, overrides: [] },
+      options: { legend: { showLegend: true }, tooltip: { mode: 'multi' } },
+    });
+  });
   return {
     title: 'Zero-TrustML Credits: KPIs',
     uid: 'zerotrustml-kpis',

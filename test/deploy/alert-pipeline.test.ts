@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { alertWorkflowId } from '../../common/alerts';
 import { createReceiver, type ReceiverCounters } from '../../client/receiver';
-import { kpiQueries } from '../../deploy/grafana/dashboard';
+import { automationQueries, kpiQueries } from '../../deploy/grafana/dashboard';
 import { CreditsService } from '../../sandbox/credits-service/service';
 import { startMonitoring, stopMonitoring } from '../../sandbox/monitoring';
 import { conductorClient } from '../../adapters/conductor';
@@ -80,7 +80,7 @@ afterAll(async () => {
 
 test('every Grafana dashboard query is valid PromQL on the live metrics', async () => {
   await until('the first scrape', async () => ((await query('up{job="zerotrustml-credits"}')).data.result[0]?.value[1] === '1' ? true : undefined));
-  for (const [name, q] of Object.entries(kpiQueries)) {
+  for (const [name, q] of [...Object.entries(kpiQueries), ...automationQueries.map((a): [string, { expr: string }] => [a.title, a])]) {
     const r = await query(q.expr);
     expect({ name, status: r.status, error: r.error }).toEqual({ name, status: 'success', error: undefined });
   }

@@ -43,7 +43,7 @@ test("the sandbox's generated configurations pass the same checks, with the rule
 test('the Grafana dashboard is generated from the KPI tables and covers each KPI with its thresholds', () => {
   const committed = JSON.parse(readFileSync(dashboardFile, 'utf8')) as { panels: Array<{ type: string; title: string; targets?: Array<{ expr: string }>; fieldConfig?: { defaults: { thresholds: { steps: Array<{ value: number | null }> } } } }> };
   expect(committed).toEqual(JSON.parse(JSON.stringify(kpiDashboard())));
-  expect(committed.panels.filter((p) => p.type === 'row').map((p) => p.title)).toEqual(['Throughput KPIs', 'Security KPIs', 'Availability KPIs', 'Capacity KPIs']);
+  expect(committed.panels.filter((p) => p.type === 'row').map((p) => p.title)).toEqual(['Throughput KPIs', 'Security KPIs', 'Availability KPIs', 'Capacity KPIs', 'Automation and backups']);
   for (const rule of defaultKpiRules) {
     const panel = committed.panels.find((p) => p.title === rule.label);
     expect(panel?.targets?.[0]?.expr).toBe(kpiQueries[rule.name].expr);
