@@ -1,6 +1,7 @@
 // Notifications of the escalation path: to the log always, and to a configured webhook (chat,
 // paging) when there is one. The escalation contacts are the runbook's on-call rotation.
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Runtime } from '@temporalio/worker';
 import type { Alert } from '../common/alerts';
 import { Failure } from '../common/failures';
 import { redact, resolveSecretRefs } from '../adapters/secrets';
@@ -16,12 +17,21 @@ export function webhookOrigin(url: string): string {
   }
 }
 
+/** The activity's logger (its lines carry the run and the step), or the runtime's outside one. */
+function log(): Pick<Context['log'], 'info'> {
+  try {
+    return Context.current().log;
+  } catch {
+    return Runtime.instance().logger;
+  }
+}
+
 export function createNotifyActivities(deps: ActivityDeps) {
   async function notify(input: { level: number; alert: Alert; workflowId: string; repeats: number }): Promise<{ contact: string; delivered: boolean }> {
     const contacts = deps.config.escalation.levels;
     const contact = contacts[Math.min(input.level, contacts.length) - 1] ?? 'on-call';
     const text = `[${input.alert.severity.toUpperCase()}] ${input.alert.name}: ${input.alert.summary} (level ${input.level}: ${contact}; run ${input.workflowId})`;
-    console.log(`notify: ${text}`);
+    log().info('notify', { level: input.level, contact, alert: input.alert.name, severity: input.alert.severity, text });
     const configured = deps.config.escalation.webhookUrl;
     if (!configured) return { contact, delivered: false };
     // The URL often is the secret (a chat webhook's token is in its path): it is read here from the

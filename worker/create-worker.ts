@@ -1,6 +1,6 @@
 // Builds the worker from the configuration: real adapters, every activity, every workflow.
 import { existsSync } from 'node:fs';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { LoadedConfig } from '../config/load';
 import { connectionFailure, temporalConnectionOptions } from '../adapters/temporal-connection';
@@ -34,7 +34,7 @@ export async function createWorker(
   const tier = config.physical;
   const metrics =
     tier.enabled && tier.metricsPort > 0 && placementOf(config).database === taskQueue
-      ? await serveArchivingMetrics(deps, { port: tier.metricsPort, address: tier.metricsAddress, log: (l) => console.warn(l) })
+      ? await serveArchivingMetrics(deps, { port: tier.metricsPort, address: tier.metricsAddress, log: (l) => Runtime.instance().logger.warn(l) })
       : undefined;
   const worker = await Worker.create({
     connection,

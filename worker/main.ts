@@ -3,10 +3,11 @@
 // host); with one (or RUNBOOK_HOST), that host's own queue, with the steps that touch the host.
 // Runs until SIGINT/SIGTERM, then lets running activities finish within the grace time.
 import os from 'node:os';
-import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { hostQueue } from '../common/config-schema';
 import { loadConfig, ConfigError } from '../config/load';
 import { createWorker } from './create-worker';
+import { installRuntime, jsonLogger } from './logging';
 
 export async function runWorker(o: { host?: string } = {}): Promise<void> {
   const config = loadConfig();
@@ -14,19 +15,12 @@ export async function runWorker(o: { host?: string } = {}): Promise<void> {
   if (host !== undefined && !Object.prototype.hasOwnProperty.call(config.hosts, host)) {
     throw new ConfigError(`--host ${host}: expected one of the configured hosts (${Object.keys(config.hosts).join(', ') || 'none: set hosts in the configuration'})`, []);
   }
-  if (config.worker.metricsPort > 0) {
-    Runtime.install({
-      telemetryOptions: {
-        logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) },
-        metrics: { prometheus: { bindAddress: `127.0.0.1:${config.worker.metricsPort}` } },
-      },
-    });
-  }
+  installRuntime(config);
   // The identity is what the history shows as the worker of each step: host role, machine, pid.
   const identity = `runbook-worker${host ? `[${host}]` : ''}@${os.hostname()}:${process.pid}`;
   const { worker, close } = await createWorker(config, { identity, host });
   const queue = host ? hostQueue(config.temporal.taskQueue, host) : config.temporal.taskQueue;
-  console.log(`worker ${identity}: task queue ${queue} on ${config.temporal.address}${config.worker.metricsPort ? `, metrics on 127.0.0.1:${config.worker.metricsPort}/metrics` : ''}`);
+  Runtime.instance().logger.info('worker started', { identity, taskQueue: queue, temporal: config.temporal.address, ...(config.worker.metricsPort ? { metrics: `127.0.0.1:${config.worker.metricsPort}/metrics` } : {}) });
   try {
     await worker.run();
   } finally {
@@ -38,7 +32,7 @@ if (require.main === module) {
   runWorker().then(
     () => process.exit(0),
     (e: unknown) => {
-      console.error(e instanceof ConfigError ? e.message : e);
+      jsonLogger.error(e instanceof ConfigError ? e.message : 'worker failed', e instanceof ConfigError ? {} : { error: e as Error });
       process.exit(1);
     },
   );

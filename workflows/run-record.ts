@@ -1,6 +1,6 @@
 // What every runbook does at its start and end: search attributes (runbook, trigger, target,
 // outcome), current details for the UI, and a step log that the progress query returns.
-import { ApplicationFailure, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { Failure } from '../common/failures';
 import { InvalidRunbookInput, severities, triggerKinds, validateRunbookInput, type RunbookInputName, type ValidRunbookInput } from '../common/runbook-inputs';
 import { Outcome, RunbookName, Severity, Target, Trigger } from '../common/search-attributes';
@@ -36,6 +36,9 @@ export class RunRecord {
     this.progress.step = step;
     this.progress.steps.push({ step, at: new Date().toISOString() });
     setCurrentDetails(`**${this.runbook}**: ${step}${details ? `\n\n${details}` : ''}`);
+    // The worker's log line of the step (the SDK adds workflowId, runId and workflowType; not
+    // written again when the run is replayed).
+    log.info('step', { runbook: this.runbook, step });
   }
 
   finish(outcome: OutcomeValue, details?: string): void {
@@ -44,6 +47,7 @@ export class RunRecord {
     this.progress.step = outcome;
     upsertSearchAttributes([{ key: Outcome, value: outcome }]);
     setCurrentDetails(`**${this.runbook}**: ${outcome}${details ? `\n\n${details}` : ''}`);
+    log.info('finished', { runbook: this.runbook, outcome });
   }
 }
 

@@ -38,7 +38,7 @@ test('a decided approval shows in the audit with who decided and why', async () 
   expect(row.durationMs).toBeGreaterThan(0);
 
   const csv = await runCli(['audit', '--runbook', 'restart-conductor', '--since', since, '--csv']);
-  expect(csv.stdout.split('\n')[0]).toBe('workflowId,runbook,trigger,requestedBy,target,severity,status,outcome,startTime,closeTime,durationMs,approvals,failure');
+  expect(csv.stdout.split('\n')[0]).toBe('workflowId,runbook,trigger,requestedBy,target,severity,status,outcome,startTime,closeTime,durationMs,approvals,controls,failure');
   expect(csv.stdout).toMatch(new RegExp(`${handle.workflowId},restart-conductor,manual,frank,zerotrustml,info,COMPLETED,rejected,.*,rejected by erin \\(drill only\\),`));
 
   const table = await runCli(['audit', '--outcome', 'rejected', '--since', since]);
