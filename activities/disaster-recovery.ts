@@ -36,7 +36,9 @@ export interface RecoveryPoint {
 }
 
 export interface DrPrerequisites {
-  database: RecoveryPoint & { tables: Record<string, number> };
+  /** Missing only when asked for with `databaseOptional` (the physical tier recovers the database)
+   * and none was found; `problems` says why. */
+  database?: RecoveryPoint & { tables: Record<string, number> };
   dht: RecoveryPoint & { credits: number; contentHash: string };
   config?: RecoveryPoint & { files: number };
   problems: string[];
@@ -65,7 +67,7 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
 
   /** The recovery point: the newest verified, unflagged database backup (or the one named), the
    * newest verified DHT export (or the one named) and configuration backup, with their ages. */
-  async function drPrerequisites(input: { requireConfig?: boolean; backup?: string; export?: string } = {}): Promise<DrPrerequisites> {
+  async function drPrerequisites(input: { requireConfig?: boolean; backup?: string; export?: string; databaseOptional?: boolean } = {}): Promise<DrPrerequisites> {
     const t = now().getTime();
     const age = (iso: string): number => Math.round((t - Date.parse(iso)) / 1000);
     const problems: string[] = [];
@@ -76,9 +78,12 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
       });
     const database = deps.postgres.target.database;
     // A named backup is taken even when flagged: naming it is the explicit choice.
-    const db = await found(
-      resolveReference<BackupManifest>({ dir: cfg.backupDirectory, format: MANIFEST_FORMAT, ref: input.backup, what: `database backup of ${database}`, ours: (m) => m.database === database || `a backup of database ${m.database}, not of ${database}`, allowFlagged: input.backup !== undefined }),
-    );
+    // Without a dump the physical tier may still recover the database: the caller decides.
+    const optional: string[] = [];
+    const db = await resolveReference<BackupManifest>({ dir: cfg.backupDirectory, format: MANIFEST_FORMAT, ref: input.backup, what: `database backup of ${database}`, ours: (m) => m.database === database || `a backup of database ${m.database}, not of ${database}`, allowFlagged: input.backup !== undefined }).catch((e: unknown) => {
+      (input.databaseOptional ? optional : problems).push((e as Error).message);
+      return undefined;
+    });
     const appId = cfg.conductor.appId;
     const dht = await found(
       resolveReference<DhtExportManifest>({ dir: cfg.dhtExportDirectory, format: DHT_MANIFEST_FORMAT, ref: input.export, what: `DHT export of ${appId}`, ours: (m) => m.appId === appId || `an export of app ${m.appId}, not of ${appId}` }),
@@ -89,10 +94,10 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
       throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `disaster recovery cannot start: ${problems.join('; ')}`, nonRetryable: true });
     }
     return {
-      database: { path: db!.path, file: db!.file, finishedAt: db!.manifest.finishedAt, ageSeconds: age(db!.manifest.finishedAt), tables: db!.manifest.tables },
+      database: db ? { path: db.path, file: db.file, finishedAt: db.manifest.finishedAt, ageSeconds: age(db.manifest.finishedAt), tables: db.manifest.tables } : undefined,
       dht: { path: dht!.path, file: dht!.file, finishedAt: dht!.manifest.finishedAt, ageSeconds: age(dht!.manifest.finishedAt), credits: dht!.manifest.credits, contentHash: dht!.manifest.contentHash },
       config: conf ? { path: conf.path, file: conf.file, finishedAt: conf.manifest.finishedAt, ageSeconds: age(conf.manifest.finishedAt), files: conf.manifest.files.length } : undefined,
-      problems,
+      problems: optional,
     };
   }
 

@@ -83,19 +83,25 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
       'check prerequisites',
       async () => {
         const found = await Promise.all([
-          on(where, 'backups', shortStep).drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{ backup: input.backup, export: input.export }]),
+          // Without a dump the physical tier can still recover the database: asked for as optional.
+          on(where, 'backups', shortStep).drPrerequisites.executeWithOptions({ summary: 'latest verified database backup, DHT export, configuration backup' }, [{ backup: input.backup, export: input.export, ...(askPhysical ? { databaseOptional: true } : {}) }]),
           askPhysical ? on(where, 'database', shortStep).physicalRecoveryPoint.executeWithOptions({ summary: 'the physical tier: a usable backup and its archive?' }, [{}]) : undefined,
         ]);
-        const p = found[1];
+        const [dump, p] = found;
         if (input.tier === 'physical' && !p?.usable) throw new Error(`the physical tier was asked for and cannot recover: ${p && !p.usable ? p.reason : 'not checked'}`);
+        if (!dump.database && !p?.usable) {
+          throw new Error(`disaster recovery cannot start: ${dump.problems.join('; ') || 'no verified database backup'}; and the physical tier cannot recover the database either: ${p && !p.usable ? p.reason : 'not checked'}`);
+        }
         return found;
       },
       ([p, ph]) =>
-        `${ph?.usable ? `physical backup ${ph.label}, WAL archived until ${formatMs(ph.ageSeconds * 1000)} ago; ` : ph ? `physical tier not used (${ph.reason}); ` : ''}database backup ${formatMs(p.database.ageSeconds * 1000)} old, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old${p.config ? `, configuration ${formatMs(p.config.ageSeconds * 1000)} old` : ''}`,
+        `${ph?.usable ? `physical backup ${ph.label}, WAL archived until ${formatMs(ph.ageSeconds * 1000)} ago; ` : ph ? `physical tier not used (${ph.reason}); ` : ''}${p.database ? `database backup ${formatMs(p.database.ageSeconds * 1000)} old` : `no database backup (${p.problems.join('; ')})`}, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old${p.config ? `, configuration ${formatMs(p.config.ageSeconds * 1000)} old` : ''}`,
     );
     const usePhysical = physical?.usable === true ? physical : undefined;
+    // The dump, when the database comes from it (present then: checked in the step above).
+    const dump = (): NonNullable<DrPrerequisites['database']> => pre.database!;
     const rpo: DisasterRecoveryResult['rpo'] = {
-      databaseSeconds: usePhysical ? usePhysical.ageSeconds : pre.database.ageSeconds,
+      databaseSeconds: usePhysical ? usePhysical.ageSeconds : dump().ageSeconds,
       dhtSeconds: pre.dht.ageSeconds,
       configSeconds: pre.config?.ageSeconds,
       ...(askPhysical ? { databaseTier: usePhysical ? 'physical' : 'logical' } : {}),
@@ -103,13 +109,13 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
     const plan = [
       usePhysical
         ? `recovery point: the database to the last archived WAL (${usePhysical.walTo}, archived ${formatMs(usePhysical.ageSeconds * 1000)} ago) from physical backup ${usePhysical.label}; DHT export ${pre.dht.path} (${formatMs(pre.dht.ageSeconds * 1000)} old)${pre.config ? `, configuration ${pre.config.path}` : ''}`
-        : `recovery point: database backup ${pre.database.path} (${formatMs(pre.database.ageSeconds * 1000)} old), DHT export ${pre.dht.path} (${formatMs(pre.dht.ageSeconds * 1000)} old)${pre.config ? `, configuration ${pre.config.path}` : ''}${physical && !physical.usable ? ` (physical tier not used: ${physical.reason})` : ''}`,
+        : `recovery point: database backup ${dump().path} (${formatMs(dump().ageSeconds * 1000)} old), DHT export ${pre.dht.path} (${formatMs(pre.dht.ageSeconds * 1000)} old)${pre.config ? `, configuration ${pre.config.path}` : ''}${physical && !physical.usable ? ` (physical tier not used: ${physical.reason})` : ''}`,
       usePhysical ? 'provision: the configured hook (sandbox: start the conductor service; the restore starts the database)' : 'provision: the configured hook (sandbox: start the database and conductor services)',
       usePhysical
         ? 'restore the database: restore-cluster to the latest archived point (restore beside, check, switch, verify; production waits for an approval)'
         : 'restore the database: restore-database (verify, scratch, swap, verify; production waits for an approval)',
       `restore the DHT: restore-dht (start the conductor, install the app, import ${pre.dht.credits} credits, verify each)`,
-      usePhysical ? `check totals: the credits the restored cluster was checked with, ${pre.dht.credits} on the DHT` : `check totals: ${pre.database.tables['public.credits'] ?? '?'} credits in the database, ${pre.dht.credits} on the DHT`,
+      usePhysical ? `check totals: the credits the restored cluster was checked with, ${pre.dht.credits} on the DHT` : `check totals: ${dump().tables['public.credits'] ?? '?'} credits in the database, ${pre.dht.credits} on the DHT`,
       'start the application; verify the status report shows active nodes',
     ];
     if (input.dryRun) {
@@ -132,7 +138,7 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
 
     async function recover(): Promise<void> {
       await timedStep(steps, run, 'provision', () => slow.provision.executeWithOptions({ summary: 'provision the infrastructure (hook)' }, usePhysical ? [{ database: false }] : []), (v) => v.how.join('; '));
-      let dbCredits = pre.database.tables['public.credits'] ?? -1;
+      let dbCredits: number;
       if (usePhysical) {
         const cluster = await timedStep(
           steps,
@@ -150,6 +156,7 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
         rpo.databaseRecoveredTo = cluster.recoveredTo;
         dbCredits = cluster.tables?.['public.credits'] ?? -1;
       } else {
+        dbCredits = dump().tables['public.credits'] ?? -1;
         const db = await timedStep(
           steps,
           run,
@@ -157,7 +164,7 @@ export async function disasterRecovery(raw: DisasterRecoveryInput = {}): Promise
           () =>
             executeChild(restoreDatabase, {
               // A backup named in the input is taken even when flagged: naming it is the explicit choice.
-              args: [{ backup: pre.database.file, allowFlagged: input.backup !== undefined, trigger: 'parent', severity: 'critical', requestedBy: input.requestedBy }],
+              args: [{ backup: dump().file, allowFlagged: input.backup !== undefined, trigger: 'parent', severity: 'critical', requestedBy: input.requestedBy }],
               workflowId: `${id}-restore-database`,
               staticSummary: 'restore-database for disaster-recovery',
             }),

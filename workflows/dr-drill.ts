@@ -72,7 +72,7 @@ function render(r: Omit<DrDrillResult, 'report'>, pre: DrPrerequisites | undefin
             ? `- Recovery point achieved (RPO): database backup ${formatMs(r.rpo.databaseSeconds * 1000)} old, DHT export ${formatMs(r.rpo.dhtSeconds * 1000)} old${r.rpo.configSeconds === undefined ? ', no configuration backup' : `, configuration ${formatMs(r.rpo.configSeconds * 1000)} old`}`
             : '- Recovery point: unknown (prerequisites failed)',
         ]),
-    ...(pre && !r.pointInTime ? [`- Database backup: ${pre.database.path}`] : []),
+    ...(pre?.database && !r.pointInTime ? [`- Database backup: ${pre.database.path}`] : []),
     ...(pre ? [`- DHT export: ${pre.dht.path}${r.pointInTime ? ` (${formatMs(pre.dht.ageSeconds * 1000)} old)` : ''}`] : []),
     ...(r.physical && !r.physical.usable ? [`- Physical tier not used: ${r.physical.reason}`] : []),
     `- Environment: ${r.environment.dir}, PostgreSQL port ${r.environment.postgresPort}, conductor port ${r.environment.conductorPort}; torn down: ${r.tornDown ? 'yes' : 'NO'}`,
@@ -129,12 +129,12 @@ export async function drDrill(raw: DrDrillInput = {}): Promise<DrDrillResult> {
           if (input.tier === 'physical' && !found[1]?.usable) throw new Error(`the physical tier was asked for and cannot recover to ${target}: ${found[1] && !found[1].usable ? found[1].reason : 'not checked'}`);
           return found;
         },
-        ([p, ph]) => `${ph?.usable ? `physical backup ${ph.label} to recover to ${target}; ` : ph ? `physical tier not used (${ph.reason}); ` : ''}database backup ${formatMs(p.database.ageSeconds * 1000)} old, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old`,
+        ([p, ph]) => `${ph?.usable ? `physical backup ${ph.label} to recover to ${target}; ` : ph ? `physical tier not used (${ph.reason}); ` : ''}database backup ${formatMs(p.database!.ageSeconds * 1000)} old, DHT export ${formatMs(p.dht.ageSeconds * 1000)} old`,
       );
       const usePhysical = physical?.usable ? physical : undefined;
       if (input.dryRun) {
         const plan = [
-          usePhysical ? `rehearse the point-in-time recovery: physical backup ${usePhysical.label} and the WAL archive to ${target}; DHT export ${pre.dht.path}` : `rehearse with ${pre.database.path} and ${pre.dht.path}`,
+          usePhysical ? `rehearse the point-in-time recovery: physical backup ${usePhysical.label} and the WAL archive to ${target}; DHT export ${pre.dht.path}` : `rehearse with ${pre.database!.path} and ${pre.dht.path}`,
           `in ${environment.dir} (created and marked by the drill): PostgreSQL on port ${environment.postgresPort}, conductor on port ${environment.conductorPort}`,
           'restore, verify every table and every credit, tear down, report',
         ];
@@ -176,7 +176,8 @@ export async function drDrill(raw: DrDrillInput = {}): Promise<DrDrillResult> {
           (v) => `physical backup ${v.backup} recovered to ${v.target} (last transaction ${v.lastTransactionAt ?? 'not reported'}); ${v.tables} tables, ${v.rows} rows; unarchived WAL at the start ${v.rpoSeconds ?? '?'} s old`,
         );
       } else {
-        const backup = pre.database.path;
+        // The drill asks for the dump as required: present here.
+        const backup = pre.database!.path;
         await timedStep(steps, run, 'restore the database', () => long.drillRestoreDatabase.executeWithOptions({ summary: `verify and restore ${backup} into the drill cluster` }, [{ env: environment, backup }]), (v) => `${v.tables} tables, ${v.rows} rows as in the manifest`);
       }
       await timedStep(steps, run, 'restore the DHT', () => long.drillRestoreDht.executeWithOptions({ summary: `import ${pre!.dht.path} into the drill conductor` }, [{ env: environment, export: pre!.dht.path }]), (v) => `${v.credits} credits, each as exported`);
@@ -197,7 +198,7 @@ export async function drDrill(raw: DrDrillInput = {}): Promise<DrDrillResult> {
         steps.push({ step: 'tear down', startedAt: new Date().toISOString(), durationMs: 0, outcome: t.removed ? 'succeeded' : 'failed', detail: t.detail });
       });
     }
-    const rpo = pre ? { databaseSeconds: pre.database.ageSeconds, dhtSeconds: pre.dht.ageSeconds, configSeconds: pre.config?.ageSeconds } : undefined;
+    const rpo = pre?.database ? { databaseSeconds: pre.database.ageSeconds, dhtSeconds: pre.dht.ageSeconds, configSeconds: pre.config?.ageSeconds } : undefined;
     const result: Omit<DrDrillResult, 'report'> = { runbook: 'dr-drill', outcome: failedStep ? 'failed' : 'passed', rtoMs, rpo, steps, failedStep, error, tornDown, environment, pointInTime, physical };
     const markdown = render(result, pre);
     const { path } = await quick.writeReport.executeWithOptions({ summary: 'write the drill report' }, [{ name: `dr-drill-${workflowInfo().workflowId}.md`, markdown }]);

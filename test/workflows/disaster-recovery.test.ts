@@ -2,7 +2,7 @@
 // conductor's data are wiped and `disaster-recovery` brings both back with the data they had; a
 // second recovery while one runs is refused; the drill leaves production untouched and reports a
 // pass; a drill on a damaged backup fails with a clear report and leaves nothing behind.
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { backupFileName } from '../../common/backup-manifest';
@@ -267,4 +267,25 @@ describe('with WAL archiving on', () => {
     expect(r.report!.markdown).toMatch(/: PASSED\n\n- Recovery time achieved \(RTO\): [\d.]+ s\n- Recovery point achieved \(RPO\): [\d.]+ (ms|s) of WAL not yet archived at the drill's start \(goal: at most archive_timeout, 60 s\): met\n- Point-in-time recovery: physical backup \S+ recovered to /);
     expect(await withPg('credits', fingerprint)).toEqual(before);
   }, 600_000);
+
+  test('without any dump the recovery still starts from the physical tier; asked for the logical tier it refuses, naming why', async () => {
+    const dir = config.backupDirectory;
+    const aside = path.join(testRoot, 'dumps-aside');
+    mkdirSync(aside, { recursive: true });
+    const moved = readdirSync(dir).filter((f) => f.startsWith('credits_'));
+    expect(moved.length).toBeGreaterThan(0);
+    for (const f of moved) renameSync(path.join(dir, f), path.join(aside, f));
+    try {
+      const dry = JSON.parse((await runCli(['run', 'disaster-recovery', '--dry-run', '--wait', '--json'])).stdout) as DisasterRecoveryResult;
+      expect(dry.outcome).toBe('dry-run');
+      expect(dry.rpo.databaseTier).toBe('physical');
+      expect(dry.plan![0]).toMatch(/^recovery point: the database to the last archived WAL/);
+      expect(dry.steps[0]!.detail).toMatch(/no database backup \(/);
+      const logical = await runCli(['run', 'disaster-recovery', '--dry-run', '--wait', '--json', '--input', '{"tier":"logical"}']);
+      expect(logical.code).toBe(1);
+      expect((JSON.parse(logical.stdout) as { error: string }).error).toMatch(/disaster recovery cannot start: .*database backup/);
+    } finally {
+      for (const f of moved) renameSync(path.join(aside, f), path.join(dir, f));
+    }
+  }, 300_000);
 });
