@@ -13,7 +13,7 @@ import { MANIFEST_FORMAT, type BackupManifest } from '../common/backup-manifest'
 import { Failure } from '../common/failures';
 import { DHT_MANIFEST_FORMAT, type DhtExportManifest } from '../common/dht-export';
 import { runCommand } from '../adapters/process';
-import { postgresServerDir } from '../adapters/postgres-tools';
+import { pgCtlArgs, postgresServerDir } from '../adapters/postgres-tools';
 import { redact } from '../adapters/secrets';
 import { Postgres } from '../adapters/postgres';
 import { serviceControl, type ServiceControl } from '../adapters/service-control';
@@ -24,7 +24,7 @@ import { CONFIG_MANIFEST_FORMAT, type ConfigBackupManifest } from './config-back
 import { createDhtActivities } from './dht';
 import type { ActivityDeps } from './deps';
 import { readStatusReport } from './status-report';
-import { DRILL_MARKER, drillOwner, ownsDrillEnvironment } from './drill-marker';
+import { DRILL_MARKER, drillOwner, isDrillEnvironmentPath, ownsDrillEnvironment } from './drill-marker';
 import { createRestoreDatabaseActivities } from './restore-database';
 
 export interface RecoveryPoint {
@@ -208,7 +208,7 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
       refuse(`the drill environment must not share a port with production or with itself (PostgreSQL ${input.postgresPort}, conductor ${input.conductorPort})`);
     }
     const base = path.join(cfg.dataDir, 'dr-drill');
-    if (path.dirname(input.dir) !== base) refuse(`the drill environment must be a directory of its own under ${base}, found ${input.dir}`);
+    if (!isDrillEnvironmentPath(base, input.dir)) refuse(`the drill environment must be a directory of its own under ${base}, found ${input.dir}`);
     if (existsSync(input.dir) && !ownsEnvironment(input)) refuse(`${input.dir} exists and is not this run's drill environment: refusing to use it`);
     for (const port of [input.postgresPort, input.conductorPort]) {
       if (!(await portIsFree(port)) && !ownsEnvironment(input)) refuse(`port ${port} is in use: the drill needs it free for its own ${port === input.postgresPort ? 'cluster' : 'conductor'}`);
@@ -281,7 +281,7 @@ export function createDisasterRecoveryActivities(deps: ActivityDeps) {
     const pgDir = path.join(input.dir, 'postgres');
     if (existsSync(path.join(pgDir, 'postmaster.pid'))) {
       const owner = statSync(pgDir);
-      await runCommand([path.join(await postgresServerDir(cfg.database.binDir), 'pg_ctl'), '-D', pgDir, '-m', 'immediate', '-w', 'stop'], {
+      await runCommand(pgCtlArgs(await postgresServerDir(cfg.database.binDir), ['-D', pgDir, '-m', 'immediate', '-w', 'stop']), {
         ...(process.getuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {}),
         cwd: '/tmp',
         env: { ...process.env, HOME: '/tmp' },

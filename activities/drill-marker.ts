@@ -21,3 +21,9 @@ export function ownsDrillEnvironment(dir: string): boolean {
     return false;
   }
 }
+
+/** Whether `dir` is written as one drill environment's directory: exactly `<base>/run-<id>`,
+ * normalised (no `..`, no trailing slash), so a check of its parent cannot be walked around. */
+export function isDrillEnvironmentPath(base: string, dir: string): boolean {
+  return path.isAbsolute(dir) && path.normalize(dir) === dir && !dir.endsWith(path.sep) && path.dirname(dir) === base && /^run-[A-Za-z0-9-]+$/.test(path.basename(dir));
+}

@@ -9,13 +9,13 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Client } from 'pg';
 import { Failure } from '../common/failures';
-import { PgBackRest, walGaps, type BackupType, type PhysicalBackupInfo } from '../adapters/pgbackrest';
+import { PgBackRest, shellQuote, walGaps, type BackupType, type PhysicalBackupInfo } from '../adapters/pgbackrest';
 import { countRows, listTables } from '../adapters/postgres';
-import { postgresServerDir, postgresToolsDir } from '../adapters/postgres-tools';
+import { pgCtlArgs, postgresServerDir, postgresToolsDir } from '../adapters/postgres-tools';
 import { CommandError, runCommand, tail } from '../adapters/process';
 import { serviceControl } from '../adapters/service-control';
 import type { ActivityDeps } from './deps';
-import { ownsDrillEnvironment } from './drill-marker';
+import { isDrillEnvironmentPath, ownsDrillEnvironment } from './drill-marker';
 import { progressReporter } from './progress';
 
 export interface PhysicalTarget {
@@ -455,7 +455,13 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
 
   async function pgCtl(args: string[], timeoutMs = 600_000): Promise<void> {
     const bin = await postgresServerDir(cfg.database.binDir);
-    await runCommand([path.join(bin, 'pg_ctl'), ...args], { ...tool.runAs(), env: { ...process.env, HOME: '/tmp' }, cwd: '/tmp', timeoutMs });
+    let command: string[];
+    try {
+      command = pgCtlArgs(bin, args);
+    } catch (e) {
+      throw refuse((e as Error).message);
+    }
+    await runCommand(command, { ...tool.runAs(), env: { ...process.env, HOME: '/tmp' }, cwd: '/tmp', timeoutMs });
   }
 
   /** A directory this tier names beside the data directory: `<data>.<kind>-<id>`, one level, no
@@ -483,7 +489,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     requireEnabled();
     const base = path.join(cfg.dataDir, 'dr-drill');
     const directory = path.join(input.environment, 'postgres');
-    if (path.dirname(input.environment) !== base || !ownsDrillEnvironment(input.environment)) throw refuse(`refusing to restore into ${directory}: the drill restores only into an environment it created under ${base}`);
+    if (!isDrillEnvironmentPath(base, input.environment) || !ownsDrillEnvironment(input.environment)) throw refuse(`refusing to restore into ${directory}: the drill restores only into an environment it created under ${base}`);
     if (existsSync(directory)) throw refuse(`${directory} exists: the drill restores into a new directory`);
     if (input.port === pg.target.port) throw refuse(`the drill cluster must not use production's port ${input.port}`);
     const restored = await restoreAndStart({ ...input, directory });
@@ -527,7 +533,9 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     await rm(log, { force: true });
     const t1 = Date.now();
     try {
-      await pgCtl(['-D', input.directory, '-w', '-t', '3600', '-l', log, '-o', `-p ${input.port} -c archive_mode=off -c unix_socket_directories=${input.directory} -c listen_addresses=127.0.0.1`, 'start']);
+      // -o reaches a shell unquoted: the directory goes in single quotes (and pgCtlArgs refuses, in
+      // -D, the characters a shell would act on).
+      await pgCtl(['-D', input.directory, '-w', '-t', '3600', '-l', log, '-o', `-p ${input.port} -c archive_mode=off -c unix_socket_directories=${shellQuote(input.directory)} -c listen_addresses=127.0.0.1`, 'start']);
     } catch (e) {
       const why = existsSync(log) ? tail(readFileSync(log, 'utf8'), 1200) : (e as Error).message;
       throw refuse(`the restored cluster did not start (nothing was switched; the live server was not touched): ${why}`, Failure.RestoreMismatch);

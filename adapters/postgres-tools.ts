@@ -57,3 +57,21 @@ export async function postgresServerDir(configured?: string): Promise<string> {
   if (dir) return dir;
   throw new PostgresToolsMissing('pg_ctl was not found in /usr/lib/postgresql/*/bin or pg_config --bindir: restoring a physical backup needs the PostgreSQL server package on the database host (or database.binDir)');
 }
+
+/** pg_ctl starts the server through /bin/sh: the binary's path, the data directory and the log
+ * file go into that command line inside double quotes, and `-o` unquoted. A `$`, backquote,
+ * double quote, backslash or line break in any of them would be run by the shell (seen: a data
+ * directory ending in `$(touch f)` made pg_ctl create f). Such a value is refused here, before
+ * pg_ctl sees it; `-o` values are built by the caller from values that passed this. */
+export class UnsafeForShell extends Error {
+  override readonly name = 'UnsafeForShell';
+}
+
+export function pgCtlArgs(bin: string, args: string[]): string[] {
+  const command = [path.join(bin, 'pg_ctl'), ...args];
+  for (const [i, v] of command.entries()) {
+    if (command[i - 1] === '-o') continue;
+    if (/[$`"\\\r\n]/.test(v)) throw new UnsafeForShell(`refusing to run pg_ctl with ${JSON.stringify(v)}: pg_ctl hands its paths to a shell, where $, \`, ", \\ or a line break would be run; rename the directory`);
+  }
+  return command;
+}

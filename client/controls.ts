@@ -31,9 +31,15 @@ async function latestRun(client: Client, workflowId: string): Promise<{ runId: s
   return { runId: d.runId, status: d.status.name, history };
 }
 
-export async function cancelRun(client: Client, workflowId: string, o: { by: string; reason: string }): Promise<{ runId: string }> {
+/** The run a cancel or terminate is for: the latest, and only while it runs. */
+async function runningRun(client: Client, workflowId: string, verb: string): Promise<string> {
   const { runId, status } = await latestRun(client, workflowId);
-  if (status !== 'RUNNING') throw new UsageError(`${workflowId} is not running (${status.toLowerCase()}): nothing to cancel`);
+  if (status !== 'RUNNING') throw new UsageError(`${workflowId} is not running (${status.toLowerCase()}): nothing to ${verb}`);
+  return runId;
+}
+
+export async function cancelRun(client: Client, workflowId: string, o: { by: string; reason: string }): Promise<{ runId: string }> {
+  const runId = await runningRun(client, workflowId, 'cancel');
   await client.workflowService.requestCancelWorkflowExecution({
     namespace: client.options.namespace,
     workflowExecution: { workflowId, runId },
@@ -45,8 +51,7 @@ export async function cancelRun(client: Client, workflowId: string, o: { by: str
 }
 
 export async function terminateRun(client: Client, workflowId: string, o: { by: string; reason: string }): Promise<{ runId: string }> {
-  const { runId, status } = await latestRun(client, workflowId);
-  if (status !== 'RUNNING') throw new UsageError(`${workflowId} is not running (${status.toLowerCase()}): nothing to terminate`);
+  const runId = await runningRun(client, workflowId, 'terminate');
   await client.workflowService.terminateWorkflowExecution({
     namespace: client.options.namespace,
     workflowExecution: { workflowId, runId },

@@ -3,6 +3,7 @@
 import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand, which } from '../adapters/process';
+import { pgCtlArgs } from '../adapters/postgres-tools';
 import { isLoopback, listenAddress } from './processes';
 
 export interface ClusterOptions {
@@ -98,7 +99,7 @@ export async function isRunning(o: Pick<ClusterOptions, 'dir' | 'binDir'>): Prom
   if (!isInitialised(o.dir)) return false;
   const bin = await postgresBinDir(o.binDir);
   try {
-    await runCommand([path.join(bin, 'pg_ctl'), '-D', o.dir, 'status'], { ...asServerUser(), cwd: '/tmp' });
+    await runCommand(pgCtlArgs(bin, ['-D', o.dir, 'status']), { ...asServerUser(), cwd: '/tmp' });
     return true;
   } catch {
     return false;
@@ -112,7 +113,7 @@ export async function startCluster(o: ClusterOptions): Promise<{ created: boolea
   const start = !(await isRunning(o));
   if (start) {
     const logFile = path.join(o.dir, 'server.log');
-    await runCommand([path.join(bin, 'pg_ctl'), '-D', o.dir, '-l', logFile, '-w', '-t', '60', 'start'], {
+    await runCommand(pgCtlArgs(bin, ['-D', o.dir, '-l', logFile, '-w', '-t', '60', 'start']), {
       ...asServerUser(),
       cwd: '/tmp',
     });
@@ -124,7 +125,7 @@ export async function startCluster(o: ClusterOptions): Promise<{ created: boolea
 export async function stopCluster(o: Pick<ClusterOptions, 'dir' | 'binDir'>, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
   if (!(await isRunning(o))) return;
   const bin = await postgresBinDir(o.binDir);
-  await runCommand([path.join(bin, 'pg_ctl'), '-D', o.dir, '-m', mode, '-w', 'stop'], { ...asServerUser(), cwd: '/tmp' });
+  await runCommand(pgCtlArgs(bin, ['-D', o.dir, '-m', mode, '-w', 'stop']), { ...asServerUser(), cwd: '/tmp' });
 }
 
 async function ensureRoleAndDatabase(o: ClusterOptions, bin: string, started = false): Promise<void> {

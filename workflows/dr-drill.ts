@@ -64,9 +64,6 @@ function render(r: Omit<DrDrillResult, 'report'>, pre: DrPrerequisites | undefin
           `- Recovery point achieved (RPO): ${r.pointInTime.rpoSeconds === undefined ? 'unknown (the live server did not say)' : formatMs(r.pointInTime.rpoSeconds * 1000)} of WAL not yet archived at the drill's start (goal: at most archive_timeout, ${r.pointInTime.archiveTimeoutSeconds} s): ${r.pointInTime.rpoMet ? 'met' : 'NOT met'}`,
           `- Point-in-time recovery: physical backup ${r.pointInTime.backup} recovered to ${r.pointInTime.target} (last transaction replayed: ${r.pointInTime.lastTransactionAt ?? 'not reported'}); ${r.pointInTime.tables} tables, ${r.pointInTime.rows} rows`,
         ]
-      : []),
-    ...(r.pointInTime
-      ? []
       : [
           r.rpo
             ? `- Recovery point achieved (RPO): database backup ${formatMs(r.rpo.databaseSeconds * 1000)} old, DHT export ${formatMs(r.rpo.dhtSeconds * 1000)} old${r.rpo.configSeconds === undefined ? ', no configuration backup' : `, configuration ${formatMs(r.rpo.configSeconds * 1000)} old`}`
