@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { runbookInputSchemas, starterFields } from '../common/runbook-inputs';
 import { runbookDescriptions, type RunbookName } from '../common/runbooks';
+import { projectRoot } from '../config/project';
 
 export interface InputDescription {
   name: string;
@@ -107,7 +108,7 @@ export function withInputsSection(markdown: string): string {
 
 if (require.main === module) {
   // `npm run docs`: rewrite the inputs section of docs/runbooks.md.
-  const file = path.join(__dirname, '..', 'docs', 'runbooks.md');
+  const file = path.join(projectRoot, 'docs', 'runbooks.md');
   writeFileSync(file, withInputsSection(readFileSync(file, 'utf8')));
   console.log(`wrote the inputs section of ${file}`);
 }

@@ -22,10 +22,10 @@ import type { Client } from '@temporalio/client';
 import type { DatabaseArchivingResult } from '../common/runbooks';
 import { Postgres } from '../adapters/postgres';
 import { redactUrl } from '../adapters/secrets';
+import { nodeProgram, projectRoot } from '../config/project';
 
-const projectRoot = path.resolve(__dirname, '..');
 
-export const creditsServiceCli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts')];
+export const creditsServiceCli = nodeProgram('sandbox/credits-service/cli');
 
 export function creditsServiceDir(config: LoadedConfig): string {
   return path.join(config.dataDir, 'credits-service');
@@ -203,7 +203,7 @@ async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log
     log('worker: starting');
     const env = { ...process.env };
     if (config.source) env.RUNBOOK_CONFIG = config.source;
-    startBackground(config.dataDir, 'worker', [process.execPath, '--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')], { env, cwd: projectRoot });
+    startBackground(config.dataDir, 'worker', nodeProgram('worker/main'), { env, cwd: projectRoot });
     started.push(['worker', () => stopManaged(config.dataDir, 'worker', { signal: 'SIGTERM', graceMs: 15_000 })]);
   } else {
     log('worker: already running, reused');
@@ -215,7 +215,7 @@ async function startParts(config: LoadedConfig, o: { seedCredits?: number }, log
     log(`receiver: starting on 127.0.0.1:${config.receiver.port}`);
     const env: NodeJS.ProcessEnv = { ...process.env, RUNBOOK_RECEIVER_TOKEN: token };
     if (config.source) env.RUNBOOK_CONFIG = config.source;
-    startBackground(config.dataDir, 'receiver', [process.execPath, '--import', 'tsx', path.join(projectRoot, 'client', 'cli.ts'), 'receiver'], { env, cwd: projectRoot });
+    startBackground(config.dataDir, 'receiver', [...nodeProgram('client/cli'), 'receiver'], { env, cwd: projectRoot });
     started.push(['receiver', () => stopManaged(config.dataDir, 'receiver', { signal: 'SIGTERM', graceMs: 5_000 })]);
   }
 

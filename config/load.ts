@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, parseDocument } from 'yaml';
 import { configSchema, type Config } from '../common/config-schema';
+import { nodeProgram, projectRoot } from './project';
 
 /** Thrown by loadConfig when the file or an override is not valid; the CLI prints only its message. */
 export class ConfigError extends Error {
@@ -66,7 +67,7 @@ export function pidFileStatus(pidFile: string): string[] {
 
 /** The sandbox's simulator, controlled through its CLI (sandbox/credits-service/cli.ts). */
 function simulatorService(config: Config, dataDir: string, source: string | undefined): NonNullable<Config['application']['service']> {
-  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts')];
+  const cli = nodeProgram('sandbox/credits-service/cli');
   const dir = path.join(dataDir, 'credits-service');
   const url = new URL(config.application.statusUrl);
   const port = url.port || '18000';
@@ -94,7 +95,7 @@ function clusterService(config: Config, dataDir: string): NonNullable<Config['da
 
 /** A cluster of the sandbox's kind at a directory and port (the project's, or the DR drill's). */
 export function clusterServiceAt(o: { dir: string; port: number; role: string; database: string; binDir?: string; listen?: string }): NonNullable<Config['database']['service']> {
-  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'postgres-cli.ts')];
+  const cli = nodeProgram('sandbox/postgres-cli');
   const bin = o.binDir ? ['--bin-dir', o.binDir] : [];
   const listen = o.listen ? ['--listen', o.listen] : [];
   return {
@@ -105,14 +106,14 @@ export function clusterServiceAt(o: { dir: string; port: number; role: string; d
   };
 }
 
-const projectRoot = path.resolve(__dirname, '..');
 
 /** What the simulator's command line contains: log rotation signals only a process that has it. */
-export const SIMULATOR_COMMAND = path.join('credits-service', 'cli.ts');
+// Either form: the simulator may have been started from the sources or from the compiled build.
+export const SIMULATOR_COMMAND = path.join('sandbox', 'credits-service', 'cli.');
 
 /** The stand-in conductor's control CLI, for a managed (sandbox) conductor. */
 export function standInService(dataDir: string, adminUrl: string): NonNullable<Config['conductor']['service']> {
-  const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'conductor', 'cli.ts')];
+  const cli = nodeProgram('sandbox/conductor/cli');
   const url = new URL(adminUrl);
   const port = url.port || '8888';
   return {
@@ -312,7 +313,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
     provisionNode:
       config.scaling.provisionNode ??
       (app.managed
-        ? [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'join', '--data-dir', path.join(dataDir, 'credits-service'), '--node-id', '{nodeId}', ...(source ? ['--config', source] : [])]
+        ? [...nodeProgram('sandbox/credits-service/cli'), 'join', '--data-dir', path.join(dataDir, 'credits-service'), '--node-id', '{nodeId}', ...(source ? ['--config', source] : [])]
         : undefined),
     configBackupDirectory: path.resolve(baseDir, config.configBackup.directory ?? path.join(dataDir, 'backups', 'config')),
     // The sandbox's configuration: this file and what it generates for monitoring.

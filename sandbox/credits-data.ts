@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Client } from 'pg';
+import { projectRoot } from '../config/project';
 
 export interface SeedOptions {
   credits: number;
@@ -18,7 +19,7 @@ export async function hasSchema(client: Client): Promise<boolean> {
 }
 
 export async function createSchema(client: Client): Promise<void> {
-  await client.query(readFileSync(path.join(__dirname, 'credits-schema.sql'), 'utf8'));
+  await client.query(readFileSync(path.join(projectRoot, 'sandbox', 'credits-schema.sql'), 'utf8'));
 }
 
 /** Adds `credits` credits (and their audit rows and detections) after what is there. */

@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { readPid, startBackground, stopManaged } from './processes';
+import { projectRoot } from '../config/project';
 
-export const deployRules = path.resolve(__dirname, '..', 'deploy', 'prometheus', 'alerts.yml');
+export const deployRules = path.join(projectRoot, 'deploy', 'prometheus', 'alerts.yml');
 
 export interface MonitoringOptions {
   dataDir: string;

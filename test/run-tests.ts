@@ -1,4 +1,4 @@
-// `npm test`: lint and type-check, then the jest suites against the real stack, then one plain
+// `npm test`: lint, type-check and build, then the jest suites against the real stack, then one plain
 // closing line ("N passed, N failed") that any CI can read.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -24,6 +24,9 @@ function main(): void {
   if (!process.env.SKIP_LINT) {
     if (step('lint (eslint)', bin('eslint'), ['.']) !== 0) return void (process.exitCode = 1);
     if (step('type-check (tsc)', bin('tsc'), ['--noEmit']) !== 0) return void (process.exitCode = 1);
+    // The build the CLI runs from (bin/runbook prefers it when it is not older than the sources),
+    // so the tests that run `runbook` run what a production install runs.
+    if (step('build (npm run build)', 'npm', ['run', '--silent', 'build']) !== 0) return void (process.exitCode = 1);
   }
   mkdirSync(path.join(root, 'test-results'), { recursive: true });
   const out = path.join(root, 'test-results', 'jest.json');

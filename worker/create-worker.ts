@@ -9,6 +9,7 @@ import { placementOf } from '../activities/placement';
 import { serveArchivingMetrics } from './archiving-metrics';
 import { buildDeps } from './deps';
 import { heartbeatInterceptors } from './heartbeat-interceptor';
+import { bundlePath as buildBundle, compiled } from '../config/project';
 
 export async function createWorker(
   config: LoadedConfig,
@@ -22,10 +23,12 @@ export async function createWorker(
   const connection = await NativeConnection.connect(server).catch((e: unknown) => {
     throw connectionFailure(server, e);
   });
-  // A pre-built bundle (tests, production images) saves the webpack step at every start.
-  const bundlePath = process.env.RUNBOOK_WORKFLOW_BUNDLE;
+  // A pre-built bundle saves the webpack step at every start: the test stack's
+  // (RUNBOOK_WORKFLOW_BUNDLE), or the build's when this worker runs compiled (never when it runs
+  // from sources: a build older than them would run old workflow code).
+  const prebuilt = process.env.RUNBOOK_WORKFLOW_BUNDLE || (compiled ? buildBundle : undefined);
   const workflows: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> =
-    bundlePath && existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('../workflows') };
+    prebuilt && existsSync(prebuilt) ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: require.resolve('../workflows') };
   // A host's worker serves only that host's queue, and only activities: the runbooks themselves
   // (workflows) run on the shared queue.
   const hostOnly = options.host !== undefined;

@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultKpiRules, type KpiName, type KpiTable } from '../../common/kpi';
+import { projectRoot } from '../../config/project';
 
 /** The PromQL of each KPI, on the credits service's metrics (and postgres_exporter for storage). */
 export const kpiQueries: Record<KpiName, { expr: string; unit: string; scale?: number }> = {
@@ -100,7 +101,7 @@ export function kpiDashboard(): object {
   };
 }
 
-export const dashboardFile = path.join(__dirname, 'zerotrustml-kpis.json');
+export const dashboardFile = path.join(projectRoot, 'deploy', 'grafana', 'zerotrustml-kpis.json');
 
 if (require.main === module) {
   writeFileSync(dashboardFile, JSON.stringify(kpiDashboard(), null, 2) + '\n');

@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { runningPidIn, setFaultSwitch } from '../fault-switch';
 import { isAlive, listenAddress, stopProcess } from '../processes';
 import { Conductor, faultPath, type Fault } from './conductor';
+import { nodeProgram } from '../../config/project';
 
 export function pidPath(dataDir: string): string {
   return path.join(dataDir, 'conductor.pid');
@@ -51,7 +52,7 @@ async function start(o: { dataDir: string; adminPort: number; peers: number; tim
   const log = logPath(o.dataDir);
   const before = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
   const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', __filename, 'run', '--data-dir', o.dataDir, '--admin-port', String(o.adminPort), '--peers', String(o.peers), ...(o.host ? ['--host', o.host] : [])], {
+  const child = spawn(process.execPath, [...nodeProgram('sandbox/conductor/cli').slice(1), 'run', '--data-dir', o.dataDir, '--admin-port', String(o.adminPort), '--peers', String(o.peers), ...(o.host ? ['--host', o.host] : [])], {
     detached: true,
     stdio: ['ignore', fd, fd],
   });

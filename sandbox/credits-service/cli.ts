@@ -16,6 +16,7 @@ import { conductorClient } from '../../adapters/conductor';
 import { runningPidIn, setFaultSwitch } from '../fault-switch';
 import { isAlive, listenAddress, stopProcess } from '../processes';
 import { CreditsService, faultFile, type FaultMode } from './service';
+import { nodeProgram } from '../../config/project';
 
 const pidPath = (dir: string): string => path.join(dir, 'credits-service.pid');
 const logPath = (dir: string): string => path.join(dir, 'credits-service.log');
@@ -77,7 +78,8 @@ async function start(o: Opts): Promise<void> {
   if (runningPid(o.dataDir) !== undefined) return void console.log(`already running (pid ${runningPid(o.dataDir)})`);
   mkdirSync(o.dataDir, { recursive: true });
   const fd = openSync(logPath(o.dataDir), 'a');
-  const args = ['--import', 'tsx', __filename, 'run', '--data-dir', o.dataDir, '--port', o.port, '--host', listenAddress(o.host), '--rate', o.rate, ...(o.config ? ['--config', o.config] : [])];
+  const [, ...program] = nodeProgram('sandbox/credits-service/cli');
+  const args = [...program, 'run', '--data-dir', o.dataDir, '--port', o.port, '--host', listenAddress(o.host), '--rate', o.rate, ...(o.config ? ['--config', o.config] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();

@@ -57,7 +57,8 @@ test('the systemd units start entry points that exist', () => {
   expect(units.sort()).toEqual(['zerotrustml-runbooks-receiver.service', 'zerotrustml-runbooks-worker.service', 'zerotrustml-runbooks-worker@.service', 'zerotrustml-temporal-cluster.service']);
   for (const unit of units) {
     const text = readFileSync(path.join(deploy, 'systemd', unit), 'utf8');
-    const entry = /ExecStart=\S+ --import tsx \/opt\/zerotrustml-runbooks\/(\S+)/.exec(text)?.[1];
-    expect({ unit, exists: entry !== undefined && existsSync(path.join(projectRoot, entry)) }).toEqual({ unit, exists: true });
+    // The build's file (a production install runs the build: no tsx there), from a source that exists.
+    const entry = /ExecStart=\/usr\/bin\/node \/opt\/zerotrustml-runbooks\/dist\/(\S+)\.js\s/.exec(text)?.[1];
+    expect({ unit, exists: entry !== undefined && existsSync(path.join(projectRoot, `${entry}.ts`)) }).toEqual({ unit, exists: true });
   }
 });
