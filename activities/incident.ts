@@ -49,6 +49,9 @@ export interface IncidentSettings {
   verifyTimeoutSeconds: number;
   approvalTimeoutSeconds: number;
   alertResolveWaitSeconds: number;
+  /** An open incident continues as new before its history reaches this many events (absent in
+   * histories recorded before it existed). */
+  historyEventLimit?: number;
   reportsDirectory: string;
   automaticRestore: boolean;
   pogqThreshold: number;
@@ -95,6 +98,7 @@ export function createIncidentActivities(deps: ActivityDeps) {
       verifyTimeoutSeconds: cfg.incident.verifyTimeoutSeconds,
       approvalTimeoutSeconds: cfg.incident.approvalTimeoutSeconds,
       alertResolveWaitSeconds: cfg.incident.alertResolveWaitSeconds,
+      historyEventLimit: cfg.incident.historyEventLimit,
       reportsDirectory: cfg.reportsDirectory,
       automaticRestore: cfg.incident.automaticRestore,
       pogqThreshold: cfg.byzantine.pogqThreshold,

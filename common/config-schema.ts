@@ -407,6 +407,7 @@ export const configSchema = z
         level3AfterSeconds: z.number().int().min(1).default(4 * 3600),
       })
       .strict()
+      .refine((e) => e.level3AfterSeconds >= e.level2AfterSeconds, { message: 'expected level3AfterSeconds to be at least level2AfterSeconds', path: ['level3AfterSeconds'] })
       .prefault({}),
     incident: z
       .object({
@@ -417,6 +418,10 @@ export const configSchema = z
         alertResolveWaitSeconds: z.number().int().min(0).max(86_400).default(300),
         /** How long an incident's approval (a threshold change, a reputation restore) waits. */
         approvalTimeoutSeconds: z.number().int().min(1).default(4 * 3600),
+        /** Open incidents and alert notifications continue as new before their history reaches
+         * this many events (an alert's repeats are signals: one every check while it fires).
+         * Temporal warns at 10,240 events and terminates a run at 51,200. */
+        historyEventLimit: z.number().int().min(500).max(40_000).default(10_000),
         /** Post-mortems, reconciliation tasks and reports. Default: <dataDir>/reports. */
         reportsDirectory: z.string().min(1).optional(),
         /** incident-data-corruption may restore the latest backup without an approval. Off by

@@ -51,6 +51,8 @@ export interface IncidentState {
   followUps: string[];
   outcome?: IncidentOutcome;
   endedAt?: string;
+  /** How many times the run's history was continued as new (one incident, several runs). */
+  continuedAsNew?: number;
 }
 
 export interface IncidentResult {
@@ -103,6 +105,7 @@ export function renderPostMortem(s: IncidentState): string {
   lines.push(`- Time to detect: ${formatDuration(timeToDetect(s))}; time to recover: ${s.recoveredAt ? formatDuration(timeToRecover(s)) : 'not recovered'}`);
   if (s.acknowledged) lines.push(`- Acknowledged by ${s.acknowledged.by} at ${s.acknowledged.at}`);
   if (s.repeats) lines.push(`- The alert repeated ${s.repeats} time(s) during the incident (joined this run)`);
+  if (s.continuedAsNew) lines.push(`- The incident's history was continued as new ${s.continuedAsNew} time(s) to stay within its bound; this timeline spans every run`);
   if (s.joinedCount) lines.push(`- ${s.joinedCount} other alert(s) of the same cause and target joined this incident instead of starting their own: ${s.joined.slice(0, 10).map((j) => `${j.name} (${j.fingerprint})`).join(', ')}${s.joinedCount > 10 ? ', …' : ''}`);
   lines.push('', '## Timeline', '', '| time | event |', '|---|---|');
   const events: Array<[string, string]> = [

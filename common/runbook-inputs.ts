@@ -46,6 +46,7 @@ const incident = z.strictObject({
   verifyTimeoutSeconds: seconds(1, 86_400).optional().describe('how long verification waits (default: configuration)'),
   approvalTimeoutSeconds,
   alertResolveWaitSeconds: seconds(0, 86_400).optional().describe('how long a recovered incident waits for its alert to resolve'),
+  historyEventLimit: count(500, 40_000, 'events').optional().describe('continue as new before the history reaches this many events (default: configuration)'),
 });
 
 const onlyCommon = z.strictObject({ ...common });
@@ -106,6 +107,7 @@ export const runbookInputSchemas = {
     ...common,
     alert: alertSchema.describe('the alert to notify about'),
     escalateAfterSeconds,
+    historyEventLimit: count(500, 40_000, 'events').optional().describe('continue as new before the history reaches this many events (default 10,000)'),
   }),
   'health-check': onlyCommon,
   'incident-system-unresponsive': incident,

@@ -51,7 +51,12 @@ export async function routeAlert(client: Client, config: LoadedConfig, raw: Aler
       throw e;
     }
   }
-  const args = [validateRunbookInput(runbook, { trigger: 'alert', severity: alert.severity, alert, requestedBy: alert.source === 'alertmanager' ? 'alertmanager' : 'health-check' })];
+  // A notification has no settings activity of its own: it gets the configured escalation delays
+  // and history bound in its input (an incident reads them when it opens).
+  const notification = runbook === 'alert-notification'
+    ? { escalateAfterSeconds: [config.escalation.level2AfterSeconds, config.escalation.level3AfterSeconds], historyEventLimit: config.incident.historyEventLimit }
+    : {};
+  const args = [validateRunbookInput(runbook, { trigger: 'alert', severity: alert.severity, alert, requestedBy: alert.source === 'alertmanager' ? 'alertmanager' : 'health-check', ...notification })];
   let runningBefore: string | undefined;
   try {
     const d = await client.workflow.getHandle(workflowId).describe();

@@ -8,7 +8,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
 import type { DetectionAudit } from '../activities/byzantine';
-import { Incident } from './incident';
+import { Incident, type IncidentCarry } from './incident';
 import { extend, shortStep } from './presets';
 import { recorded } from './run-record';
 
@@ -26,9 +26,10 @@ export function detectionCause(a: DetectionAudit): { cause: 'pogq-not-computed' 
   return { cause: 'unknown', explain: 'scores computed, validators active, threshold as configured, no validator stands out' };
 }
 
-export async function incidentByzantineDetectionFailure(input: IncidentInput = {}): Promise<IncidentResult> {
-  const incident = new Incident('incident-byzantine-detection-failure', input);
+export async function incidentByzantineDetectionFailure(input: IncidentInput = {}, carry?: IncidentCarry): Promise<IncidentResult> {
+  const incident = new Incident('incident-byzantine-detection-failure', input, carry);
   return recorded(incident.run, async () => {
+    if (incident.resumed) return incident.resume();
     await incident.open('byzantine-detection');
     incident.phase('assess', 'audit trail of detections, PoGQ scoring, validators, threshold, cross-check');
     const audit = await quick.detectionAudit.executeWithOptions({ summary: 'read the detection audit trail and check scoring, validators and threshold' }, []);

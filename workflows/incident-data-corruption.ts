@@ -12,7 +12,7 @@ import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflo
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
 import type { StoreComparison } from '../activities/data-integrity';
-import { Incident } from './incident';
+import { Incident, type IncidentCarry } from './incident';
 import { shortStep } from './presets';
 import { restoreDatabase } from './restore-database';
 import { recorded } from './run-record';
@@ -26,9 +26,10 @@ function describe(c: StoreComparison): string {
     : `${c.missingInDht} credits missing from the DHT view, ${c.missingInDb} missing from the database, ${c.mismatched} changed, ${c.holdersDiffering} holder balances differ (DHT ${c.dhtCredits}, database ${c.dbCredits})`;
 }
 
-export async function incidentDataCorruption(input: IncidentInput = {}): Promise<IncidentResult> {
-  const incident = new Incident('incident-data-corruption', input);
+export async function incidentDataCorruption(input: IncidentInput = {}, carry?: IncidentCarry): Promise<IncidentResult> {
+  const incident = new Incident('incident-data-corruption', input, carry);
   return recorded(incident.run, async () => {
+    if (incident.resumed) return incident.resume();
     const id = workflowInfo().workflowId;
     await incident.open('credits');
     incident.phase('assess', 'compare the DHT and the database; check database integrity');

@@ -15,7 +15,7 @@ import type { Diagnosis, SystemCause } from '../activities/incident';
 import { readHostFigures } from './host-figures';
 import type { Placement } from '../activities/placement';
 import { lockTargets, type HeldLocks } from './guards';
-import { Incident } from './incident';
+import { Incident, type IncidentCarry } from './incident';
 import { on, placement } from './placement';
 import { extend, shortStep } from './presets';
 import { restartConductor } from './restart-conductor';
@@ -56,9 +56,10 @@ async function diagnose(summary: string): Promise<{ diagnosis: Diagnosis; unread
 /** How long a restart waits for another run that holds its target: 8 x 15 s. */
 const LOCK_WAITS = 8;
 
-export async function incidentSystemUnresponsive(input: IncidentInput = {}): Promise<IncidentResult> {
-  const incident = new Incident('incident-system-unresponsive', input);
+export async function incidentSystemUnresponsive(input: IncidentInput = {}, carry?: IncidentCarry): Promise<IncidentResult> {
+  const incident = new Incident('incident-system-unresponsive', input, carry);
   return recorded(incident.run, async () => {
+    if (incident.resumed) return incident.resume();
     await incident.open('credits-service');
 
     incident.phase('assess', 'diagnose: status report, conductor, database, application, host');

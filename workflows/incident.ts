@@ -3,9 +3,10 @@
 // name), escalation along the runbook's path in the background (level 1 at once, level 2 when
 // unresolved after an hour, level 3 after four hours for critical incidents; every duration
 // configurable), one immediate escalation when a resolution did not work, and the post-mortem.
-import { condition, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { alertSchema, alertSignal, resolvedSignal, type Alert } from '../common/alerts';
 import { identityPattern } from '../common/formats';
+import { historyFull } from './history-bound';
 import {
   acknowledgeUpdate,
   closeUpdate,
@@ -33,6 +34,20 @@ import { failureMessage, openRun, withDefaults, type RunRecord } from './run-rec
 
 const quick = proxyActivities<Activities>(shortStep);
 
+/** What an open incident carries into its next run when its history is continued as new (its
+ * alert's repeats would otherwise grow it without bound): the whole timeline, the escalation
+ * level and when it started counting, who acknowledged, and the close it was waiting in. */
+export interface IncidentCarry {
+  state: IncidentState;
+  settings: IncidentSettings;
+  level: number;
+  openedAtMs: number;
+  target: string;
+  alertResolved: boolean;
+  operatorClosed?: { by: string; reason?: string };
+  closing: { outcome: IncidentOutcome; extra: Partial<IncidentResult>; waitUntilMs: number };
+}
+
 export class Incident {
   readonly run: RunRecord;
   readonly gate: ApprovalGate;
@@ -42,10 +57,19 @@ export class Incident {
   private operatorClosed: { by: string; reason?: string } | undefined;
   private level = 0;
   private ended = false;
+  /** Escalation notifications in flight: a continue-as-new waits for them (their record is carried). */
+  private notifying = 0;
+  private openedAtMs = 0;
+  private targetName = '';
 
   private readonly input: ValidRunbookInput<IncidentRunbook>;
 
-  constructor(runbook: IncidentRunbook, raw: IncidentInput) {
+  constructor(
+    runbook: IncidentRunbook,
+    private readonly raw: IncidentInput,
+    /** Set when this run continues an incident whose history was continued as new. */
+    private readonly carry?: IncidentCarry,
+  ) {
     const alert = (raw as Partial<IncidentInput> | undefined)?.alert;
     const opened = openRun(runbook, alert ? withDefaults(raw, { trigger: 'alert' }) : raw, 'critical');
     this.run = opened.run;
@@ -53,7 +77,7 @@ export class Incident {
     const severity = input.alert?.severity ?? input.severity ?? 'critical';
     this.gate = new ApprovalGate(this.run);
     const now = new Date().toISOString();
-    this.state = {
+    this.state = carry?.state ?? {
       runbook,
       workflowId: workflowInfo().workflowId,
       severity,
@@ -75,7 +99,15 @@ export class Incident {
     // routes here to it): a new fingerprint joins, a known one repeats, and the incident's alert
     // is resolved when every alert that joined it has resolved.
     // signalWithStart delivers the starting alert as a signal too: it is not a repeat.
-    let startSignalSeen = !input.alert;
+    let startSignalSeen = !input.alert || carry !== undefined;
+    if (carry) {
+      this.settings = carry.settings;
+      this.level = carry.level;
+      this.openedAtMs = carry.openedAtMs;
+      this.targetName = carry.target;
+      this.alertResolved = carry.alertResolved;
+      this.operatorClosed = carry.operatorClosed;
+    }
     setHandler(alertSignal, (raw) => {
       const parsed = alertSchema.safeParse(raw);
       if (!parsed.success) return; // a signal cannot be refused: a malformed one changes nothing
@@ -138,8 +170,25 @@ export class Incident {
     return this.input.requestedBy;
   }
 
+  /** True in a run that continues an incident: the runbook calls resume() instead of its steps. */
+  get resumed(): boolean {
+    return this.carry !== undefined;
+  }
+
+  /** Continues the incident where the previous run left it: in its close, waiting for the alert
+   * to resolve, with the escalation timers counting from the incident's start. */
+  async resume(): Promise<IncidentResult> {
+    const carry = this.carry!;
+    this.run.target(carry.target);
+    this.run.step('waiting for the alert to resolve', `continued as new (${this.state.continuedAsNew ?? 1} time(s)): ${this.state.repeats} repeat(s) so far`);
+    if (!this.dryRun) void this.escalationTimers();
+    return this.close(carry.closing.outcome, carry.closing.extra);
+  }
+
   /** Detect: settings, level-1 notification, and the escalation timers (not in a dry-run). */
   async open(target: string): Promise<void> {
+    this.targetName = target;
+    this.openedAtMs = Date.now();
     this.run.target(target);
     this.phase('detect');
     this.settings = await quick.incidentSettings.executeWithOptions({ summary: 'read the incident settings' }, []);
@@ -147,6 +196,7 @@ export class Incident {
     if (this.input.verifyTimeoutSeconds) this.settings.verifyTimeoutSeconds = this.input.verifyTimeoutSeconds;
     if (this.input.approvalTimeoutSeconds) this.settings.approvalTimeoutSeconds = this.input.approvalTimeoutSeconds;
     if (this.input.alertResolveWaitSeconds !== undefined) this.settings.alertResolveWaitSeconds = this.input.alertResolveWaitSeconds;
+    if (this.input.historyEventLimit) this.settings.historyEventLimit = this.input.historyEventLimit;
     if (this.dryRun) return;
     await this.escalate('incident opened');
     void this.escalationTimers();
@@ -199,9 +249,11 @@ export class Incident {
     }
     this.level++;
     const alert = this.alertForNotify();
+    this.notifying++;
     const r = await quick.notify
       .executeWithOptions({ summary: `notify escalation level ${this.level}` }, [{ level: this.level, alert, workflowId: this.state.workflowId, repeats: this.state.repeats }])
-      .catch((e: unknown) => ({ contact: this.settings.levels[this.level - 1] ?? 'on-call', delivered: false, error: failureMessage(e) }));
+      .catch((e: unknown) => ({ contact: this.settings.levels[this.level - 1] ?? 'on-call', delivered: false, error: failureMessage(e) }))
+      .finally(() => this.notifying--);
     this.state.escalations.push({ level: this.level, contact: r.contact, at: new Date().toISOString(), reason });
   }
 
@@ -222,7 +274,7 @@ export class Incident {
   }
 
   private async escalationTimers(): Promise<void> {
-    const started = Date.now();
+    const started = this.openedAtMs;
     const [l2, l3] = this.settings.escalateAfterSeconds;
     const steps: Array<[number, number]> = [[2, l2], ...(this.state.severity === 'critical' ? [[3, l3] as [number, number]] : [])];
     for (const [level, after] of steps) {
@@ -238,10 +290,14 @@ export class Incident {
     if (outcome === 'resolved' && this.input.alert && !this.closed && this.settings.alertResolveWaitSeconds > 0) {
       // Recovered, but the alert still fires (its rule looks back over a window): stay open so
       // its repeats join this run instead of opening a new incident for a fixed problem.
-      this.run.step('waiting for the alert to resolve', `verified healthy at ${this.state.recoveredAt}`);
-      if (!(await condition(() => this.closed, `${this.settings.alertResolveWaitSeconds}s`, { summary: 'wait for the alert to resolve' }))) {
-        this.finding(`the alert still fired ${this.settings.alertResolveWaitSeconds} s after the verified recovery`);
-      }
+      // The alert's repeats arrive as signals all along this wait: before the history reaches its
+      // bound, the incident continues as new with everything it has (resume()).
+      const waitUntilMs = this.carry?.closing.waitUntilMs ?? Date.now() + this.settings.alertResolveWaitSeconds * 1000;
+      if (!this.carry) this.run.step('waiting for the alert to resolve', `verified healthy at ${this.state.recoveredAt}`);
+      const left = waitUntilMs - Date.now();
+      const woke = left > 0 && (await condition(() => this.closed || this.historyFull(), left, { summary: 'wait for the alert to resolve' }));
+      if (woke && !this.closed) return this.continueAsNew({ outcome, extra, waitUntilMs });
+      if (!this.closed) this.finding(`the alert still fired ${this.settings.alertResolveWaitSeconds} s after the verified recovery`);
     }
     this.ended = true;
     const s = this.state;
@@ -262,6 +318,26 @@ export class Incident {
     result.postMortem = { path, markdown };
     this.run.finish(s.outcome === 'resolved' ? 'succeeded' : s.outcome === 'escalated' ? 'escalated' : 'succeeded', `${s.outcome}${s.closedBy ? ` (${s.closedBy})` : ''}; post-mortem ${path}`);
     return result;
+  }
+
+  private historyFull(): boolean {
+    return historyFull(this.settings.historyEventLimit);
+  }
+
+  private async continueAsNew(closing: IncidentCarry['closing']): Promise<never> {
+    await condition(() => this.notifying === 0 && allHandlersFinished());
+    this.state.continuedAsNew = (this.state.continuedAsNew ?? 0) + 1;
+    const carry: IncidentCarry = {
+      state: this.state,
+      settings: this.settings,
+      level: this.level,
+      openedAtMs: this.openedAtMs,
+      target: this.targetName,
+      alertResolved: this.alertResolved,
+      operatorClosed: this.operatorClosed,
+      closing,
+    };
+    return continueAsNew<(input: IncidentInput, carry: IncidentCarry) => Promise<IncidentResult>>(this.raw, carry);
   }
 }
 

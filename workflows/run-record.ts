@@ -1,6 +1,6 @@
 // What every runbook does at its start and end: search attributes (runbook, trigger, target,
 // outcome), current details for the UI, and a step log that the progress query returns.
-import { ApplicationFailure, log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, ContinueAsNew, log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { Failure } from '../common/failures';
 import { InvalidRunbookInput, severities, triggerKinds, validateRunbookInput, type RunbookInputName, type ValidRunbookInput } from '../common/runbook-inputs';
 import { Outcome, RunbookName, Severity, Target, Trigger } from '../common/search-attributes';
@@ -89,7 +89,8 @@ export async function recorded<T>(run: RunRecord, body: () => Promise<T>): Promi
   try {
     return await body();
   } catch (err) {
-    if (run.progress.step !== 'failed') run.finish('failed', failureMessage(err));
+    // Continuing as new is how a long run ends its history, not a failure.
+    if (!(err instanceof ContinueAsNew) && run.progress.step !== 'failed') run.finish('failed', failureMessage(err));
     throw err;
   }
 }

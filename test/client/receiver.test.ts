@@ -78,7 +78,7 @@ test('a firing alert starts one run; 1,000 repeats join it; resolved ends it', a
   expect(await (await post(payload(fp, 'resolved'))).json()).toEqual({ outcomes: ['resolved'] });
   const result = (await handle.result()) as { outcome: string; repeats: number; escalations: Array<{ level: number }> };
   expect(result.outcome).toBe('resolved');
-  expect(result.repeats).toBe(1001); // the starting signal and the 1,000 repeats
+  expect(result.repeats).toBe(1000); // the 1,000 repeats (the starting signal is not one)
   expect(result.escalations.map((e) => e.level)).toEqual([1]);
   expect(await runsFor(fp)).toBe(1);
 });

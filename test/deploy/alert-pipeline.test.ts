@@ -117,5 +117,5 @@ test('a crashed service fires CreditsServiceDown: one run while the alert repeat
   await service.start();
   const result = (await handle.result()) as { outcome: string; repeats: number };
   expect(result.outcome).toBe('resolved');
-  expect(result.repeats).toBeGreaterThanOrEqual(3);
+  expect(result.repeats).toBeGreaterThanOrEqual(2); // the re-sends (the starting alert is not a repeat)
 });

@@ -5,17 +5,19 @@
 // Runs on the test stack (started and stopped here, as jest's global setup does).
 //
 // Usage: npm run histories:record   (then commit test/histories/*.json)
+//        npm run histories:record -- --only continue-as-new   (only the long-lived runs' scenarios)
 // Re-record when a runbook changed on purpose behind a patch whose old path may be retired, or
 // when a new runbook or path is added; never to make a failing replay pass (docs/architecture.md).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { serviceControl } from '../../adapters/service-control';
 import { runbookWorkflows, type RunbookName } from '../../common/runbooks';
 import globalSetup from '../global-setup';
 import globalTeardown from '../global-teardown';
 import { testTaskQueue } from '../support/env';
-import { decide, temporalClient, waitFor } from '../support/stack';
+import { decide, temporalClient, testConfig, waitFor } from '../support/stack';
 
 const out = path.join(__dirname);
 
@@ -32,8 +34,9 @@ async function main(): Promise<void> {
   await globalSetup();
   const { client, close } = await temporalClient();
   const written: string[] = [];
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
   const save = async (name: string, runbook: RunbookName, handle: WorkflowHandle): Promise<void> => {
-    const ok = await handle.result().then(
+    const ok = await client.workflow.getHandle(handle.workflowId).result().then(
       () => true,
       () => false,
     );
@@ -52,7 +55,44 @@ async function main(): Promise<void> {
   };
   const start = (runbook: RunbookName, id: string, input: Record<string, unknown>): Promise<WorkflowHandle> =>
     client.workflow.start(runbookWorkflows[runbook], { taskQueue: testTaskQueue, workflowId: `replay-${id}-${Date.now()}`, args: [{ trigger: 'manual', requestedBy: 'replay-recorder', ...input }] });
+  /** Repeats of the alert in bursts with gaps (a run cannot continue as new during a flood). */
+  const repeat = async (h: WorkflowHandle, alert: unknown, count: number): Promise<void> => {
+    for (let i = 0; i < count; i += 20) {
+      await Promise.all(Array.from({ length: Math.min(20, count - i) }, () => h.signal('alert', alert)));
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  };
+  /** The first run of a workflow id that continued as new, and the run it continued in. */
+  const firstRuns = async (workflowId: string): Promise<WorkflowHandle[]> => {
+    const runs: Array<{ runId: string; at: number }> = [];
+    for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push({ runId: w.runId, at: w.startTime.getTime() });
+    return runs.sort((a, b) => a.at - b.at).slice(0, 2).map((r) => client.workflow.getHandle(workflowId, r.runId));
+  };
   try {
+    if (only === undefined || only === 'continue-as-new') {
+      // A notification and an incident that continue as new while their alert repeats; the
+      // incident also escalates on its timers (level 2 and 3) in its first run.
+      const note = dryRunInputs['alert-notification']!.alert as { fingerprint: string };
+      const n = await client.workflow.signalWithStart(runbookWorkflows['alert-notification'], { taskQueue: testTaskQueue, workflowId: `replay-note-can-${Date.now()}`, args: [{ trigger: 'alert', alert: note, escalateAfterSeconds: [1, 3600], historyEventLimit: 500 }], signal: 'alert', signalArgs: [note] });
+      await waitFor('level 2', async () => (await n.query<{ steps: Array<{ step: string }> }>('progress')).steps.some((x) => x.step === 'escalation level 2') || undefined, 60_000);
+      await repeat(n, note, 600);
+      await n.signal('resolved', { ...note, status: 'resolved' });
+      const [n1, n2] = await firstRuns(n.workflowId);
+      await save('continue-as-new', 'alert-notification', n1!);
+      await save('continued', 'alert-notification', n2!);
+      const app = serviceControl(testConfig().applicationService!);
+      await app.start();
+      const alert = { ...note, fingerprint: 'replay-fixture-incident', name: 'CreditsServiceDown', severity: 'critical', category: 'availability' };
+      const i = await client.workflow.signalWithStart(runbookWorkflows['incident-system-unresponsive'], { taskQueue: testTaskQueue, workflowId: `replay-incident-can-${Date.now()}`, args: [{ trigger: 'alert', alert, escalateAfterSeconds: [2, 4], alertResolveWaitSeconds: 600, historyEventLimit: 500 }], signal: 'alert', signalArgs: [alert] });
+      await waitFor('the resolve wait and level 3', async () => (await i.query<{ escalations: unknown[] }>('incident')).escalations.length === 3 || undefined, 120_000);
+      await repeat(i, alert, 600);
+      await i.executeUpdate('acknowledge', { args: [{ by: 'replay-recorder' }] });
+      await i.signal('resolved', { ...alert, status: 'resolved' });
+      const [i1, i2] = await firstRuns(i.workflowId);
+      await save('escalated-continue-as-new', 'incident-system-unresponsive', i1!);
+      await save('continued', 'incident-system-unresponsive', i2!);
+    }
+    if (only !== undefined) return;
     // Files are overwritten by name; histories of older code kept under other names (a path
     // behind a patch that runs may still take) stay.
     await save('succeeded', 'database-backup', await start('database-backup', 'backup', { key: '20300101_000000' }));

@@ -4,7 +4,8 @@
 import type { Client } from '@temporalio/client';
 import type { Alert } from '../../common/alerts';
 import { testTaskQueue } from '../support/env';
-import { temporalClient } from '../support/stack';
+import { alertRunId, routeAlert } from '../../routing/alert-router';
+import { temporalClient, testConfig } from '../support/stack';
 
 let client: Client;
 let close: () => Promise<void>;
@@ -43,4 +44,19 @@ test('an unanswered critical alert escalates level by level', async () => {
 test('a warning stops at level 2; a resolution before an escalation prevents it', async () => {
   expect(await escalate('warning', 3500)).toEqual([1, 2]);
   expect(await escalate('critical', 300)).toEqual([1]);
+});
+
+test('an alert routed to a notification escalates on the configured delays', async () => {
+  const base = testConfig();
+  const config = { ...base, escalation: { ...base.escalation, level2AfterSeconds: 1, level3AfterSeconds: 2 } };
+  const fp = `esc-configured-${Date.now()}`;
+  const counters = { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 };
+  expect(await routeAlert(client, config, alert('critical', fp), counters)).toBe('started');
+  const handle = client.workflow.getHandle(alertRunId(config, { name: 'LowHealthyNodePercentage', fingerprint: fp }));
+  await new Promise((r) => setTimeout(r, 3500));
+  expect(await routeAlert(client, config, { ...alert('critical', fp), status: 'resolved' }, counters)).toBe('resolved');
+  const result = (await handle.result()) as { escalations: Array<{ level: number }>; repeats: number };
+  // With the defaults (an hour, four hours) only level 1 would have been notified.
+  expect(result.escalations.map((e) => e.level)).toEqual([1, 2, 3]);
+  expect(result.repeats).toBe(0);
 });
