@@ -113,6 +113,7 @@ test('20,000 repeats to one open incident: every repeat counted, every run under
     expect(md).toContain('Acknowledged by frank');
   } finally {
     await terminateIfRunning(handle);
+    await app.stop();
   }
 }, 600_000);
 
