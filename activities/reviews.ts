@@ -72,7 +72,7 @@ export function createReviewActivities(deps: ActivityDeps) {
       '',
       `- ${alerts.length} runs started by alerts (${open.length} still open); mean time to close ${mttr === undefined ? 'n/a' : `${Math.round(mttr / 1000)} s`}`,
       `- ${failed.length} runs failed or escalated`,
-      `- ${checks} health checks ran`,
+      `- ${checks} health-check runs (the checker is one long-lived run, continued as new now and then; manual checks are runs of their own)`,
       '',
       `![alert-started runs per day](weekly-health-${input.label}.svg)`,
       '',

@@ -24,6 +24,9 @@ export interface ScheduleDefinition {
   dayOfWeek?: 'SUNDAY' | 'MONDAY' | 'TUESDAY' | 'WEDNESDAY' | 'THURSDAY' | 'FRIDAY' | 'SATURDAY';
   everySeconds?: number;
   args: unknown[];
+  /** The schedule keeps one long-lived run going (overlap "skip" makes each firing a no-op while
+   * it runs): apply starts it at once instead of at the next firing. */
+  keepsRunning?: boolean;
 }
 
 /** One schedule of a runbook: its id, workflow type and arguments follow from the runbook's name. */
@@ -32,11 +35,11 @@ function scheduleOf(
   target: string,
   description: string,
   when: Pick<ScheduleDefinition, 'hour' | 'minute' | 'dayOfMonth' | 'dayOfWeek' | 'everySeconds'>,
-  variant?: { name: string; input: Record<string, unknown> },
+  variant?: { name?: string; input: Record<string, unknown> },
 ): ScheduleDefinition {
   // The input every scheduled run gets, checked against the runbook's schema like any other.
   const input = validateRunbookInput(runbook, { trigger: 'schedule', requestedBy: 'schedule', ...variant?.input });
-  return { scheduleId: `runbook-${runbook}${variant ? `-${variant.name}` : ''}`, runbook, target, workflowType: runbookWorkflows[runbook], description, ...when, args: [input] };
+  return { scheduleId: `runbook-${runbook}${variant?.name ? `-${variant.name}` : ''}`, runbook, target, workflowType: runbookWorkflows[runbook], description, ...when, args: [input] };
 }
 
 /** The physical tier's backups: full weekly, differential daily, incremental every N minutes. */
@@ -78,7 +81,12 @@ export function desiredSchedules(config: LoadedConfig): ScheduleDefinition[] {
       scheduleOf(runbook, 'reports', `monthly ${what} on day ${config.reviews.monthlyDay} at ${config.reviews.time} ${tz}`, { ...reviewsAt, dayOfMonth: config.reviews.monthlyDay }),
     ),
     ...physicalSchedules(config),
-    scheduleOf('health-check', 'credits-service', `KPI health check every ${config.healthCheck.intervalSeconds} s of ${config.application.statusUrl}`, { everySeconds: config.healthCheck.intervalSeconds }),
+    // One checker run, checking every interval; the schedule restarts it within a minute if it
+    // stopped (workflows/health-check.ts).
+    {
+      ...scheduleOf('health-check', 'credits-service', `KPI health checker checking every ${config.healthCheck.intervalSeconds} s of ${config.application.statusUrl} (one run; restarted within a minute if it stops)`, { everySeconds: 60 }, { input: { watch: true } }),
+      keepsRunning: true,
+    },
   ];
 }
 
@@ -174,6 +182,12 @@ export async function applySchedules(client: Client, config: LoadedConfig): Prom
       // writes it back, and the schedule stays paused.)
       results.push({ scheduleId: d.scheduleId, outcome: 'updated', description: paused ? `${d.description} (PAUSED: runbook schedules apply does not unpause)` : d.description });
     }
+  }
+  // A long-lived run starts now (not at the schedule's next firing) unless it runs already or its
+  // schedule is paused.
+  for (const d of desiredSchedules(config).filter((x) => x.keepsRunning)) {
+    const handle = client.schedule.getHandle(d.scheduleId);
+    if (!(await handle.describe()).state.paused) await handle.trigger(ScheduleOverlapPolicy.SKIP);
   }
   return results;
 }

@@ -137,6 +137,21 @@ export const configSchema = z
           .optional(),
         /** An API key (TEMPORAL_API_KEY): write it as ${env:NAME} or ${file:PATH}. */
         apiKey: z.string().min(1).optional(),
+        /** Worker Deployment versioning: each worker is a version (deployment name and build id)
+         * of one deployment; incidents and runs that wait for approvals stay on the version they
+         * started on (pinned), short runbooks move to the current version (auto-upgrade). */
+        versioning: z
+          .object({
+            enabled: z.boolean().default(false),
+            deploymentName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, { message: 'expected a deployment name of letters, digits, . _ -' }).default('zerotrustml-runbooks'),
+            /** Default: <package version>+<git commit> (RUNBOOK_BUILD_ID overrides). */
+            buildId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+_-]{0,99}$/, { message: 'expected a build id of letters, digits, . + _ -' }).optional(),
+            /** A worker that starts makes its version the deployment's current one (new runs go
+             * to it; pinned runs stay where they are). Off when a rollout tool promotes versions. */
+            promoteOnStart: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -372,6 +387,9 @@ export const configSchema = z
         /** How often the built-in health check evaluates the KPI tables (down to seconds). */
         intervalSeconds: z.number().int().min(1).max(86_400).default(60),
         timeoutSeconds: z.number().positive().max(60).default(5),
+        /** While a KPI stays breached, its alert is repeated to its incident at most this often
+         * (the first breach and a change of level go out at once). */
+        repeatSeconds: z.number().int().min(1).max(86_400).default(60),
       })
       .strict()
       .prefault({}),

@@ -109,7 +109,10 @@ export const runbookInputSchemas = {
     escalateAfterSeconds,
     historyEventLimit: count(500, 40_000, 'events').optional().describe('continue as new before the history reaches this many events (default 10,000)'),
   }),
-  'health-check': onlyCommon,
+  'health-check': z.strictObject({
+    ...common,
+    watch: z.boolean({ message: 'expected true or false' }).optional().describe('keep checking every healthCheck.intervalSeconds in this one run, recording only changes (what the schedule runs); a dry run checks once'),
+  }),
   'incident-system-unresponsive': incident,
   'incident-byzantine-detection-failure': incident,
   'incident-data-corruption': incident,

@@ -107,8 +107,8 @@ export const runbookDescriptions: Record<RunbookName, RunbookDescription> = {
     changes: 'nothing (notifications only)',
   },
   'health-check': {
-    summary: "The built-in health check: evaluates the runbook's KPI tables against the status report and raises or resolves alerts.",
-    steps: ['evaluate', 'raise and resolve alerts'],
+    summary: "The built-in health check: evaluates the runbook's KPI tables against the status report and raises or resolves alerts. With watch (what its schedule runs): one long-lived checker that checks every interval and records only the changes.",
+    steps: ['evaluate', 'raise and resolve alerts', 'watch: checking, then one step per breach, change of level or recovery'],
     changes: 'starts incident runbooks through the alert router',
   },
   'incident-system-unresponsive': {

@@ -165,6 +165,7 @@ const envKeys: Record<string, string> = {
   TEMPORAL_TLS_CLIENT_KEY_PATH: 'temporal.tls.keyFile',
   TEMPORAL_TLS_SERVER_NAME: 'temporal.tls.serverName',
   RUNBOOK_TASK_QUEUE: 'temporal.taskQueue',
+  RUNBOOK_BUILD_ID: 'temporal.versioning.buildId',
   RUNBOOK_DATA_DIR: 'dataDir',
   RUNBOOK_BACKUP_DIR: 'backup.directory',
   RUNBOOK_DHT_EXPORT_DIR: 'dhtExport.directory',

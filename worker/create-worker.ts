@@ -10,11 +10,12 @@ import { serveArchivingMetrics } from './archiving-metrics';
 import { buildDeps } from './deps';
 import { heartbeatInterceptors } from './heartbeat-interceptor';
 import { bundlePath as buildBundle, compiled } from '../config/project';
+import { deploymentOptions, promote, workerVersion, type WorkerVersion } from './versioning';
 
 export async function createWorker(
   config: LoadedConfig,
   options: { identity?: string; host?: string } = {},
-): Promise<{ worker: Worker; connection: NativeConnection; close: () => Promise<void> }> {
+): Promise<{ worker: Worker; version?: WorkerVersion; connection: NativeConnection; close: () => Promise<void> }> {
   // Everything this worker and its tools write (backups, exports, archives, reports, expanded
   // copies) is for its owner only; the systemd units set the same umask.
   process.umask(0o077);
@@ -39,10 +40,14 @@ export async function createWorker(
     tier.enabled && tier.metricsPort > 0 && placementOf(config).database === taskQueue
       ? await serveArchivingMetrics(deps, { port: tier.metricsPort, address: tier.metricsAddress, log: (l) => Runtime.instance().logger.warn(l) })
       : undefined;
+  // The shared queue's workers are versions of one deployment when versioning is on; a host's
+  // worker runs activities only and stays unversioned (its queue is its own).
+  const version = hostOnly ? undefined : workerVersion(config);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue,
+    ...deploymentOptions(version),
     ...(options.identity ? { identity: options.identity } : {}),
     activities: createActivities(deps),
     // Heartbeats are how a killed worker is noticed; send them promptly, and on a clock for every
@@ -53,8 +58,17 @@ export async function createWorker(
     shutdownGraceTime: '10s',
     ...(hostOnly ? {} : workflows),
   });
+  if (version && config.temporal.versioning.promoteOnStart) {
+    // The server learns of the version from this worker's polls, which start with worker.run().
+    const identity = options.identity ?? `runbook-worker@${process.pid}`;
+    void promote(connection, config.temporal.namespace, version, identity).then(
+      () => Runtime.instance().logger.info('worker version is current', { deploymentName: version.deploymentName, buildId: version.buildId }),
+      (e: unknown) => Runtime.instance().logger.error((e as Error).message),
+    );
+  }
   return {
     worker,
+    version,
     connection,
     // Open conductor sockets would keep the process alive after the worker stopped.
     close: async () => {

@@ -20,3 +20,5 @@ export { logRotation, metricsCleanup } from './maintenance';
 export { weeklyHealthReview, weeklyPerformanceReview, weeklyCapacityReport, monthlyThresholdReview, monthlyRateLimitReview, monthlySecurityChecklist } from './reviews';
 export { verticalScale, horizontalScale } from './scaling';
 export { targetLock, restartBudget } from './guards';
+// For its effect: each runbook's versioning behaviour (pinned or auto-upgrade) is set on load.
+import './versioning';

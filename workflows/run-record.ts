@@ -116,3 +116,10 @@ export function scheduledTime(): Date | undefined {
   if (typeof first === 'string') return new Date(first);
   return undefined;
 }
+
+/** The schedule that started this run, if one did. */
+export function scheduleId(): string | undefined {
+  const v = (workflowInfo().searchAttributes ?? {})['TemporalScheduledById'];
+  const first = Array.isArray(v) ? v[0] : v;
+  return typeof first === 'string' ? first : undefined;
+}

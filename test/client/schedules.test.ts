@@ -1,14 +1,16 @@
 // `runbook schedules apply` creates every schedule of the runbook's calendar at the configured
 // times and zone, leaves them unchanged when run again, and updates the one whose configuration
 // changed; `schedules list` shows their next run times.
-import type { Client } from '@temporalio/client';
-import { runCli, temporalClient } from '../support/stack';
+import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { runCli, temporalClient, waitFor } from '../support/stack';
 
 let client: Client;
 let close: () => Promise<void>;
 beforeAll(async () => ({ client, close } = await temporalClient()));
 afterAll(async () => {
   for await (const s of client.schedule.list()) await client.schedule.getHandle(s.scheduleId).delete().catch(() => undefined);
+  // The health checker outlives its schedule: it must not check the stack for the next suites.
+  for await (const w of client.workflow.list({ query: 'RunbookName = "health-check" AND ExecutionStatus = "Running"' })) await client.workflow.getHandle(w.workflowId, w.runId).terminate('schedules test done').catch(() => undefined);
   await close();
 });
 
@@ -44,9 +46,21 @@ test('apply twice leaves one unchanged schedule; a changed time updates it', asy
   expect(local(friday, { weekday: 'long' })).toBe('Friday');
   const drill = (await client.schedule.getHandle('runbook-dr-drill').describe()).info.nextActionTimes[0]!;
   expect([local(drill, { day: 'numeric' }), local(drill, { hour: '2-digit', minute: '2-digit' })]).toEqual(['1', '05:00']);
-  // The health check is an interval (60 s by default, configurable down to seconds).
+  // The health check is one checker run that the schedule restarts within a minute if it
+  // stopped; apply starts it at once, and a firing while it runs starts nothing.
   const hc = await client.schedule.getHandle('runbook-health-check').describe();
   expect(hc.spec.intervals?.[0]?.every).toBe(60_000);
+  expect(hc.action).toMatchObject({ type: 'startWorkflow', workflowType: 'healthCheck', args: [expect.objectContaining({ watch: true, trigger: 'schedule' })] });
+  const checkers = async (): Promise<string[]> => {
+    const ids: string[] = [];
+    for await (const w of client.workflow.list({ query: 'RunbookName = "health-check" AND ExecutionStatus = "Running"' })) ids.push(w.workflowId);
+    return ids;
+  };
+  const running = await waitFor('the checker', async () => ((await checkers()).length ? checkers() : undefined), 20_000);
+  expect(running).toHaveLength(1);
+  await client.schedule.getHandle('runbook-health-check').trigger(ScheduleOverlapPolicy.SKIP);
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(await checkers()).toEqual(running);
   const full = await client.schedule.getHandle('runbook-physical-backup-full').describe();
   expect(full.spec.calendars?.[0]).toMatchObject({ dayOfWeek: [{ start: 'SUNDAY', end: 'SUNDAY', step: 1 }], hour: [{ start: 1, end: 1, step: 1 }] });
   expect(full.action).toMatchObject({ type: 'startWorkflow', workflowType: 'physicalBackup', args: [expect.objectContaining({ type: 'full', trigger: 'schedule' })] });

@@ -1,9 +1,11 @@
 // Configuration: the runbook's defaults, environment overrides, and errors that name the key.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { productionTemplate } from '../../client/init';
 import { ConfigError, loadConfig } from '../../config/load';
+import { projectRoot } from '../../config/project';
+import { workerVersion } from '../../worker/versioning';
 
 const empty = mkdtempSync(path.join(os.tmpdir(), 'runbook-config-'));
 
@@ -155,4 +157,16 @@ describe('a production configuration', () => {
     expect(c.temporal.tls).toEqual({ caFile: '/etc/t/ca.pem', certFile: '/etc/t/c.pem', keyFile: '/etc/t/c.key', serverName: 'temporal.internal' });
     expect(c.temporal.apiKey).toBe('${env:KEY}');
   });
+});
+
+test('worker versioning: off by default; a build id from the package and commit, or RUNBOOK_BUILD_ID; a hostile id is refused', () => {
+  const off = loadConfig({ env: {}, cwd: empty });
+  expect(workerVersion(off)).toBeUndefined();
+  const on = loadConfig({ env: { RUNBOOK_SET_temporal__versioning__enabled: 'true' }, cwd: empty });
+  const version = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')).version as string;
+  expect(workerVersion(on)).toEqual({ deploymentName: 'zerotrustml-runbooks', buildId: expect.stringMatching(new RegExp(`^${version.replace(/\./g, '\\.')}\\+[0-9a-f]{12}(\\.dirty)?$`)) });
+  const pinned = loadConfig({ env: { RUNBOOK_SET_temporal__versioning__enabled: 'true', RUNBOOK_BUILD_ID: '2.1.0+abc' }, cwd: empty });
+  expect(workerVersion(pinned)?.buildId).toBe('2.1.0+abc');
+  expect(problems(() => loadConfig({ env: { RUNBOOK_BUILD_ID: 'a b;rm -rf /' }, cwd: empty }))[0]).toMatch(/^temporal\.versioning\.buildId: expected a build id of letters, digits, \. \+ _ -.*found "a b;rm -rf \/" \(from environment variable RUNBOOK_BUILD_ID\)/);
+  expect(problems(() => loadConfig({ env: { RUNBOOK_SET_temporal__versioning__deploymentName: '"../x"' }, cwd: empty }))[0]).toMatch(/^temporal\.versioning\.deploymentName: expected a deployment name/);
 });

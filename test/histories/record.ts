@@ -5,9 +5,10 @@
 // Runs on the test stack (started and stopped here, as jest's global setup does).
 //
 // Usage: npm run histories:record   (then commit test/histories/*.json)
-//        npm run histories:record -- --only continue-as-new   (only the long-lived runs' scenarios)
+//        npm run histories:record -- --only continue-as-new|health-check   (only those scenarios)
 // Re-record when a runbook changed on purpose behind a patch whose old path may be retired, or
 // when a new runbook or path is added; never to make a failing replay pass (docs/architecture.md).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -16,7 +17,7 @@ import { serviceControl } from '../../adapters/service-control';
 import { runbookWorkflows, type RunbookName } from '../../common/runbooks';
 import globalSetup from '../global-setup';
 import globalTeardown from '../global-teardown';
-import { testTaskQueue } from '../support/env';
+import { appDataDir, projectRoot, testConfigPath, testTaskQueue } from '../support/env';
 import { decide, temporalClient, testConfig, waitFor } from '../support/stack';
 
 const out = path.join(__dirname);
@@ -91,6 +92,23 @@ async function main(): Promise<void> {
       const [i1, i2] = await firstRuns(i.workflowId);
       await save('escalated-continue-as-new', 'incident-system-unresponsive', i1!);
       await save('continued', 'incident-system-unresponsive', i2!);
+    }
+    if (only === undefined || only === 'health-check') {
+      // The checker: a breach and its recovery recorded as changes, then stopped (it never ends
+      // by itself). The test stack checks every 60 s: the recovery is seen at the second check.
+      const app = serviceControl(testConfig().applicationService!);
+      await app.start();
+      const fault = (...modes: string[]): string =>
+        execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'fault', '--data-dir', appDataDir, '--config', testConfigPath, ...modes], { cwd: projectRoot, encoding: 'utf8' });
+      fault('unhealthy');
+      await new Promise((r) => setTimeout(r, 2000));
+      const c = await start('health-check', 'checker', { trigger: 'schedule', watch: true });
+      await waitFor('the breach', async () => (await c.query<{ steps: unknown[] }>('progress')).steps.length >= 2 || undefined, 150_000);
+      fault('clear');
+      await waitFor('the recovery', async () => (await c.query<{ steps: unknown[] }>('progress')).steps.length >= 3 || undefined, 150_000);
+      await c.terminate('recorded');
+      await save('watch-terminated', 'health-check', c);
+      await save('dry-run', 'health-check', await start('health-check', 'health-check-dry', { dryRun: true }));
     }
     if (only !== undefined) return;
     // Files are overwritten by name; histories of older code kept under other names (a path
