@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Client } from 'pg';
@@ -122,34 +123,97 @@ export function serverTime(iso: string): string {
 
 const refuse = (message: string, type: string = Failure.PreconditionFailed): ApplicationFailure => ApplicationFailure.create({ type, message, nonRetryable: true });
 
-/** Every table's row count and content hash, and one fingerprint over them all. A row's hash is
- * hash_record (PostgreSQL 14 and later: the values' own hash functions, about 2.4 times faster than
- * hashing the row's text), or the hash of its text where that cannot be used (an older server, or
- * a column type without a hash function, such as point or json); the line says which, so two
- * fingerprints compare only what was hashed the same way. */
-export async function tableFigures(c: Client, o: { content?: boolean } = {}): Promise<TableFigures> {
-  const content = o.content !== false;
+/** One table's line of the fingerprint: its row count, the sum of its rows' hashes and how they
+ * were hashed. A row's hash is hash_record (PostgreSQL 14 and later: the values' own hash
+ * functions, about 2.4 times faster than hashing the row's text), or the hash of its text where
+ * that cannot be used (an older server, or a column type without a hash function, such as point or
+ * json); the line says which, so two fingerprints compare only what was hashed the same way. */
+async function tableLine(c: Client, t: string, content: boolean): Promise<{ rows: number; line: string }> {
+  // Names come from quote_ident (listTables), so they are safe to splice.
+  const read = (hash: string): Promise<{ n: string; h: string }> => c.query<{ n: string; h: string }>(`SELECT count(*) AS n, ${hash} AS h FROM ${t} x`).then((r) => r.rows[0] ?? { n: '0', h: '0' });
+  let method = 'count';
+  let r: { n: string; h: string };
+  if (!content) r = await read("''");
+  else {
+    method = 'record';
+    // A failed statement aborts an open transaction: the fallback runs after a savepoint's rollback.
+    await c.query('SAVEPOINT figures');
+    r = await read('coalesce(sum(hash_record(x)::bigint), 0)::text').catch(async (e: unknown) => {
+      if (!/hash function|function hash_record|does not exist/i.test((e as Error).message)) throw e;
+      await c.query('ROLLBACK TO SAVEPOINT figures');
+      method = 'text';
+      return read('coalesce(sum(hashtext(x::text)::bigint), 0)::text');
+    });
+  }
+  return { rows: Number(r.n), line: `${t}\t${Number(r.n)}\t${r.h}\t${method}` };
+}
+
+function figuresOf(tables: string[], read: Map<string, { rows: number; line: string }>, content: boolean): TableFigures {
   const rows: Record<string, number> = {};
   const lines: string[] = [];
-  for (const t of await listTables(c)) {
-    // Names come from quote_ident (listTables), so they are safe to splice.
-    const read = (hash: string): Promise<{ n: string; h: string }> => c.query<{ n: string; h: string }>(`SELECT count(*) AS n, ${hash} AS h FROM ${t} x`).then((r) => r.rows[0] ?? { n: '0', h: '0' });
-    let method = 'count';
-    let r: { n: string; h: string };
-    if (!content) r = await read("''");
-    else {
-      method = 'record';
-      r = await read('coalesce(sum(hash_record(x)::bigint), 0)::text').catch(async (e: unknown) => {
-        if (!/hash function|function hash_record|does not exist/i.test((e as Error).message)) throw e;
-        method = 'text';
-        return read('coalesce(sum(hashtext(x::text)::bigint), 0)::text');
-      });
-    }
-    rows[t] = Number(r.n);
-    lines.push(`${t}\t${rows[t]}\t${r.h}\t${method}`);
+  for (const t of tables) {
+    const r = read.get(t)!;
+    rows[t] = r.rows;
+    lines.push(r.line);
   }
   // A counts-only fingerprint says so: it is not comparable with a content one.
   return { rows, fingerprint: `${content ? '' : 'counts:'}${createHash('sha256').update(lines.join('\n')).digest('hex')}` };
+}
+
+/** Every table's row count and content hash, and one fingerprint over them all, in one snapshot
+ * (one repeatable-read transaction). */
+export async function tableFigures(c: Client, o: { content?: boolean } = {}): Promise<TableFigures> {
+  const content = o.content !== false;
+  await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const tables = await listTables(c);
+    const read = new Map<string, { rows: number; line: string }>();
+    for (const t of tables) read.set(t, await tableLine(c, t, content));
+    return figuresOf(tables, read, content);
+  } finally {
+    await c.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/** The same figures (the same fingerprint) read over several connections at once, the largest
+ * tables first, all in the snapshot the first connection exports (as pg_dump -j does): reading
+ * every row is the restored copy's longest check, and one connection keeps one core busy. Falls
+ * back to one connection where a snapshot cannot be exported. */
+export async function tableFiguresParallel(connect: () => Promise<Client>, o: { content?: boolean; connections?: number } = {}): Promise<TableFigures> {
+  const content = o.content !== false;
+  const first = await connect();
+  const clients = [first];
+  try {
+    await first.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const snapshot = await first
+      .query<{ s: string }>('SELECT pg_export_snapshot() AS s')
+      .then((r) => r.rows[0]?.s)
+      .catch(() => undefined);
+    if (!snapshot) {
+      await first.query('ROLLBACK');
+      return await tableFigures(first, o);
+    }
+    const tables = await listTables(first);
+    // Largest first, so the last table read is a small one and no connection idles long.
+    const sizes = await first.query<{ t: string; b: string }>('SELECT t, pg_table_size(t::regclass) AS b FROM unnest($1::text[]) t', [tables]);
+    const queue = sizes.rows.sort((a, b) => Number(b.b) - Number(a.b)).map((r) => r.t);
+    const want = Math.max(1, Math.min(o.connections ?? 2, queue.length));
+    for (let i = 1; i < want; i++) {
+      const c = await connect();
+      clients.push(c);
+      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await c.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+    }
+    const read = new Map<string, { rows: number; line: string }>();
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let t = queue.shift(); t !== undefined; t = queue.shift()) read.set(t, await tableLine(c, t, content));
+      }),
+    );
+    return figuresOf(tables, read, content);
+  } finally {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
 }
 
 export function createPhysicalBackupActivities(deps: ActivityDeps) {
@@ -556,10 +620,15 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     return { recovery, lastTransactionAt: lastTransactionAt?.trim(), restoreMs, recoverMs: Date.now() - t1 };
   }
 
-  async function withClientAt<T>(port: number, fn: (c: Client) => Promise<T>): Promise<T> {
+  async function connectAt(port: number): Promise<Client> {
     const c = new Client({ ...pg.clientConfig(), host: port === pg.target.port ? pg.target.host : '127.0.0.1', port, ssl: port === pg.target.port ? pg.clientConfig().ssl : false });
     c.on('error', () => undefined);
     await c.connect();
+    return c;
+  }
+
+  async function withClientAt<T>(port: number, fn: (c: Client) => Promise<T>): Promise<T> {
+    const c = await connectAt(port);
     try {
       return await fn(c);
     } finally {
@@ -567,7 +636,8 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     }
   }
 
-  const figuresAt = (port: number, content = true): Promise<TableFigures> => withClientAt(port, (c) => tableFigures(c, { content }));
+  // A connection per core (up to four): only restored copies are read this way, never the live server.
+  const figuresAt = (port: number, content = true): Promise<TableFigures> => tableFiguresParallel(() => connectAt(port), { content, connections: Math.min(4, availableParallelism()) });
   const countsAt = (port: number): Promise<{ rows: Record<string, number> }> => withClientAt(port, async (c) => ({ rows: await countRows(c, await listTables(c)) }));
 
   /** The restored copy's figures; the live server's too when it answers (what the restore would
