@@ -8,6 +8,7 @@ import { kpiRules } from '../common/kpi';
 import { crossing, lineChart } from '../common/svg-chart';
 import { EVENT_RULES } from '../common/credit-rules';
 import { listBackups, type listManifested } from './backup-files';
+import type { LoadedConfig } from '../config/load';
 import type { ActivityDeps } from './deps';
 import { saveReport } from './report-files';
 import { readSamples, storageSamplesFile } from './host-figures';
@@ -356,12 +357,19 @@ export function createReviewActivities(deps: ActivityDeps) {
     checks.push({ item: 'A passing DR drill in the last 31 days', ok: drills.length > 0, detail: drills[0] ? `${drills[0].workflowId} at ${drills[0].startTime.toISOString()}` : 'none' });
     const db = await deps.postgres.withClient(undefined, async (c) => ({
       blacklisted: Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM nodes WHERE reputation = 'blacklisted'`)).rows[0]!.n),
-      restores: Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM audit_trail WHERE action = 'reputation-restored' AND at > now() - interval '30 days'`)).rows[0]!.n),
+      restores: (await c.query<{ actor: string; node: string | null; at: Date }>(`SELECT actor, details->>'node' AS node, at FROM audit_trail WHERE action = 'reputation-restored' AND at > now() - interval '30 days' ORDER BY at`)).rows,
       threshold: (await c.query<{ value: number }>(`SELECT value FROM detection_settings WHERE key = 'pogq_threshold'`).catch(() => ({ rows: [] as Array<{ value: number }> }))).rows[0]?.value,
     }));
     checks.push({ item: 'Byzantine detection runs with the configured PoGQ threshold', ok: db.threshold === cfg.byzantine.pogqThreshold, detail: `application ${db.threshold ?? 'unknown'}, configured ${cfg.byzantine.pogqThreshold}` });
-    checks.push({ item: 'Reputation restores of the month reviewed', ok: true, detail: `${db.restores} restore(s) in the audit trail; ${db.blacklisted} blacklisted node(s)` });
-    checks.push({ item: 'Destructive steps on production wait for an approval', ok: true, detail: cfg.database.production ? 'database.production is set: restores wait for an approval' : 'database.production is false: restores run without an approval (sandbox)' });
+    // A restore the runbook made names the approver in its actor; one made any other way (by hand
+    // in the database, another tool) is what this review exists to catch.
+    const unapproved = db.restores.filter((r) => !/\(approved by [^)]+\)$/.test(r.actor));
+    checks.push({
+      item: 'Reputation restores of the month were approved',
+      ok: unapproved.length === 0,
+      detail: `${db.restores.length} restore(s) in the audit trail${unapproved.length ? `; without an approval: ${unapproved.slice(0, 5).map((r) => `${r.node ?? '?'} by ${r.actor} at ${r.at.toISOString()}`).join('; ')}${unapproved.length > 5 ? ` and ${unapproved.length - 5} more` : ''}` : ''}; ${db.blacklisted} blacklisted node(s)`,
+    });
+    checks.push(productionApprovalCheck(cfg));
     const passed = checks.filter((c) => c.ok).length;
     const md = [
       `# Monthly security checklist, ${new Date(t).toISOString().slice(0, 10)}: ${passed} of ${checks.length} pass`,
@@ -375,4 +383,23 @@ export function createReviewActivities(deps: ActivityDeps) {
   }
 
   return { weeklyHealthReview, weeklyPerformanceReview, weeklyCapacityReport, monthlyThresholdReview, monthlyRateLimitReview, monthlySecurityChecklist };
+}
+
+/** The checklist's approval item, from the configuration: on a production target every destructive
+ * step waits for an approval (the runbooks do that unconditionally), but an approval proves
+ * something only when the approvers are named and the approver's identity cannot be typed in (the
+ * operating system's user, not RUNBOOK_IDENTITY). A target that is not production passes and says
+ * that approvals are not asked there. */
+export function productionApprovalCheck(cfg: Pick<LoadedConfig, 'database' | 'approvals'>): { item: string; ok: boolean; detail: string } {
+  const item = 'Destructive steps on production wait for an approval from a named approver';
+  if (!cfg.database.production) return { item, ok: true, detail: 'not a production target (database.production is false): destructive steps run without an approval here' };
+  const problems = [
+    ...(cfg.approvals.approvers ? [] : ['approvals.approvers is not set: anyone who can reach Temporal can approve']),
+    ...(cfg.approvals.identity === 'os-user' ? [] : ['approvals.identity is "environment": the approver\'s name is whatever RUNBOOK_IDENTITY says (set it to os-user)']),
+  ];
+  return {
+    item,
+    ok: problems.length === 0,
+    detail: problems.length ? problems.join('; ') : `approvers ${cfg.approvals.approvers!.join(', ')}; ${cfg.approvals.required} approval(s) per step; identity from the OS user`,
+  };
 }

@@ -186,9 +186,20 @@ describe('reviews', () => {
     } finally {
       await withPg('credits', (c) => c.query("DELETE FROM audit_trail WHERE credit_id LIKE 'ratelimit-test-%'").then(() => c.query("DELETE FROM credits WHERE credit_id LIKE 'ratelimit-test-%'")));
     }
-    const sec = await run<ReviewResult>('monthlySecurityChecklist');
-    const checks = sec.report.figures.checks as Array<{ item: string; ok: boolean }>;
+    // A reputation restore made by hand (not through the runbook's approval) fails its item.
+    await withPg('credits', (c) => c.query(`INSERT INTO audit_trail (credit_id, action, actor, details, at) VALUES ('checklist-test', 'reputation-restored', 'psql; -- by hand', '{"node": "node-0003"}', now())`));
+    let sec: ReviewResult;
+    try {
+      sec = await run<ReviewResult>('monthlySecurityChecklist');
+    } finally {
+      await withPg('credits', (c) => c.query(`DELETE FROM audit_trail WHERE credit_id = 'checklist-test'`));
+    }
+    const checks = sec.report.figures.checks as Array<{ item: string; ok: boolean; detail: string }>;
     expect(checks).toHaveLength(8);
+    const restores = checks.find((c) => c.item === 'Reputation restores of the month were approved')!;
+    expect(restores.ok).toBe(false);
+    expect(restores.detail).toMatch(/without an approval: node-0003 by psql; -- by hand at /);
+    expect(checks.find((c) => c.item.startsWith('Destructive steps on production'))).toMatchObject({ ok: true, detail: expect.stringMatching(/not a production target/) });
     expect(checks.find((c) => c.item === 'Conductor admin interface on loopback only')!.ok).toBe(true);
     expect(checks.find((c) => c.item === 'Alert receiver requires a strong bearer token')!.ok).toBe(false); // none in the test config
     expect(sec.report.markdown).toMatch(new RegExp(`: ${String(sec.report.figures.passed)} of 8 pass`));
