@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Client } from 'pg';
@@ -172,47 +171,6 @@ export async function tableFigures(c: Client, o: { content?: boolean } = {}): Pr
     return figuresOf(tables, read, content);
   } finally {
     await c.query('ROLLBACK').catch(() => undefined);
-  }
-}
-
-/** The same figures (the same fingerprint) read over several connections at once, the largest
- * tables first, all in the snapshot the first connection exports (as pg_dump -j does): reading
- * every row is the restored copy's longest check, and one connection keeps one core busy. Falls
- * back to one connection where a snapshot cannot be exported. */
-export async function tableFiguresParallel(connect: () => Promise<Client>, o: { content?: boolean; connections?: number } = {}): Promise<TableFigures> {
-  const content = o.content !== false;
-  const first = await connect();
-  const clients = [first];
-  try {
-    await first.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const snapshot = await first
-      .query<{ s: string }>('SELECT pg_export_snapshot() AS s')
-      .then((r) => r.rows[0]?.s)
-      .catch(() => undefined);
-    if (!snapshot) {
-      await first.query('ROLLBACK');
-      return await tableFigures(first, o);
-    }
-    const tables = await listTables(first);
-    // Largest first, so the last table read is a small one and no connection idles long.
-    const sizes = await first.query<{ t: string; b: string }>('SELECT t, pg_table_size(t::regclass) AS b FROM unnest($1::text[]) t', [tables]);
-    const queue = sizes.rows.sort((a, b) => Number(b.b) - Number(a.b)).map((r) => r.t);
-    const want = Math.max(1, Math.min(o.connections ?? 2, queue.length));
-    for (let i = 1; i < want; i++) {
-      const c = await connect();
-      clients.push(c);
-      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await c.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
-    }
-    const read = new Map<string, { rows: number; line: string }>();
-    await Promise.all(
-      clients.map(async (c) => {
-        for (let t = queue.shift(); t !== undefined; t = queue.shift()) read.set(t, await tableLine(c, t, content));
-      }),
-    );
-    return figuresOf(tables, read, content);
-  } finally {
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
 }
 
@@ -636,8 +594,7 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     }
   }
 
-  // A connection per core (up to four): only restored copies are read this way, never the live server.
-  const figuresAt = (port: number, content = true): Promise<TableFigures> => tableFiguresParallel(() => connectAt(port), { content, connections: Math.min(4, availableParallelism()) });
+  const figuresAt = (port: number, content = true): Promise<TableFigures> => withClientAt(port, (c) => tableFigures(c, { content }));
   const countsAt = (port: number): Promise<{ rows: Record<string, number> }> => withClientAt(port, async (c) => ({ rows: await countRows(c, await listTables(c)) }));
 
   /** The restored copy's figures; the live server's too when it answers (what the restore would
