@@ -102,8 +102,8 @@ export const runbookDescriptions: Record<RunbookName, RunbookDescription> = {
     changes: 'restarts the conductor; with clean: wipes its data and imports the export made after the application stopped',
   },
   'alert-notification': {
-    summary: 'An alert without an automatic runbook: notify level 1 at once, escalate while it fires.',
-    steps: ['escalation level 1', 'escalation level 2', 'escalation level 3 (critical)', 'waiting for the alert to resolve'],
+    summary: 'An alert without an automatic runbook: notify level 1 at once, escalate while it fires (an INFO alert is never escalated).',
+    steps: ['escalation level 1', 'escalation level 2 (warning, critical)', 'escalation level 3 (critical)', 'waiting for the alert to resolve'],
     changes: 'nothing (notifications only)',
   },
   'health-check': {

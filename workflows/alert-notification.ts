@@ -1,9 +1,10 @@
 // Runbook "alert-notification": an alert with no automatic runbook. It notifies at once (level 1)
 // and escalates along the runbook's path while the alert fires: level 2 after 1 hour, level 3
-// after 4 hours for critical alerts. Repeats of the alert join this run; a resolved notification
-// ends it. An alert that fires for days repeats thousands of times: before the history reaches its
-// bound the run continues as new, carrying its repeats, escalations and start (history-bound.ts).
-import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
+// after 4 hours for critical alerts; an INFO alert is notified and never escalated. Repeats of the
+// alert join this run; a resolved notification ends it. An alert that fires for days repeats
+// thousands of times: before the history reaches its bound the run continues as new, carrying its
+// repeats, escalations and start (history-bound.ts).
+import { allHandlersFinished, condition, continueAsNew, patched, proxyActivities, setHandler, workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
 import { alertSignal, resolvedSignal } from '../common/alerts';
 import type { RunbookInput } from '../common/runbook-inputs';
 import { IncidentId } from '../common/search-attributes';
@@ -58,9 +59,13 @@ export async function alertNotification(raw: AlertNotificationInput, carry?: Ale
     upsertSearchAttributes([{ key: IncidentId, value: input.alert.fingerprint }]);
     if (carry) run.step('continued as new', `${carry.continuedAsNew} time(s); ${repeats} repeat(s) and ${escalations.length} notification(s) so far`);
     const [level2, level3] = input.escalateAfterSeconds ?? [3600, 4 * 3600];
+    // The runbook's severities: INFO needs no action (notified, never escalated), WARNING is
+    // escalated to level 2, CRITICAL to level 3. Runs started before INFO stopped at level 1 keep
+    // escalating as they did (the patch keeps their histories valid).
+    const infoOnly = input.alert.severity === 'info' && patched('info-alerts-not-escalated');
     const levels: Array<{ level: number; afterSeconds: number }> = [
       { level: 1, afterSeconds: 0 },
-      { level: 2, afterSeconds: level2 },
+      ...(infoOnly ? [] : [{ level: 2, afterSeconds: level2 }]),
       ...(input.alert.severity === 'critical' ? [{ level: 3, afterSeconds: level3 }] : []),
     ];
     for (const l of levels) {

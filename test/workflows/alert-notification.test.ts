@@ -46,6 +46,10 @@ test('a warning stops at level 2; a resolution before an escalation prevents it'
   expect(await escalate('critical', 300)).toEqual([1]);
 });
 
+test('an INFO alert is notified and never escalated, however long it fires', async () => {
+  expect(await escalate('info', 3500)).toEqual([1]);
+});
+
 test('an alert routed to a notification escalates on the configured delays', async () => {
   const base = testConfig();
   const config = { ...base, escalation: { ...base.escalation, level2AfterSeconds: 1, level3AfterSeconds: 2 } };
