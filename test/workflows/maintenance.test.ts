@@ -169,10 +169,12 @@ describe('reviews', () => {
 
   test('monthly rate-limit review flags a node at 85% of its hourly limit; the security checklist checks', async () => {
     const ids: string[] = [];
+    // In the last full hour: rows in the current one are in the review's future during the first
+    // minute of an hour (CI ran at 15:00:48 and saw 49 of every 60).
     await withPg('credits', async (c) => {
       const r = await c.query<{ credit_id: string }>(
         `INSERT INTO credits (credit_id, holder, amount, event_type, earned_from, verifiers, response_ms, created_at)
-         SELECT 'ratelimit-test-' || i, 'node-0002', 10, 'peer_validation', 'v', '{}', 50, date_trunc('hour', now()) + make_interval(secs => i % 60)
+         SELECT 'ratelimit-test-' || i, 'node-0002', 10, 'peer_validation', 'v', '{}', 50, date_trunc('hour', now()) - interval '1 hour' + make_interval(secs => i % 60)
            FROM generate_series(1, 850) AS i RETURNING credit_id`,
       );
       ids.push(...r.rows.map((x) => x.credit_id));
