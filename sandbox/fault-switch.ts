@@ -3,6 +3,7 @@
 // for, so a restarted process starts healthy, and the process acknowledges each switch it picked
 // up, so the command that set it can return only once it is in effect.
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { isAlive } from './processes';
 
 export class FaultSwitch<T extends { pid?: number }> {
@@ -52,9 +53,20 @@ export async function setFaultSwitch(file: string, value: object, pid: number | 
   }
 }
 
-/** The pid in a pid file, if that process runs. */
-export function runningPidIn(pidFile: string): number | undefined {
+/** The pid in a pid file, if that process runs `program` (a project path such as
+ * sandbox/conductor/cli, started from the sources or the build). A pid file is only a claim: a
+ * stale one names whatever process got the pid since, and stop signals what this returns. Never
+ * init or this process; without /proc to read, the pid file is trusted. */
+export function runningPidIn(pidFile: string, program: string): number | undefined {
   if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8'));
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  const text = readFileSync(pidFile, 'utf8').trim();
+  const pid = Number(text);
+  if (!/^\d{1,10}$/.test(text) || pid <= 1 || pid === process.pid || !isAlive(pid)) return undefined;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return existsSync('/proc/self') ? undefined : pid;
+  }
+  return cmdline.includes(`${path.join(program)}.`) ? pid : undefined;
 }

@@ -21,7 +21,7 @@ export function logPath(dataDir: string): string {
 }
 
 export function runningPid(dataDir: string): number | undefined {
-  return runningPidIn(pidPath(dataDir));
+  return runningPidIn(pidPath(dataDir), 'sandbox/conductor/cli');
 }
 
 async function run(o: { dataDir: string; adminPort: number; peers: number; host?: string }): Promise<void> {

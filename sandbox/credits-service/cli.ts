@@ -22,7 +22,7 @@ const pidPath = (dir: string): string => path.join(dir, 'credits-service.pid');
 const logPath = (dir: string): string => path.join(dir, 'credits-service.log');
 
 function runningPid(dir: string): number | undefined {
-  return runningPidIn(pidPath(dir));
+  return runningPidIn(pidPath(dir), 'sandbox/credits-service/cli');
 }
 
 interface Opts {
