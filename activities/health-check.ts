@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Alert } from '../common/alerts';
-import { evaluateKpis, figuresFromStatusReport, kpiRules, type KpiLevel, type KpiName } from '../common/kpi';
+import { evaluateKpis, figuresFromStatusReport, isBreach, kpiRules, type KpiLevel, type KpiName } from '../common/kpi';
 import { alertRunId, routeAlert, type AlertCounters } from '../routing/alert-router';
 import type { ActivityDeps } from './deps';
 import { hostFigures } from './host-figures';
@@ -103,7 +103,7 @@ export function createHealthCheckActivities(deps: ActivityDeps) {
     const open = await openAlertRuns();
     for (const f of input.findings) {
       if (f.level === 'unknown') continue;
-      const firing = f.level === 'warning' || f.level === 'critical';
+      const firing = isBreach(f.level);
       const alert = alertOf(f, firing);
       if (!firing && !open.has(alertRunId(deps.config, alert))) continue;
       const outcome = await routeAlert(client, deps.config, alert, counters);
@@ -145,7 +145,7 @@ export function createHealthCheckActivities(deps: ActivityDeps) {
         for (const f of health.findings) {
           if (f.level === 'unknown') continue;
           const fp = healthFingerprint(f.name);
-          const firing = f.level === 'warning' || f.level === 'critical';
+          const firing = isBreach(f.level);
           const before = state.levels[fp] ?? 'ok';
           const alert = alertOf(f, firing);
           if (firing) {
@@ -163,7 +163,7 @@ export function createHealthCheckActivities(deps: ActivityDeps) {
           state.levels[fp] = firing ? f.level : 'ok';
         }
         open = undefined;
-        last = { at: new Date().toISOString(), reachable: health.reachable, systemStatus: health.systemStatus, breaches: health.findings.filter((f) => f.level === 'warning' || f.level === 'critical').map((f) => `${f.level}: ${f.label}`) };
+        last = { at: new Date().toISOString(), reachable: health.reachable, systemStatus: health.systemStatus, breaches: health.findings.filter((f) => isBreach(f.level)).map((f) => `${f.level}: ${f.label}`) };
       }
       ctx.heartbeat(state);
       if (changes.length) break;

@@ -122,56 +122,43 @@ export function serverTime(iso: string): string {
 
 const refuse = (message: string, type: string = Failure.PreconditionFailed): ApplicationFailure => ApplicationFailure.create({ type, message, nonRetryable: true });
 
-/** One table's line of the fingerprint: its row count, the sum of its rows' hashes and how they
- * were hashed. A row's hash is hash_record (PostgreSQL 14 and later: the values' own hash
- * functions, about 2.4 times faster than hashing the row's text), or the hash of its text where
- * that cannot be used (an older server, or a column type without a hash function, such as point or
- * json); the line says which, so two fingerprints compare only what was hashed the same way. */
-async function tableLine(c: Client, t: string, content: boolean): Promise<{ rows: number; line: string }> {
-  // Names come from quote_ident (listTables), so they are safe to splice.
-  const read = (hash: string): Promise<{ n: string; h: string }> => c.query<{ n: string; h: string }>(`SELECT count(*) AS n, ${hash} AS h FROM ${t} x`).then((r) => r.rows[0] ?? { n: '0', h: '0' });
-  let method = 'count';
-  let r: { n: string; h: string };
-  if (!content) r = await read("''");
-  else {
-    method = 'record';
-    // A failed statement aborts an open transaction: the fallback runs after a savepoint's rollback.
-    await c.query('SAVEPOINT figures');
-    r = await read('coalesce(sum(hash_record(x)::bigint), 0)::text').catch(async (e: unknown) => {
-      if (!/hash function|function hash_record|does not exist/i.test((e as Error).message)) throw e;
-      await c.query('ROLLBACK TO SAVEPOINT figures');
-      method = 'text';
-      return read('coalesce(sum(hashtext(x::text)::bigint), 0)::text');
-    });
-  }
-  return { rows: Number(r.n), line: `${t}\t${Number(r.n)}\t${r.h}\t${method}` };
-}
-
-function figuresOf(tables: string[], read: Map<string, { rows: number; line: string }>, content: boolean): TableFigures {
-  const rows: Record<string, number> = {};
-  const lines: string[] = [];
-  for (const t of tables) {
-    const r = read.get(t)!;
-    rows[t] = r.rows;
-    lines.push(r.line);
-  }
-  // A counts-only fingerprint says so: it is not comparable with a content one.
-  return { rows, fingerprint: `${content ? '' : 'counts:'}${createHash('sha256').update(lines.join('\n')).digest('hex')}` };
-}
-
-/** Every table's row count and content hash, and one fingerprint over them all, in one snapshot
- * (one repeatable-read transaction). */
+/** Every table's row count and content hash, and one fingerprint over them all, read in one
+ * snapshot (one repeatable-read transaction). A row's hash is hash_record (PostgreSQL 14 and
+ * later: the values' own hash functions, about 2.4 times faster than hashing the row's text), or
+ * the hash of its text where that cannot be used (an older server, or a column type without a hash
+ * function, such as point or json); the line says which, so two fingerprints compare only what was
+ * hashed the same way. */
 export async function tableFigures(c: Client, o: { content?: boolean } = {}): Promise<TableFigures> {
   const content = o.content !== false;
+  const rows: Record<string, number> = {};
+  const lines: string[] = [];
   await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
-    const tables = await listTables(c);
-    const read = new Map<string, { rows: number; line: string }>();
-    for (const t of tables) read.set(t, await tableLine(c, t, content));
-    return figuresOf(tables, read, content);
+    for (const t of await listTables(c)) {
+      // Names come from quote_ident (listTables), so they are safe to splice.
+      const read = (hash: string): Promise<{ n: string; h: string }> => c.query<{ n: string; h: string }>(`SELECT count(*) AS n, ${hash} AS h FROM ${t} x`).then((r) => r.rows[0] ?? { n: '0', h: '0' });
+      let method = 'count';
+      let r: { n: string; h: string };
+      if (!content) r = await read("''");
+      else {
+        method = 'record';
+        // A failed statement aborts the transaction: the fallback runs after a savepoint's rollback.
+        await c.query('SAVEPOINT figures');
+        r = await read('coalesce(sum(hash_record(x)::bigint), 0)::text').catch(async (e: unknown) => {
+          if (!/hash function|function hash_record|does not exist/i.test((e as Error).message)) throw e;
+          await c.query('ROLLBACK TO SAVEPOINT figures');
+          method = 'text';
+          return read('coalesce(sum(hashtext(x::text)::bigint), 0)::text');
+        });
+      }
+      rows[t] = Number(r.n);
+      lines.push(`${t}\t${rows[t]}\t${r.h}\t${method}`);
+    }
   } finally {
     await c.query('ROLLBACK').catch(() => undefined);
   }
+  // A counts-only fingerprint says so: it is not comparable with a content one.
+  return { rows, fingerprint: `${content ? '' : 'counts:'}${createHash('sha256').update(lines.join('\n')).digest('hex')}` };
 }
 
 export function createPhysicalBackupActivities(deps: ActivityDeps) {
@@ -578,15 +565,10 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
     return { recovery, lastTransactionAt: lastTransactionAt?.trim(), restoreMs, recoverMs: Date.now() - t1 };
   }
 
-  async function connectAt(port: number): Promise<Client> {
+  async function withClientAt<T>(port: number, fn: (c: Client) => Promise<T>): Promise<T> {
     const c = new Client({ ...pg.clientConfig(), host: port === pg.target.port ? pg.target.host : '127.0.0.1', port, ssl: port === pg.target.port ? pg.clientConfig().ssl : false });
     c.on('error', () => undefined);
     await c.connect();
-    return c;
-  }
-
-  async function withClientAt<T>(port: number, fn: (c: Client) => Promise<T>): Promise<T> {
-    const c = await connectAt(port);
     try {
       return await fn(c);
     } finally {

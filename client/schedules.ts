@@ -182,12 +182,9 @@ export async function applySchedules(client: Client, config: LoadedConfig): Prom
       // writes it back, and the schedule stays paused.)
       results.push({ scheduleId: d.scheduleId, outcome: 'updated', description: paused ? `${d.description} (PAUSED: runbook schedules apply does not unpause)` : d.description });
     }
-  }
-  // A long-lived run starts now (not at the schedule's next firing) unless it runs already or its
-  // schedule is paused.
-  for (const d of desiredSchedules(config).filter((x) => x.keepsRunning)) {
-    const handle = client.schedule.getHandle(d.scheduleId);
-    if (!(await handle.describe()).state.paused) await handle.trigger(ScheduleOverlapPolicy.SKIP);
+    // A long-lived run starts now (not at the schedule's next firing) unless it runs already or
+    // its schedule is paused.
+    if (d.keepsRunning && !paused) await handle.trigger(ScheduleOverlapPolicy.SKIP);
   }
   return results;
 }

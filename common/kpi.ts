@@ -92,6 +92,11 @@ export interface KpiResult {
   threshold?: number;
 }
 
+/** A level that raises an alert (the KPI is past its warning or critical threshold). */
+export function isBreach(level: KpiLevel): level is 'warning' | 'critical' {
+  return level === 'warning' || level === 'critical';
+}
+
 export function levelOf(rule: KpiRule, value: number | undefined): KpiLevel {
   if (value === undefined || Number.isNaN(value)) return 'unknown';
   const worse = (v: number, t: number): boolean => (rule.bad === 'below' ? v < t : v > t);

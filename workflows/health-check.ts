@@ -8,6 +8,7 @@
 //   before its history grows long, carrying what it knows of each alert; its schedule fires every
 //   minute with overlap "skip", which restarts a checker that stopped (terminated, failed).
 import { continueAsNew, patched, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+import { isBreach } from '../common/kpi';
 import type { RunbookInput } from '../common/runbook-inputs';
 import type { Activities } from '../activities';
 import type { WatchChange, WatchState } from '../activities/health-check';
@@ -60,7 +61,7 @@ export async function healthCheck(raw: RunbookInput<'health-check'> = {}, carry?
     run.target('credits-service');
     if (input.watch && !input.dryRun) return checker(raw, carry, run);
     const health = await quick.evaluateHealth.executeWithOptions({ summary: 'read the status report and evaluate the KPI tables' }, []);
-    const breaches = health.findings.filter((f) => f.level === 'warning' || f.level === 'critical');
+    const breaches = health.findings.filter((f) => isBreach(f.level));
     const summary = breaches.length ? breaches.map((b) => `- ${b.level}: ${b.label}`).join('\n') : 'every KPI within its thresholds';
     const result = { runbook: 'health-check' as const, reachable: health.reachable, systemStatus: health.systemStatus, breaches: breaches.map((b) => ({ name: b.name, level: b.level, value: b.value, threshold: b.threshold })) };
     // A dry run raises nothing: runs recorded before this check raised their alerts even then.

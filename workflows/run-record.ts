@@ -104,14 +104,18 @@ export function failureMessage(err: unknown): string {
 
 /** Schedules start runs with TemporalScheduledById set; anything else without a trigger is manual. */
 function inferTrigger(): TriggerKind {
-  const attrs = workflowInfo().searchAttributes ?? {};
-  return attrs['TemporalScheduledById'] ? 'schedule' : 'manual';
+  return scheduleId() ? 'schedule' : 'manual';
+}
+
+/** A search attribute the server set on this run (its first value). */
+function serverAttribute(name: 'TemporalScheduledById' | 'TemporalScheduledStartTime'): unknown {
+  const v = (workflowInfo().searchAttributes ?? {})[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 /** The scheduled time of a run started by a schedule, if it was. */
 export function scheduledTime(): Date | undefined {
-  const v = (workflowInfo().searchAttributes ?? {})['TemporalScheduledStartTime'];
-  const first = Array.isArray(v) ? v[0] : v;
+  const first = serverAttribute('TemporalScheduledStartTime');
   if (first instanceof Date) return first;
   if (typeof first === 'string') return new Date(first);
   return undefined;
@@ -119,7 +123,6 @@ export function scheduledTime(): Date | undefined {
 
 /** The schedule that started this run, if one did. */
 export function scheduleId(): string | undefined {
-  const v = (workflowInfo().searchAttributes ?? {})['TemporalScheduledById'];
-  const first = Array.isArray(v) ? v[0] : v;
+  const first = serverAttribute('TemporalScheduledById');
   return typeof first === 'string' ? first : undefined;
 }

@@ -8,7 +8,6 @@
 //        npm run histories:record -- --only continue-as-new|health-check   (only those scenarios)
 // Re-record when a runbook changed on purpose behind a patch whose old path may be retired, or
 // when a new runbook or path is added; never to make a failing replay pass (docs/architecture.md).
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -17,7 +16,7 @@ import { serviceControl } from '../../adapters/service-control';
 import { runbookWorkflows, type RunbookName } from '../../common/runbooks';
 import globalSetup from '../global-setup';
 import globalTeardown from '../global-teardown';
-import { appDataDir, projectRoot, testConfigPath, testTaskQueue } from '../support/env';
+import { simulatorFault as fault, testTaskQueue } from '../support/env';
 import { decide, temporalClient, testConfig, waitFor } from '../support/stack';
 
 const out = path.join(__dirname);
@@ -98,8 +97,6 @@ async function main(): Promise<void> {
       // by itself). The test stack checks every 60 s: the recovery is seen at the second check.
       const app = serviceControl(testConfig().applicationService!);
       await app.start();
-      const fault = (...modes: string[]): string =>
-        execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'fault', '--data-dir', appDataDir, '--config', testConfigPath, ...modes], { cwd: projectRoot, encoding: 'utf8' });
       fault('unhealthy');
       await new Promise((r) => setTimeout(r, 2000));
       const c = await start('health-check', 'checker', { trigger: 'schedule', watch: true });

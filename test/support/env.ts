@@ -1,6 +1,7 @@
 // Where the test stack lives and how tests reach it. The stack (PostgreSQL cluster, Temporal dev
 // server, one worker) is started once by global-setup.ts on ports of its own, so tests never
 // touch a running `npm start` sandbox.
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { pidFileStatus, SIMULATOR_COMMAND } from '../../config/load';
@@ -17,6 +18,12 @@ export const appDataDir = path.join(testRoot, 'credits-service-app');
 function creditsServiceCommand(verb: 'start' | 'stop'): string[] {
   const cli = [process.execPath, '--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), verb, '--data-dir', appDataDir];
   return verb === 'start' ? [...cli, '--port', String(testPorts.creditsService), '--rate', '20', '--config', testConfigPath] : cli;
+}
+
+/** Sets the test stack simulator's fault modes through its CLI (`clear` clears them); returns
+ * what it printed. */
+export function simulatorFault(...modes: string[]): string {
+  return execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'fault', '--data-dir', appDataDir, '--config', testConfigPath, ...modes], { cwd: projectRoot, encoding: 'utf8' });
 }
 
 export function testConfigYaml(): string {

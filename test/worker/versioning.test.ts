@@ -1,13 +1,12 @@
 // Worker versioning: an incident that waits on an approval was started by version A; version B
 // (a step changed in a way A's run could not replay) is deployed and becomes current; the approval
 // is given; the run completes on A, as A would have run it; new incidents run on B.
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { IncidentResult, IncidentState } from '../../common/incident';
-import { appDataDir, projectRoot, testConfigPath, testRoot } from '../support/env';
+import { projectRoot, simulatorFault as fault, testRoot } from '../support/env';
 import { decide, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import { serviceControl } from '../../adapters/service-control';
@@ -23,8 +22,6 @@ let client: Client;
 let close: () => Promise<void>;
 const workers: WorkerProcess[] = [];
 const app = serviceControl(testConfig().applicationService!);
-const fault = (...modes: string[]): string =>
-  execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'fault', '--data-dir', appDataDir, '--config', testConfigPath, ...modes], { cwd: projectRoot, encoding: 'utf8' });
 
 beforeAll(async () => {
   ({ client, close } = await temporalClient());

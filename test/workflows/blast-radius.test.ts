@@ -3,16 +3,14 @@
 // each restarting the application: now they are one incident (the others join it) with one
 // restart. And each service has a restart budget: past it the incident stops acting, escalates
 // with the evidence, and the circuit breaker stays open until an operator resets it.
-import { execFileSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { alertRunId } from '../../routing/alert-router';
 import { createReceiver } from '../../client/receiver';
 import type { IncidentResult, IncidentState } from '../../common/incident';
 import { serviceControl } from '../../adapters/service-control';
-import { appDataDir, projectRoot, testRoot } from '../support/env';
+import { simulatorFault as fault } from '../support/env';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import { runCli, temporalClient, testConfig, waitFor } from '../support/stack';
 
@@ -20,8 +18,6 @@ const config = testConfig();
 const app = serviceControl(config.applicationService!);
 let client: Client;
 let close: () => Promise<void>;
-const fault = (...modes: string[]): string =>
-  execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'fault', '--data-dir', appDataDir, '--config', path.join(testRoot, 'runbooks.yaml'), ...modes], { cwd: projectRoot, encoding: 'utf8' });
 
 async function appUp(): Promise<void> {
   await app.start();

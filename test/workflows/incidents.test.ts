@@ -2,7 +2,6 @@
 // diagnosed as what it is and resolved, and the system verifies healthy; an unanswered approval
 // escalates level by level; a resolution that does not work escalates once and the run ends in a
 // clear state; a repeated alert joins the running incident; a dry-run changes nothing.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
@@ -14,7 +13,7 @@ import { clearCorruption, corruptDht, corruptRows } from '../../sandbox/credits-
 import { serviceControl } from '../../adapters/service-control';
 import { conductorClient } from '../../adapters/conductor';
 import { makeConsistent } from '../support/consistency';
-import { appDataDir, projectRoot, testRoot, testTaskQueue } from '../support/env';
+import { simulatorFault as fault, testRoot, testTaskQueue } from '../support/env';
 import { fingerprint } from '../support/fingerprint';
 import { startWorkerProcess } from '../support/worker-process';
 import { databases, decide, runCli, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
@@ -27,11 +26,6 @@ let client: Client;
 let close: () => Promise<void>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const fault = (...modes: string[]): string =>
-  execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'sandbox', 'credits-service', 'cli.ts'), 'fault', '--data-dir', appDataDir, '--config', path.join(testRoot, 'runbooks.yaml'), ...modes], {
-    cwd: projectRoot,
-    encoding: 'utf8',
-  });
 
 beforeAll(async () => {
   ({ client, close } = await temporalClient());
