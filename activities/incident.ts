@@ -54,6 +54,10 @@ export interface IncidentSettings {
   historyEventLimit?: number;
   reportsDirectory: string;
   automaticRestore: boolean;
+  /** Absent in histories recorded before it existed. */
+  detectionWatchSeconds?: number;
+  /** Absent in histories recorded before it existed. */
+  acknowledgeWithinSeconds?: number;
   pogqThreshold: number;
   services: { application: string | undefined; database: string | undefined };
 }
@@ -101,6 +105,8 @@ export function createIncidentActivities(deps: ActivityDeps) {
       historyEventLimit: cfg.incident.historyEventLimit,
       reportsDirectory: cfg.reportsDirectory,
       automaticRestore: cfg.incident.automaticRestore,
+      detectionWatchSeconds: cfg.incident.detectionWatchSeconds,
+      acknowledgeWithinSeconds: cfg.escalation.acknowledgeWithinSeconds,
       pogqThreshold: cfg.byzantine.pogqThreshold,
       services: { application: describe(cfg.applicationService), database: describe(cfg.databaseService) },
     };

@@ -1,4 +1,5 @@
 // Every activity of every runbook, built from injected adapters. Workflows import only the type.
+import { createAlertResponseActivities } from './alert-response';
 import { createApprovalActivities } from './approvals';
 import { createByzantineActivities } from './byzantine';
 import { createConductorActivities } from './conductor';
@@ -34,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createByzantineActivities(deps),
     ...createDataIntegrityActivities(deps),
     ...createTroubleshootingActivities(deps),
+    ...createAlertResponseActivities(deps),
     ...createConfigBackupActivities(deps),
     ...createDisasterRecoveryActivities(deps),
     ...createMaintenanceActivities(deps),

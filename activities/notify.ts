@@ -5,6 +5,7 @@ import { Runtime } from '@temporalio/worker';
 import type { Alert } from '../common/alerts';
 import { Failure } from '../common/failures';
 import { redact, resolveSecretRefs } from '../adapters/secrets';
+import type { LoadedConfig } from '../config/load';
 import type { ActivityDeps } from './deps';
 
 /** The webhook as messages show it: scheme and host only. */
@@ -26,12 +27,24 @@ function log(): Pick<Context['log'], 'info'> {
   }
 }
 
+/** Who a notification reaches: level 1 is the on-call of the role the category maps to (its
+ * primary; a re-page adds the backup); a higher level is the escalation path's person for that
+ * level, with the role's primary kept informed when it is not the production role. */
+export function contactsFor(e: Pick<LoadedConfig['escalation'], 'levels' | 'roles' | 'categories'>, level: number, category: string, repage = false): { role: string; contacts: string[] } {
+  const role = Object.prototype.hasOwnProperty.call(e.categories, category) ? e.categories[category]! : 'production';
+  const r = e.roles[role] ?? e.roles.production;
+  if (level <= 1) return { role, contacts: [r?.primary ?? e.levels[0] ?? 'on-call', ...(repage && r?.backup ? [r.backup] : [])] };
+  const person = e.levels[Math.min(level, e.levels.length) - 1] ?? 'on-call';
+  return { role, contacts: [person, ...(role !== 'production' && r ? [r.primary] : [])] };
+}
+
 export function createNotifyActivities(deps: ActivityDeps) {
-  async function notify(input: { level: number; alert: Alert; workflowId: string; repeats: number }): Promise<{ contact: string; delivered: boolean }> {
-    const contacts = deps.config.escalation.levels;
-    const contact = contacts[Math.min(input.level, contacts.length) - 1] ?? 'on-call';
-    const text = `[${input.alert.severity.toUpperCase()}] ${input.alert.name}: ${input.alert.summary} (level ${input.level}: ${contact}; run ${input.workflowId})`;
-    log().info('notify', { level: input.level, contact, alert: input.alert.name, severity: input.alert.severity, text });
+  async function notify(input: { level: number; alert: Alert; workflowId: string; repeats: number; repage?: boolean }): Promise<{ contact: string; delivered: boolean }> {
+    const { role, contacts } = contactsFor(deps.config.escalation, input.level, input.alert.category, input.repage);
+    const contact = contacts.join(', ');
+    const what = input.repage ? `re-page, not acknowledged, level ${input.level}` : `level ${input.level}`;
+    const text = `[${input.alert.severity.toUpperCase()}] ${input.alert.name}: ${input.alert.summary} (${what}: ${contact} [${role}]; run ${input.workflowId})`;
+    log().info('notify', { level: input.level, contact, role, repage: input.repage === true, alert: input.alert.name, severity: input.alert.severity, text });
     const configured = deps.config.escalation.webhookUrl;
     if (!configured) return { contact, delivered: false };
     // The URL often is the secret (a chat webhook's token is in its path): it is read here from the
@@ -47,7 +60,7 @@ export function createNotifyActivities(deps: ActivityDeps) {
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ text, level: input.level, contact, alert: input.alert, workflowId: input.workflowId }),
+      body: JSON.stringify({ text, level: input.level, contact, contacts, role, repage: input.repage === true, alert: input.alert, workflowId: input.workflowId }),
       signal: AbortSignal.timeout(10_000),
     }).catch((e: unknown) => {
       throw ApplicationFailure.create({ type: Failure.CommandFailed, message: `notification webhook ${shown}: ${redact((e as Error).message).replace(url, shown)}` });

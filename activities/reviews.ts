@@ -13,6 +13,7 @@ import type { ActivityDeps } from './deps';
 import { saveReport } from './report-files';
 import { readSamples, storageSamplesFile } from './host-figures';
 import { readMemoryGauge } from './status-report';
+import { runCommand } from '../adapters/process';
 
 export interface Report {
   name: string;
@@ -65,7 +66,8 @@ export function createReviewActivities(deps: ActivityDeps) {
     const closed = alerts.filter((w) => w.closeTime);
     const mttr = closed.length ? closed.reduce((a, w) => a + (w.closeTime!.getTime() - w.startTime.getTime()), 0) / closed.length : undefined;
     const open = alerts.filter((w) => w.status.name === 'RUNNING');
-    const figures = { alerts: alerts.length, open: open.length, failedOrEscalated: failed.length, healthChecks: Number(checks), byRunbook: Object.fromEntries(byRunbook), mttrMs: mttr };
+    const updates = await securityUpdates(cfg.reviews.securityUpdateCommand);
+    const figures = { alerts: alerts.length, open: open.length, failedOrEscalated: failed.length, healthChecks: Number(checks), byRunbook: Object.fromEntries(byRunbook), mttrMs: mttr, securityUpdates: updates };
     const md = [
       `# Weekly health review, ${day(from.getTime())} to ${day(to.getTime())}`,
       '',
@@ -84,6 +86,14 @@ export function createReviewActivities(deps: ActivityDeps) {
       '## Failed or escalated',
       '',
       ...(failed.length ? failed.slice(0, 50).map((w) => `- ${w.startTime.toISOString()} ${first(w.searchAttributes?.RunbookName)} \`${w.workflowId}\`: ${first(w.searchAttributes?.Outcome)}`) : ['- none']),
+      '',
+      '## Security updates',
+      '',
+      `Checked with \`${cfg.reviews.securityUpdateCommand.join(' ')}\` (lists, applies nothing).`,
+      '',
+      ...(updates.error
+        ? [`- **not checked**: ${updates.error}`]
+        : [`- ${updates.pending} pending update(s), ${updates.security.length} from security sources${updates.security.length ? `: ${updates.security.slice(0, 20).join(', ')}${updates.security.length > 20 ? ', ...' : ''}` : ''}`]),
       '',
     ].join('\n');
     return write(`weekly-health-${input.label}`, md, [{ file: `weekly-health-${input.label}.svg`, svg: chart }], figures);
@@ -370,6 +380,7 @@ export function createReviewActivities(deps: ActivityDeps) {
       detail: `${db.restores.length} restore(s) in the audit trail${unapproved.length ? `; without an approval: ${unapproved.slice(0, 5).map((r) => `${r.node ?? '?'} by ${r.actor} at ${r.at.toISOString()}`).join('; ')}${unapproved.length > 5 ? ` and ${unapproved.length - 5} more` : ''}` : ''}; ${db.blacklisted} blacklisted node(s)`,
     });
     checks.push(productionApprovalCheck(cfg));
+    checks.push(runbookReviewCheck(cfg.reviews.runbookReviewedOn, t));
     const passed = checks.filter((c) => c.ok).length;
     const md = [
       `# Monthly security checklist, ${new Date(t).toISOString().slice(0, 10)}: ${passed} of ${checks.length} pass`,
@@ -390,6 +401,35 @@ export function createReviewActivities(deps: ActivityDeps) {
  * something only when the approvers are named and the approver's identity cannot be typed in (the
  * operating system's user, not RUNBOOK_IDENTITY). A target that is not production passes and says
  * that approvals are not asked there. */
+/** The runbook's own review ("Last reviewed", "Next review" a month on): from reviews.runbookReviewedOn. */
+export function runbookReviewCheck(reviewedOn: string | undefined, now: number): { item: string; ok: boolean; detail: string } {
+  const item = 'The runbook was reviewed in the last 31 days';
+  if (!reviewedOn) return { item, ok: false, detail: 'reviews.runbookReviewedOn is not set: when the runbook was last reviewed is not known' };
+  const at = Date.parse(`${reviewedOn}T00:00:00Z`);
+  if (Number.isNaN(at)) return { item, ok: false, detail: `reviews.runbookReviewedOn is not a date: ${reviewedOn}` };
+  const days = Math.floor((now - at) / DAY);
+  const next = new Date(at + 31 * DAY).toISOString().slice(0, 10);
+  return { item, ok: days >= 0 && days <= 31, detail: days < 0 ? `${reviewedOn} is in the future` : `last reviewed ${reviewedOn} (${days} days ago); next review due ${next}` };
+}
+
+/** Pending updates as the configured command lists them (apt's simulation: its "Inst" lines;
+ * another command: its non-empty lines); those naming a security source are listed by name. */
+export async function securityUpdates(command: string[]): Promise<{ pending: number; security: string[]; error?: string }> {
+  try {
+    const r = await runCommand(command, { timeoutMs: 120_000 });
+    return parseUpdateList(r.stdout);
+  } catch (e) {
+    return { pending: 0, security: [], error: (e as Error).message.split('\n')[0]!.slice(0, 300) };
+  }
+}
+
+export function parseUpdateList(text: string): { pending: number; security: string[] } {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const apt = lines.some((l) => l.startsWith('Inst ') || /^\d+ upgraded, \d+ newly installed/.test(l));
+  const items = apt ? lines.filter((l) => l.startsWith('Inst ')) : lines;
+  return { pending: items.length, security: items.filter((l) => /security/i.test(l)).map((l) => (apt ? l.split(/\s+/)[1]! : l)) };
+}
+
 export function productionApprovalCheck(cfg: Pick<LoadedConfig, 'database' | 'approvals'>): { item: string; ok: boolean; detail: string } {
   const item = 'Destructive steps on production wait for an approval from a named approver';
   if (!cfg.database.production) return { item, ok: true, detail: 'not a production target (database.production is false): destructive steps run without an approval here' };

@@ -20,7 +20,17 @@ export interface AutomationSample {
   errors: string[];
 }
 
-const INCIDENTS = ['incident-system-unresponsive', 'incident-byzantine-detection-failure', 'incident-data-corruption'];
+const INCIDENTS = [
+  'incident-system-unresponsive',
+  'incident-byzantine-detection-failure',
+  'incident-data-corruption',
+  'incident-high-latency',
+  'incident-error-rate',
+  'incident-low-healthy-nodes',
+  'incident-rate-limit-violations',
+  'incident-high-memory',
+  'incident-high-detection-activity',
+];
 
 /** The newest closed runs of a runbook (visibility lists the newest first), with their outcome. */
 async function closedRuns(client: Client, runbook: string, scan: number): Promise<Array<{ closeTime: number; status: string; outcome?: string }>> {

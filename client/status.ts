@@ -132,7 +132,7 @@ export function formatSystemStatus(s: SystemStatus): string {
   const sr = s.statusReport;
   out.push(`Status report  ${sr.reachable ? sr.systemStatus!.toUpperCase() : `UNREACHABLE (${sr.error})`}  ${sr.url}`);
   for (const a of sr.alerts ?? []) out.push(`  ${a.severity}: ${a.message}`);
-  out.push('', formatTable(['KPI', 'TABLE', 'VALUE', 'LEVEL', 'THRESHOLD'], s.kpis.map((k) => [k.label, k.table, shown(k), k.level === 'ok' ? 'ok' : k.level.toUpperCase(), k.threshold === undefined ? '' : String(k.threshold)])));
+  out.push('', formatTable(['KPI', 'TABLE', 'VALUE', 'LEVEL', 'THRESHOLD', 'TARGET'], s.kpis.map((k) => [k.label, k.table, shown(k), k.level === 'ok' || k.level === 'outside-target' ? k.level : k.level.toUpperCase(), k.threshold === undefined ? '' : String(k.threshold), k.target ?? ''])));
   out.push('', s.incidents.length ? `Open incidents (${s.incidents.length})` : 'Open incidents: none');
   if (s.incidents.length) out.push(formatTable(['WORKFLOW ID', 'RUNBOOK', 'SEVERITY', 'STARTED'], s.incidents.map((r) => [r.workflowId, r.runbook, r.severity, shortTime(r.startTime)])));
   out.push('');

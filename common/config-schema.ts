@@ -106,6 +106,30 @@ const serviceSpec = z.discriminatedUnion('type', [
  * {role} are replaced (argument arrays, never shell strings). */
 const drillService = z.object({ start: command, stop: command }).strict();
 
+/** Each alert of the runbook's alerting section (Prometheus name and built-in health check name)
+ * to its response runbook; `receiver.routes` replaces the whole map. */
+const plainRole = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, { message: 'expected a role name of lower-case letters, digits, _ and -' });
+
+export const defaultRoutes: Record<string, string> = {
+  CreditsServiceDown: 'incident-system-unresponsive',
+  CreditsServiceUnresponsive: 'incident-system-unresponsive',
+  HighAverageResponseTime: 'incident-high-latency',
+  VeryHighP99ResponseTime: 'incident-high-latency',
+  'KPI Average response time': 'incident-high-latency',
+  'KPI P99 response time': 'incident-high-latency',
+  LowDetectionRate: 'incident-byzantine-detection-failure',
+  'KPI Byzantine detection rate': 'incident-byzantine-detection-failure',
+  HighDetectionActivity: 'incident-high-detection-activity',
+  HighErrorRate: 'incident-error-rate',
+  'KPI Error rate': 'incident-error-rate',
+  LowHealthyNodePercentage: 'incident-low-healthy-nodes',
+  'KPI Healthy node %': 'incident-low-healthy-nodes',
+  HighRateLimitViolations: 'incident-rate-limit-violations',
+  'KPI Rate limit violations': 'incident-rate-limit-violations',
+  HighMemoryUsage: 'incident-high-memory',
+  'KPI Memory usage': 'incident-high-memory',
+};
+
 export const configSchema = z
   .object({
     /** This configuration operates real hosts: every sandbox part must be off (the schema refuses
@@ -242,6 +266,9 @@ export const configSchema = z
         statusUrl: z.string().url({ message: 'expected a URL like http://app-host:8000/status' }).default('http://127.0.0.1:18000/status'),
         /** Its Prometheus metrics (memory usage); default: /metrics beside the status report. */
         metricsUrl: z.string().url().optional(),
+        /** Its operations API (node restarts and bans, rate limits, the metrics window), which the
+         * alert response runbooks act through; default: /admin/ beside the status report. */
+        adminUrl: z.string().url({ message: 'expected a URL like http://app-host:8000/admin/' }).optional(),
         /** The sandbox runs the credits-service simulator (npm start). */
         managed: z.boolean().default(true),
         eventsPerSecond: z.number().positive().max(1000).default(5),
@@ -365,6 +392,13 @@ export const configSchema = z
         /** Monday, Wednesday and Friday reviews, and the monthly ones on this day. */
         time: clock.default('08:00'),
         monthlyDay: z.number().int().min(1).max(28).default(1),
+        /** Monday's security-update check: a command that lists pending updates without applying
+         * them, one per line (default: apt's simulation; `nix flake update --dry-run` style
+         * commands work too). Lines mentioning "security" are counted as security updates. */
+        securityUpdateCommand: command.default(['apt-get', '-s', '-o', 'Debug::NoLocking=1', 'upgrade']),
+        /** When the runbook itself was last reviewed (YYYY-MM-DD): the monthly checklist fails when
+         * it is more than 31 days ago (the runbook's "Next review" a month on). */
+        runbookReviewedOn: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected a date like 2025-10-01' }).optional(),
       })
       .strict()
       .prefault({}),
@@ -423,9 +457,29 @@ export const configSchema = z
         level2AfterSeconds: z.number().int().min(1).default(3600),
         /** ...and level 3 after this long when critical (the runbook: 4 hours). */
         level3AfterSeconds: z.number().int().min(1).default(4 * 3600),
+        /** The on-call rotation by role: level 1 pages the role of the incident's category, its
+         * primary; a re-page reaches the backup too. */
+        roles: z
+          .record(plainRole, z.object({ primary: z.string().min(1).max(200), backup: z.string().min(1).max(200).optional() }).strict())
+          .default({
+            production: { primary: 'production engineer (primary)', backup: 'production engineer (backup)' },
+            security: { primary: 'security engineer' },
+            database: { primary: 'database admin (primary)', backup: 'database admin (backup)' },
+          }),
+        /** Alert or incident category -> role; a category not listed goes to the production role. */
+        categories: z.record(z.string().min(1).max(100), plainRole).default({ security: 'security', database: 'database' }),
+        /** An incident nobody acknowledged (runbook acknowledge) within this is paged again, to
+         * the backup too, and after as long again escalated a level (the runbook: 15 minutes). */
+        acknowledgeWithinSeconds: z.number().int().min(1).max(86_400).default(900),
       })
       .strict()
       .refine((e) => e.level3AfterSeconds >= e.level2AfterSeconds, { message: 'expected level3AfterSeconds to be at least level2AfterSeconds', path: ['level3AfterSeconds'] })
+      .refine((e) => e.roles.production !== undefined, { message: 'expected a production role (the default for every category)', path: ['roles'] })
+      .superRefine((e, ctx) => {
+        for (const [category, role] of Object.entries(e.categories)) {
+          if (!e.roles[role]) ctx.addIssue({ code: 'custom', path: ['categories', category], message: `expected one of the roles (${Object.keys(e.roles).join(', ')}), found ${role}` });
+        }
+      })
       .prefault({}),
     incident: z
       .object({
@@ -445,6 +499,8 @@ export const configSchema = z
         /** incident-data-corruption may restore the latest backup without an approval. Off by
          * default: a restore replaces the live database (the pre-restore one is kept). */
         automaticRestore: z.boolean().default(false),
+        /** How long incident-high-detection-activity watches the detections before its review. */
+        detectionWatchSeconds: z.number().int().min(1).max(86_400).default(600),
       })
       .strict()
       .prefault({}),
@@ -466,15 +522,7 @@ export const configSchema = z
             z.string().min(1).max(200),
             z.string().refine((v): boolean => isRunbookName(v), { message: `expected a runbook name (${Object.keys(runbookWorkflows).join(', ')})` }),
           )
-          .default({
-          CreditsServiceDown: 'incident-system-unresponsive',
-          CreditsServiceUnresponsive: 'incident-system-unresponsive',
-          VeryHighP99ResponseTime: 'incident-system-unresponsive',
-          LowDetectionRate: 'incident-byzantine-detection-failure',
-          'KPI Byzantine detection rate': 'incident-byzantine-detection-failure',
-          HighErrorRate: 'incident-system-unresponsive',
-          'KPI Error rate': 'incident-system-unresponsive',
-        }),
+          .default(defaultRoutes),
         maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
       })
       .strict()

@@ -3,7 +3,9 @@
 // tests share it. The defaults are the runbook's tables; every threshold is configuration.
 
 export type KpiTable = 'throughput' | 'security' | 'availability' | 'capacity';
-export type KpiLevel = 'ok' | 'warning' | 'critical' | 'unknown';
+/** ok: within its target; outside-target: not yet at a threshold, but not where it should be
+ * (no alert; the reviews and `runbook status` show it). */
+export type KpiLevel = 'ok' | 'outside-target' | 'warning' | 'critical' | 'unknown';
 
 /** The figures a KPI check reads: the status report's metrics plus host figures. */
 export interface KpiFigures {
@@ -39,6 +41,8 @@ export interface KpiRule {
   warning: number;
   critical: number;
   unit: string;
+  /** The runbook's Target column: the range the value should stay in (either bound may be open). */
+  target: { min?: number; max?: number };
 }
 
 const GB = 1024 ** 3;
@@ -46,20 +50,20 @@ const MB = 1024 ** 2;
 
 /** The runbook's KPI tables, as written there (strict comparisons: "<5" warns at 4.9, not at 5). */
 export const defaultKpiRules: readonly KpiRule[] = [
-  { name: 'eventsPerMinute', table: 'throughput', label: 'Events per minute', bad: 'below', warning: 5, critical: 2, unit: '/min' },
-  { name: 'creditsPerHour', table: 'throughput', label: 'Credits per hour', bad: 'below', warning: 500, critical: 100, unit: '/h' },
-  { name: 'avgResponseMs', table: 'throughput', label: 'Average response time', bad: 'above', warning: 3000, critical: 5000, unit: 'ms' },
-  { name: 'p99ResponseMs', table: 'throughput', label: 'P99 response time', bad: 'above', warning: 5000, critical: 10000, unit: 'ms' },
-  { name: 'detectionRate', table: 'security', label: 'Byzantine detection rate', bad: 'below', warning: 0.9, critical: 0.85, unit: 'ratio' },
-  { name: 'falsePositiveRate', table: 'security', label: 'False positive rate', bad: 'above', warning: 0.02, critical: 0.05, unit: 'ratio' },
-  { name: 'detectionLatencySeconds', table: 'security', label: 'Detection latency', bad: 'above', warning: 10, critical: 30, unit: 's' },
-  { name: 'uptime', table: 'availability', label: 'System uptime', bad: 'below', warning: 0.995, critical: 0.99, unit: 'ratio' },
-  { name: 'healthyNodeRatio', table: 'availability', label: 'Healthy node %', bad: 'below', warning: 0.9, critical: 0.85, unit: 'ratio' },
-  { name: 'errorRate', table: 'availability', label: 'Error rate', bad: 'above', warning: 0.01, critical: 0.05, unit: 'ratio' },
-  { name: 'rateLimitViolationsPerHour', table: 'availability', label: 'Rate limit violations', bad: 'above', warning: 50, critical: 100, unit: '/h' },
-  { name: 'activeNodes', table: 'capacity', label: 'Active nodes', bad: 'above', warning: 150, critical: 200, unit: 'nodes' },
-  { name: 'memoryBytes', table: 'capacity', label: 'Memory usage', bad: 'above', warning: 4 * GB, critical: 6 * GB, unit: 'bytes' },
-  { name: 'storageGrowthBytesPerDay', table: 'capacity', label: 'Storage growth', bad: 'above', warning: 500 * MB, critical: 1 * GB, unit: 'bytes/day' },
+  { name: 'eventsPerMinute', table: 'throughput', label: 'Events per minute', bad: 'below', warning: 5, critical: 2, unit: '/min', target: { min: 10, max: 50 } },
+  { name: 'creditsPerHour', table: 'throughput', label: 'Credits per hour', bad: 'below', warning: 500, critical: 100, unit: '/h', target: { min: 1000, max: 10_000 } },
+  { name: 'avgResponseMs', table: 'throughput', label: 'Average response time', bad: 'above', warning: 3000, critical: 5000, unit: 'ms', target: { max: 1000 } },
+  { name: 'p99ResponseMs', table: 'throughput', label: 'P99 response time', bad: 'above', warning: 5000, critical: 10000, unit: 'ms', target: { max: 3000 } },
+  { name: 'detectionRate', table: 'security', label: 'Byzantine detection rate', bad: 'below', warning: 0.9, critical: 0.85, unit: 'ratio', target: { min: 0.95 } },
+  { name: 'falsePositiveRate', table: 'security', label: 'False positive rate', bad: 'above', warning: 0.02, critical: 0.05, unit: 'ratio', target: { max: 0.01 } },
+  { name: 'detectionLatencySeconds', table: 'security', label: 'Detection latency', bad: 'above', warning: 10, critical: 30, unit: 's', target: { max: 5 } },
+  { name: 'uptime', table: 'availability', label: 'System uptime', bad: 'below', warning: 0.995, critical: 0.99, unit: 'ratio', target: { min: 0.999 } },
+  { name: 'healthyNodeRatio', table: 'availability', label: 'Healthy node %', bad: 'below', warning: 0.9, critical: 0.85, unit: 'ratio', target: { min: 0.95 } },
+  { name: 'errorRate', table: 'availability', label: 'Error rate', bad: 'above', warning: 0.01, critical: 0.05, unit: 'ratio', target: { max: 0.001 } },
+  { name: 'rateLimitViolationsPerHour', table: 'availability', label: 'Rate limit violations', bad: 'above', warning: 50, critical: 100, unit: '/h', target: { max: 10 } },
+  { name: 'activeNodes', table: 'capacity', label: 'Active nodes', bad: 'above', warning: 150, critical: 200, unit: 'nodes', target: { min: 50, max: 100 } },
+  { name: 'memoryBytes', table: 'capacity', label: 'Memory usage', bad: 'above', warning: 4 * GB, critical: 6 * GB, unit: 'bytes', target: { max: 2 * GB } },
+  { name: 'storageGrowthBytesPerDay', table: 'capacity', label: 'Storage growth', bad: 'above', warning: 500 * MB, critical: 1 * GB, unit: 'bytes/day', target: { max: 100 * MB } },
 ];
 
 export type KpiOverrides = Partial<Record<KpiName, { warning?: number; critical?: number }>>;
@@ -90,6 +94,8 @@ export interface KpiResult {
   value: number | undefined;
   level: KpiLevel;
   threshold?: number;
+  /** The Target column (targetText). */
+  target?: string;
 }
 
 /** A level that raises an alert (the KPI is past its warning or critical threshold). */
@@ -102,7 +108,16 @@ export function levelOf(rule: KpiRule, value: number | undefined): KpiLevel {
   const worse = (v: number, t: number): boolean => (rule.bad === 'below' ? v < t : v > t);
   if (worse(value, rule.critical)) return 'critical';
   if (worse(value, rule.warning)) return 'warning';
+  if ((rule.target.min !== undefined && value < rule.target.min) || (rule.target.max !== undefined && value > rule.target.max)) return 'outside-target';
   return 'ok';
+}
+
+/** The Target column as the runbook writes it: "10-50", "<1000", ">0.95". */
+export function targetText(rule: Pick<KpiRule, 'target'>): string {
+  const { min, max } = rule.target;
+  if (min !== undefined && max !== undefined) return `${min}-${max}`;
+  if (max !== undefined) return `<${max}`;
+  return min !== undefined ? `>${min}` : '';
 }
 
 export function evaluateKpis(figures: Partial<KpiFigures>, rules: readonly KpiRule[] = defaultKpiRules): KpiResult[] {
@@ -116,6 +131,7 @@ export function evaluateKpis(figures: Partial<KpiFigures>, rules: readonly KpiRu
       value,
       level,
       threshold: level === 'critical' ? rule.critical : level === 'warning' ? rule.warning : undefined,
+      target: targetText(rule),
     };
   });
 }
@@ -127,8 +143,10 @@ export interface StatusReport {
   metrics: {
     throughput: { events_per_minute: number; events_per_hour: number; credits_per_minute: number; credits_per_hour: number };
     performance: { avg_response_ms: number; p95_response_ms: number; p99_response_ms: number };
-    security: { byzantine_detections_last_hour: number; detection_rate: number };
-    health: { active_nodes: number; healthy_nodes: number; error_rate: number; rate_limit_violations: number };
+    /** detection_latency_seconds and false_positive_rate: absent from monitors that do not measure them. */
+    security: { byzantine_detections_last_hour: number; detection_rate: number; detection_latency_seconds?: number; false_positive_rate?: number };
+    /** uptime: the share of the last 30 days the application ran, absent when not measured. */
+    health: { active_nodes: number; healthy_nodes: number; error_rate: number; rate_limit_violations: number; uptime?: number };
   };
   alerts: Array<{ severity: string; category: string; message: string; resolution?: string }>;
 }
@@ -142,6 +160,9 @@ export function figuresFromStatusReport(r: StatusReport, host: Partial<KpiFigure
     avgResponseMs: m.performance.avg_response_ms,
     p99ResponseMs: m.performance.p99_response_ms,
     detectionRate: m.security.detection_rate,
+    falsePositiveRate: m.security.false_positive_rate,
+    detectionLatencySeconds: m.security.detection_latency_seconds,
+    uptime: m.health.uptime,
     healthyNodeRatio: m.health.active_nodes > 0 ? m.health.healthy_nodes / m.health.active_nodes : undefined,
     errorRate: m.health.error_rate,
     rateLimitViolationsPerHour: m.health.rate_limit_violations,

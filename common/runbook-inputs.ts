@@ -45,6 +45,7 @@ const incident = z.strictObject({
   escalateAfterSeconds,
   verifyTimeoutSeconds: seconds(1, 86_400).optional().describe('how long verification waits (default: configuration)'),
   approvalTimeoutSeconds,
+  acknowledgeWithinSeconds: seconds(1, 86_400).optional().describe('page again when nobody acknowledged within this, escalate after as long again (default: escalation.acknowledgeWithinSeconds, 900)'),
   alertResolveWaitSeconds: seconds(0, 86_400).optional().describe('how long a recovered incident waits for its alert to resolve'),
   historyEventLimit: count(500, 40_000, 'events').optional().describe('continue as new before the history reaches this many events (default: configuration)'),
 });
@@ -116,6 +117,14 @@ export const runbookInputSchemas = {
   'incident-system-unresponsive': incident,
   'incident-byzantine-detection-failure': incident,
   'incident-data-corruption': incident,
+  'incident-high-latency': incident,
+  'incident-error-rate': incident,
+  'incident-low-healthy-nodes': incident,
+  'incident-rate-limit-violations': incident,
+  'incident-high-memory': incident,
+  'incident-high-detection-activity': incident.extend({
+    watchSeconds: seconds(1, 86_400).optional().describe('how long the watch follows the detections before the review (default: incident.detectionWatchSeconds, 600)'),
+  }),
   'troubleshoot-high-latency': troubleshooting,
   'troubleshoot-memory-growth': z.strictObject({
     ...common,

@@ -3,7 +3,7 @@
 // name), escalation along the runbook's path in the background (level 1 at once, level 2 when
 // unresolved after an hour, level 3 after four hours for critical incidents; every duration
 // configurable), one immediate escalation when a resolution did not work, and the post-mortem.
-import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { alertSchema, alertSignal, resolvedSignal, type Alert } from '../common/alerts';
 import { identityPattern } from '../common/formats';
 import { historyFull } from './history-bound';
@@ -24,7 +24,16 @@ import {
 import type { ValidRunbookInput } from '../common/runbook-inputs';
 import type { Approval } from '../common/runbooks';
 
-export type IncidentRunbook = 'incident-system-unresponsive' | 'incident-byzantine-detection-failure' | 'incident-data-corruption';
+export type IncidentRunbook =
+  | 'incident-system-unresponsive'
+  | 'incident-byzantine-detection-failure'
+  | 'incident-data-corruption'
+  | 'incident-high-latency'
+  | 'incident-error-rate'
+  | 'incident-low-healthy-nodes'
+  | 'incident-rate-limit-violations'
+  | 'incident-high-memory'
+  | 'incident-high-detection-activity';
 import { IncidentId } from '../common/search-attributes';
 import type { Activities } from '../activities';
 import type { IncidentSettings } from '../activities/incident';
@@ -33,6 +42,15 @@ import { shortStep } from './presets';
 import { failureMessage, openRun, withDefaults, type RunRecord } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
+
+/** The category of an incident runbook's work, for paging by role (escalation.categories):
+ * detections are the security engineer's, the data the database admin's; the others take their
+ * alert's category. */
+const RUNBOOK_CATEGORY: Partial<Record<IncidentRunbook, string>> = {
+  'incident-byzantine-detection-failure': 'security',
+  'incident-high-detection-activity': 'security',
+  'incident-data-corruption': 'database',
+};
 
 /** What an open incident carries into its next run when its history is continued as new (its
  * alert's repeats would otherwise grow it without bound): the whole timeline, the escalation
@@ -200,6 +218,20 @@ export class Incident {
     if (this.dryRun) return;
     await this.escalate('incident opened');
     void this.escalationTimers();
+    // Runs started before the deadline existed replay without it.
+    if (this.state.severity !== 'info' && patched('acknowledgement-deadline')) void this.acknowledgementDeadline();
+  }
+
+  /** Nobody acknowledged within the deadline: page again (primary and backup); as long again
+   * and still nobody: the next level. An acknowledgement or the end stops it. */
+  private async acknowledgementDeadline(): Promise<void> {
+    const seconds = this.input.acknowledgeWithinSeconds ?? this.settings.acknowledgeWithinSeconds;
+    if (!seconds) return;
+    const taken = (): boolean => this.ended || this.state.acknowledged !== undefined;
+    if (await condition(taken, seconds * 1000, { summary: `page again unless acknowledged within ${seconds} s` })) return;
+    await this.page(1, `not acknowledged within ${seconds} s: paged again`, true);
+    if (await condition(taken, seconds * 1000, { summary: `escalate unless acknowledged within ${seconds} s more` })) return;
+    if (this.level < 2) await this.escalate(`not acknowledged within ${2 * seconds} s`);
   }
 
   phase(phase: IncidentPhase, details?: string): void {
@@ -242,29 +274,37 @@ export class Incident {
 
   /** The next level now, with the reason (a failed resolution, a rejected change). */
   async escalate(reason: string): Promise<void> {
-    const max = this.state.severity === 'critical' ? 3 : 2;
+    // Info: a notification, never a page (the runbook's severities).
+    const max = this.state.severity === 'critical' ? 3 : this.state.severity === 'info' && patched('info-incidents-not-escalated') ? 1 : 2;
     if (this.level >= max) {
       this.record('escalate', 'skipped', `already at level ${this.level}: ${reason}`);
       return;
     }
     this.level++;
+    await this.page(this.level, reason);
+  }
+
+  /** One notification of `level` (a re-page repeats the current level, to the backup too). */
+  private async page(level: number, reason: string, repage = false): Promise<void> {
     const alert = this.alertForNotify();
     this.notifying++;
     const r = await quick.notify
-      .executeWithOptions({ summary: `notify escalation level ${this.level}` }, [{ level: this.level, alert, workflowId: this.state.workflowId, repeats: this.state.repeats }])
-      .catch((e: unknown) => ({ contact: this.settings.levels[this.level - 1] ?? 'on-call', delivered: false, error: failureMessage(e) }))
+      .executeWithOptions({ summary: `${repage ? 're-page' : 'notify'} escalation level ${level}` }, [{ level, alert, workflowId: this.state.workflowId, repeats: this.state.repeats, ...(repage ? { repage } : {}) }])
+      .catch((e: unknown) => ({ contact: this.settings.levels[level - 1] ?? 'on-call', delivered: false, error: failureMessage(e) }))
       .finally(() => this.notifying--);
-    this.state.escalations.push({ level: this.level, contact: r.contact, at: new Date().toISOString(), reason });
+    this.state.escalations.push({ level, contact: r.contact, at: new Date().toISOString(), reason });
   }
 
   private alertForNotify(): Alert {
+    const category = RUNBOOK_CATEGORY[this.state.runbook as IncidentRunbook];
+    if (this.input.alert) return category ? { ...this.input.alert, category } : this.input.alert;
     return (
-      this.input.alert ?? {
+      {
         fingerprint: this.state.workflowId,
         name: this.state.runbook,
         status: 'firing',
         severity: this.state.severity,
-        category: 'incident',
+        category: category ?? 'incident',
         summary: `${this.state.runbook} started ${this.input.trigger ?? 'manually'}`,
         labels: {},
         startsAt: this.state.startedAt,
@@ -276,6 +316,7 @@ export class Incident {
   private async escalationTimers(): Promise<void> {
     const started = this.openedAtMs;
     const [l2, l3] = this.settings.escalateAfterSeconds;
+    if (this.state.severity === 'info' && patched('info-incidents-not-escalated')) return;
     const steps: Array<[number, number]> = [[2, l2], ...(this.state.severity === 'critical' ? [[3, l3] as [number, number]] : [])];
     for (const [level, after] of steps) {
       const wait = after * 1000 - (Date.now() - started);

@@ -12,6 +12,12 @@ import { disasterRecovery } from './disaster-recovery';
 import { incidentByzantineDetectionFailure } from './incident-byzantine-detection-failure';
 import { incidentDataCorruption } from './incident-data-corruption';
 import { incidentSystemUnresponsive } from './incident-system-unresponsive';
+import { incidentHighLatency } from './incident-high-latency';
+import { incidentErrorRate } from './incident-error-rate';
+import { incidentLowHealthyNodes } from './incident-low-healthy-nodes';
+import { incidentRateLimitViolations } from './incident-rate-limit-violations';
+import { incidentHighMemory } from './incident-high-memory';
+import { incidentHighDetectionActivity } from './incident-high-detection-activity';
 import { restartConductor } from './restart-conductor';
 import { restoreCluster } from './restore-cluster';
 import { restoreDatabase } from './restore-database';
@@ -23,6 +29,12 @@ export const pinnedRunbooks: Partial<Record<RunbookName, (...args: never[]) => P
   'incident-system-unresponsive': incidentSystemUnresponsive,
   'incident-byzantine-detection-failure': incidentByzantineDetectionFailure,
   'incident-data-corruption': incidentDataCorruption,
+  'incident-high-latency': incidentHighLatency,
+  'incident-error-rate': incidentErrorRate,
+  'incident-low-healthy-nodes': incidentLowHealthyNodes,
+  'incident-rate-limit-violations': incidentRateLimitViolations,
+  'incident-high-memory': incidentHighMemory,
+  'incident-high-detection-activity': incidentHighDetectionActivity,
   'restart-conductor': restartConductor,
   'restore-database': restoreDatabase,
   'restore-cluster': restoreCluster,

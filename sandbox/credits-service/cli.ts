@@ -80,7 +80,8 @@ async function start(o: Opts): Promise<void> {
   const fd = openSync(logPath(o.dataDir), 'a');
   const [, ...program] = nodeProgram('sandbox/credits-service/cli');
   const args = [...program, 'run', '--data-dir', o.dataDir, '--port', o.port, '--host', listenAddress(o.host), '--rate', o.rate, ...(o.config ? ['--config', o.config] : [])];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
+  // --expose-gc: clearing old metrics (the memory response) hands the memory back at once.
+  const child = spawn(process.execPath, ['--expose-gc', ...args], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   const deadline = Date.now() + 30_000;

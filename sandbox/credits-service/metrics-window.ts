@@ -20,16 +20,23 @@ export interface WindowFigures {
   p99ResponseMs: number;
   detectionsLastHour: number;
   detectionRate: number;
+  /** Mean time from a Byzantine attempt to its detection recorded, seconds (undefined: none). */
+  detectionLatencySeconds?: number;
   errorRate: number;
   rateLimitViolations: number;
 }
 
 export class MetricsWindow {
   private events: EventRecord[] = [];
-  private attempts: Array<{ at: number; detected: boolean }> = [];
+  private attempts: Array<{ at: number; detected: boolean; latencyMs?: number }> = [];
   private violations: number[] = [];
 
-  constructor(readonly windowMs = 60 * 60_000) {}
+  constructor(public windowMs = 60 * 60_000) {}
+
+  /** Entries held (events, detection attempts, violations). */
+  size(): number {
+    return this.events.length + this.attempts.length + this.violations.length;
+  }
 
   private prune(now: number): void {
     const from = now - this.windowMs;
@@ -42,8 +49,8 @@ export class MetricsWindow {
     this.events.push(e);
   }
 
-  recordAttempt(at: number, detected: boolean): void {
-    this.attempts.push({ at, detected });
+  recordAttempt(at: number, detected: boolean, latencyMs?: number): void {
+    this.attempts.push({ at, detected, ...(latencyMs === undefined ? {} : { latencyMs }) });
   }
 
   recordViolation(at: number): void {
@@ -71,6 +78,7 @@ export class MetricsWindow {
     const pct = (p: number): number => (times.length ? times[Math.min(times.length - 1, Math.ceil((p / 100) * times.length) - 1)]! : 0);
     const lastHour = this.events.filter((e) => e.at >= now - 3_600_000);
     const detections = this.attempts.filter((a) => a.detected).length;
+    const latencies = this.attempts.filter((a) => a.latencyMs !== undefined).map((a) => a.latencyMs!);
     return {
       eventsPerMinute: lastMinute.length,
       eventsPerHour: lastHour.length,
@@ -81,6 +89,7 @@ export class MetricsWindow {
       p99ResponseMs: pct(99),
       detectionsLastHour: this.attempts.filter((a) => a.detected && a.at >= now - 3_600_000).length,
       detectionRate: this.attempts.length ? detections / this.attempts.length : 1,
+      detectionLatencySeconds: latencies.length ? Math.round(latencies.reduce((s, x) => s + x, 0) / latencies.length) / 1000 : undefined,
       errorRate: this.events.length ? this.events.filter((e) => !e.ok).length / this.events.length : 0,
       rateLimitViolations: this.violations.filter((v) => v >= now - 3_600_000).length,
     };

@@ -3,6 +3,7 @@
 // conductor (create_credit) and into PostgreSQL, keeps the production monitor's sliding window,
 // and serves /metrics (Prometheus) and /status (the status report). Faults are injected through
 // a switch file, per process, like the conductor stand-in's.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { Pool } from 'pg';
@@ -68,13 +69,23 @@ export class CreditsService {
   private readonly ballast: Buffer[] = [];
   private seq = 0;
   private attempts = 0;
-  totals = { credits: 0, events: 0, detections: 0, violations: 0, errors: 0, byType: new Map<string, number>() };
+  totals = { credits: 0, events: 0, detections: 0, violations: 0, errors: 0, byType: new Map<string, number>(), errorsByKind: new Map<string, number>() };
+  /** Violations per node and event type in the window, for the rate-limit review (GET /admin/rate-limits). */
+  private readonly violationLog: Array<{ at: number; nodeId: string; type: string }> = [];
+  /** Nodes banned until a time (POST /admin/nodes/ban): their events are refused, not counted. */
+  private readonly banned = new Map<string, number>();
+  /** Per event type, a limit that replaces the rule's (POST /admin/rate-limits). */
+  private readonly limits = new Map<string, number>();
   private readonly histogram = { bounds: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], counts: new Array<number>(10).fill(0), sum: 0, count: 0 };
   private readonly log: (l: string) => void;
   private inFlight = false;
   private logs: LogFiles | undefined;
   private eventSeq = 0;
   private monitorTimer: NodeJS.Timeout | undefined;
+  private figuresTimer: NodeJS.Timeout | undefined;
+  /** Confirmed false positives (reputation restores) per detection in the last hour. */
+  private falsePositiveRate: number | undefined;
+  private readonly uptime: UptimeRecord;
   /** The PoGQ score under which a gradient is flagged Byzantine (detection_settings). */
   threshold = 0.5;
   private thresholdReadAt = 0;
@@ -83,6 +94,7 @@ export class CreditsService {
   constructor(private readonly o: ServiceOptions) {
     this.log = o.log ?? ((l) => process.stdout.write(l + '\n'));
     this.faultSwitch = new FaultSwitch<Faults>(faultFile(o.dataDir), { modes: [] });
+    this.uptime = new UptimeRecord(path.join(o.dataDir, 'uptime.json'));
   }
 
   has(mode: FaultMode): boolean {
@@ -105,6 +117,11 @@ export class CreditsService {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.statusReport()));
       } else if (req.url === '/health') {
         res.writeHead(200).end('ok');
+      } else if (req.url?.startsWith('/admin/')) {
+        void this.admin(req.method ?? 'GET', req.url, req).then(
+          (body) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
+          (e: Error) => res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: e.message })),
+        );
       } else {
         res.writeHead(404).end('not found');
       }
@@ -120,6 +137,18 @@ export class CreditsService {
         this.logs?.write('monitor.log', `${new Date().toISOString()} events/min=${f.eventsPerMinute} p99=${f.p99ResponseMs}ms detection=${f.detectionRate.toFixed(3)} errors=${f.errorRate.toFixed(3)}`);
       }, 1000);
     }
+    const slowFigures = (): void => {
+      this.uptime.mark(Date.now());
+      void this.pg!.query<{ fp: number | null }>(
+        `SELECT (SELECT count(*) FROM audit_trail WHERE action = 'reputation-restored' AND at > now() - interval '1 hour')::float8
+                / nullif((SELECT count(*) FROM byzantine_detections WHERE detected_at > now() - interval '1 hour'), 0) AS fp`,
+      ).then(
+        (r) => void (this.falsePositiveRate = r.rows[0]?.fp ?? 0),
+        () => undefined,
+      );
+    };
+    slowFigures();
+    this.figuresTimer = setInterval(slowFigures, 10_000);
     this.timer = setInterval(() => {
       this.readFaults();
       void this.tick().catch(() => undefined);
@@ -135,6 +164,7 @@ export class CreditsService {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     if (this.monitorTimer) clearInterval(this.monitorTimer);
+    if (this.figuresTimer) clearInterval(this.figuresTimer);
     const closed = new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
     // Requests a hang left open are dropped now: close() alone would wait for them forever.
     this.http?.closeAllConnections();
@@ -189,7 +219,7 @@ export class CreditsService {
     const period = rule.per === 'hour' ? 3_600_000 : 86_400_000;
     const list = (this.counts.get(key) ?? []).filter((t) => t >= now - period);
     // A storm: every node acts as if it had used up its allowance.
-    const over = this.has('ratelimit') ? true : list.length >= rule.limit;
+    const over = list.length >= (this.limits.get(type) ?? rule.limit);
     if (!over) list.push(now);
     this.counts.set(key, list);
     return over;
@@ -209,30 +239,47 @@ export class CreditsService {
       if (this.seq % 5 === 0) {
         const pogq = 0.05 + Math.random() * 0.4;
         const detected = pogq < this.threshold && ++this.attempts % 100 !== 0;
-        this.window.recordAttempt(now, detected);
         const detector = this.validators[this.seq % Math.max(1, this.validators.length)];
+        let latencyMs: number | undefined;
         if (detected && detector) {
           this.totals.detections++;
           const suspect = this.nodes[(this.seq * 7) % this.nodes.length]!.id;
+          // Detection latency: the attempt until its detection is recorded (slow under "slow").
+          if (this.has('slow')) await new Promise((r) => setTimeout(r, this.faults.delayMs ?? 4000));
           await this.pg!.query(`INSERT INTO byzantine_detections (detector_id, detected_id, evidence, detected_at) VALUES ($1, $2, $3, now())`, [
             detector,
             suspect,
             JSON.stringify({ pogq_score: Math.round(pogq * 1000) / 1000, threshold: this.threshold, anomaly: 'low-quality-gradient' }),
-          ]).catch(() => undefined); // a database outage loses the audit row, not the service
+          ]).then(
+            () => void (latencyMs = Date.now() - now),
+            () => undefined, // a database outage loses the audit row, not the service
+          );
         }
+        this.window.recordAttempt(now, detected, latencyMs);
       }
       const type = this.pickType();
-      if (this.overLimit(node.id, type, now)) {
-        this.window.recordViolation(now);
-        this.totals.violations++;
+      if ((this.banned.get(node.id) ?? 0) > now) return;
+      // "ratelimit" is spam from a few nodes (the numbers ending in 1): each of their turns is a
+      // burst of 20 requests, every one over its limit; the other nodes stay within theirs.
+      const burst = this.has('ratelimit') && /1$/.test(node.id) ? 20 : this.overLimit(node.id, type, now) ? 1 : 0;
+      if (burst) {
+        for (let i = 0; i < burst; i++) {
+          this.window.recordViolation(now);
+          this.violationLog.push({ at: now, nodeId: node.id, type });
+        }
+        this.totals.violations += burst;
+        if (this.violationLog.length > 100_000) this.violationLog.splice(0, 50_000);
         return;
       }
       const pogq = 0.7 + Math.random() * 0.3;
       const credits = Math.round(baseCredits(type, pogq) * (REPUTATION_MULTIPLIER[node.reputation] ?? 1) * 100) / 100;
       const started = Date.now();
       let ok = true;
+      // Which stage failed: the log's error lines say it, as the application's would.
+      let stage = 'application';
       try {
-        if (this.has('errors') && Math.random() < 0.5) throw new Error('injected error');
+        if (this.has('errors') && Math.random() < 0.5) throw new Error('internal error in the credit calculation (fault: errors)');
+        stage = 'conductor';
         if (this.has('slow')) await new Promise((r) => setTimeout(r, this.faults.delayMs ?? 4000));
         const creditId = await this.o.conductor.call<string>('create_credit', {
           holder: node.id,
@@ -242,14 +289,17 @@ export class CreditsService {
           event_type: type,
           nonce: `${process.pid}-${this.seq}`,
         });
+        stage = 'database';
         await this.pg!.query(
           `INSERT INTO credits (credit_id, holder, amount, event_type, earned_from, pogq_score, verifiers, response_ms)
            VALUES ($1, $2, $3, $4, $5, $6, '{}', $7)`,
           [creditId, node.id, credits, type, `${type}-${this.seq}`, type === 'quality_gradient' ? pogq : null, Date.now() - started],
         );
-      } catch {
+      } catch (e) {
         ok = false;
         this.totals.errors++;
+        this.totals.errorsByKind.set(stage, (this.totals.errorsByKind.get(stage) ?? 0) + 1);
+        this.logs?.write('app.log', `${new Date().toISOString()} ERROR kind=${stage} holder=${node.id} ${type}: ${((e as Error).message ?? String(e)).replace(/\s+/g, ' ').slice(0, 300)}`);
       }
       const responseMs = Date.now() - started;
       this.window.record({ at: now, nodeId: node.id, eventType: type, credits: ok ? credits : 0, responseMs, ok });
@@ -269,6 +319,91 @@ export class CreditsService {
     }
   }
 
+  /** The application's operations API, which the response runbooks act through: node restarts
+   * and bans, rate limits, and the metrics window (size, clearing old entries). */
+  private async admin(method: string, url: string, req: AsyncIterable<Buffer>): Promise<unknown> {
+    let raw = '';
+    for await (const chunk of req) {
+      raw += chunk.toString('utf8');
+      if (raw.length > 65_536) throw new Error('body over 64 KiB');
+    }
+    const body = (raw ? JSON.parse(raw) : {}) as Record<string, unknown>;
+    const now = Date.now();
+    const nodeList = (): string[] => {
+      const nodes = body.nodes;
+      if (!Array.isArray(nodes) || !nodes.every((n) => typeof n === 'string')) throw new Error('expected "nodes": a list of node ids');
+      return nodes;
+    };
+    const route = `${method} ${url.split('?')[0]}`;
+    switch (route) {
+      case 'POST /admin/nodes/restart': {
+        // A node's process comes back unless its host is gone (here: the numbers divisible by 23).
+        const ids = nodeList();
+        const broken = (id: string): boolean => /^node-[0-9]+$/.test(id) && Number(id.slice(5)) % 23 === 0;
+        const known = new Set(this.nodes.map((n) => n.id));
+        const restarted = ids.filter((id) => known.has(id) && !broken(id));
+        await this.pg!.query(`UPDATE nodes SET healthy = true, last_seen_at = now() WHERE node_id = ANY($1)`, [restarted]);
+        await this.loadNodes();
+        return { restarted, failed: ids.filter((id) => !restarted.includes(id)).map((id) => ({ node: id, why: known.has(id) ? 'did not come back after the restart (its host does not answer)' : 'unknown node' })) };
+      }
+      case 'POST /admin/nodes/ban': {
+        const seconds = Number(body.seconds);
+        if (!Number.isInteger(seconds) || seconds < 1 || seconds > 30 * 86_400) throw new Error('expected "seconds": a whole number from 1 to 2592000');
+        for (const id of nodeList()) this.banned.set(id, now + seconds * 1000);
+        return { banned: [...this.banned].filter(([, until]) => until > now).map(([node, until]) => ({ node, until: new Date(until).toISOString() })) };
+      }
+      case 'GET /admin/rate-limits': {
+        const from = now - this.window.windowMs;
+        const byNode = new Map<string, Record<string, number>>();
+        for (const v of this.violationLog) {
+          if (v.at < from) continue;
+          const m = byNode.get(v.nodeId) ?? {};
+          m[v.type] = (m[v.type] ?? 0) + 1;
+          byNode.set(v.nodeId, m);
+        }
+        const perMinute = new Map<number, number>();
+        for (const v of this.violationLog) if (v.at >= from) perMinute.set(Math.floor(v.at / 60_000), (perMinute.get(Math.floor(v.at / 60_000)) ?? 0) + 1);
+        return {
+          limits: Object.fromEntries(Object.entries(EVENT_RULES).map(([t, r]) => [t, { limit: this.limits.get(t) ?? r.limit, per: r.per }])),
+          violations: [...byNode].map(([node, byType]) => ({ node, byType })),
+          perMinute: [...perMinute].sort((a, b) => a[0] - b[0]).map(([m, n]) => ({ at: new Date(m * 60_000).toISOString(), violations: n })),
+          activeNodes: this.window.activeNodes(now).size,
+          banned: [...this.banned].filter(([, until]) => until > now).map(([node]) => node),
+        };
+      }
+      case 'POST /admin/rate-limits': {
+        const type = String(body.eventType);
+        const limit = Number(body.limit);
+        if (!(type in EVENT_RULES)) throw new Error(`expected "eventType" among ${Object.keys(EVENT_RULES).join(', ')}`);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new Error('expected "limit": a whole number from 1 to 1000000');
+        this.limits.set(type, limit);
+        return { eventType: type, limit };
+      }
+      case 'GET /admin/metrics': {
+        return { windowMinutes: this.window.windowMs / 60_000, entries: this.window.size(), memoryBytes: process.memoryUsage().rss };
+      }
+      case 'POST /admin/metrics/window': {
+        const minutes = Number(body.minutes);
+        if (!Number.isInteger(minutes) || minutes < 5 || minutes > 24 * 60) throw new Error('expected "minutes": a whole number from 5 to 1440');
+        this.window.windowMs = minutes * 60_000;
+        this.window.figures(now); // prunes what is now outside it
+        return { windowMinutes: minutes, entries: this.window.size() };
+      }
+      case 'POST /admin/metrics/clear': {
+        const keepSeconds = Number(body.keepSeconds);
+        if (!Number.isInteger(keepSeconds) || keepSeconds < 0) throw new Error('expected "keepSeconds": a whole number of seconds to keep');
+        const dropped = this.window.clearOlderThan(now, keepSeconds * 1000);
+        // The "memory" fault is a bloated metrics collector: clearing it frees the bloat.
+        const freed = this.ballast.reduce((n, b) => n + b.length, 0);
+        this.ballast.length = 0;
+        (globalThis as { gc?: () => void }).gc?.();
+        return { dropped, freedBytes: freed, entries: this.window.size() };
+      }
+      default:
+        throw new Error(`no such operation: ${route}`);
+    }
+  }
+
   /** Active nodes (an event in the window) and, of those, the healthy ones. */
   nodeHealth(now: number): { active: number; healthy: number } {
     const active = this.window.activeNodes(now);
@@ -284,8 +419,13 @@ export class CreditsService {
       metrics: {
         throughput: { events_per_minute: f.eventsPerMinute, events_per_hour: f.eventsPerHour, credits_per_minute: f.creditsPerMinute, credits_per_hour: f.creditsPerHour },
         performance: { avg_response_ms: Math.round(f.avgResponseMs), p95_response_ms: f.p95ResponseMs, p99_response_ms: f.p99ResponseMs },
-        security: { byzantine_detections_last_hour: f.detectionsLastHour, detection_rate: f.detectionRate },
-        health: { active_nodes: active, healthy_nodes: healthy, error_rate: f.errorRate, rate_limit_violations: f.rateLimitViolations },
+        security: {
+          byzantine_detections_last_hour: f.detectionsLastHour,
+          detection_rate: f.detectionRate,
+          ...(f.detectionLatencySeconds === undefined ? {} : { detection_latency_seconds: f.detectionLatencySeconds }),
+          ...(this.falsePositiveRate === undefined ? {} : { false_positive_rate: this.falsePositiveRate }),
+        },
+        health: { active_nodes: active, healthy_nodes: healthy, error_rate: f.errorRate, rate_limit_violations: f.rateLimitViolations, uptime: this.uptime.ratio(now) },
       },
       alerts: [],
     };
@@ -322,7 +462,50 @@ export class CreditsService {
     metric('zerotrustml_healthy_nodes', 'gauge', 'Healthy nodes among the active ones', [['', nodes.healthy]]);
     metric('zerotrustml_error_rate', 'gauge', 'Failed share of credit events in the window', [['', f.errorRate]]);
     metric('zerotrustml_rate_limit_violations_total', 'counter', 'Rate-limit violations', [['', this.totals.violations]]);
+    if (f.detectionLatencySeconds !== undefined) metric('zerotrustml_detection_latency_seconds', 'gauge', 'Mean time from a Byzantine attempt to its recorded detection in the window', [['', f.detectionLatencySeconds]]);
+    if (this.falsePositiveRate !== undefined) metric('zerotrustml_false_positive_rate', 'gauge', 'Confirmed false positives (reputation restores) per detection in the last hour', [['', this.falsePositiveRate]]);
+    metric('zerotrustml_uptime_ratio', 'gauge', 'Share of the last 30 days the service ran (its own record)', [['', this.uptime.ratio(now)]]);
+    metric('zerotrustml_errors_total', 'counter', 'Failed credit events, by the stage that failed', [...this.totals.errorsByKind].map(([k, n]) => [`{kind="${k}"}`, n]));
     metric('zerotrustml_memory_usage_bytes', 'gauge', 'Resident memory of the service', [['', process.memoryUsage().rss]]);
     return lines.join('\n') + '\n';
+  }
+}
+
+/** The minutes the service ran over the last 30 days, kept in a file as ranges, so a restart
+ * shows its gap: the application's own uptime figure. */
+export class UptimeRecord {
+  private ranges: Array<[number, number]> = [];
+  private static readonly DAYS = 30;
+
+  constructor(private readonly file: string) {
+    try {
+      const r = JSON.parse(readFileSync(file, 'utf8')) as { ranges?: unknown };
+      if (Array.isArray(r.ranges)) this.ranges = r.ranges.filter((x): x is [number, number] => Array.isArray(x) && x.length === 2 && x.every(Number.isInteger));
+    } catch {
+      // no record yet (or a damaged one): it starts now
+    }
+  }
+
+  mark(now: number): void {
+    const minute = Math.floor(now / 60_000);
+    const last = this.ranges[this.ranges.length - 1];
+    if (last && minute <= last[1] + 1) last[1] = Math.max(last[1], minute);
+    else this.ranges.push([minute, minute]);
+    const from = minute - UptimeRecord.DAYS * 1440;
+    this.ranges = this.ranges.filter((r) => r[1] >= from).map((r) => [Math.max(r[0], from), r[1]]);
+    try {
+      writeFileSync(this.file, JSON.stringify({ ranges: this.ranges }));
+    } catch {
+      // a read-only data directory: the figure stays in memory
+    }
+  }
+
+  /** Minutes ran / minutes since the first record (at most 30 days); 1 with no record. */
+  ratio(now: number): number {
+    const first = this.ranges[0];
+    if (!first) return 1;
+    const minute = Math.floor(now / 60_000);
+    const ran = this.ranges.reduce((n, r) => n + (Math.min(r[1], minute) - r[0] + 1), 0);
+    return Math.min(1, ran / (minute - first[0] + 1));
   }
 }

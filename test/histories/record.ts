@@ -5,7 +5,7 @@
 // Runs on the test stack (started and stopped here, as jest's global setup does).
 //
 // Usage: npm run histories:record   (then commit test/histories/*.json)
-//        npm run histories:record -- --only continue-as-new|health-check   (only those scenarios)
+//        npm run histories:record -- --only continue-as-new|health-check|alert-responses   (only those scenarios)
 // Re-record when a runbook changed on purpose behind a patch whose old path may be retired, or
 // when a new runbook or path is added; never to make a failing replay pass (docs/architecture.md).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -106,6 +106,30 @@ async function main(): Promise<void> {
       await c.terminate('recorded');
       await save('watch-terminated', 'health-check', c);
       await save('dry-run', 'health-check', await start('health-check', 'health-check-dry', { dryRun: true }));
+    }
+    if (only === undefined || only === 'alert-responses') {
+      // The alert responses: a dry run of each, an error rate repaired by a restart and verified,
+      // a rate-limit ban given its approval, and nodes restarted.
+      const app = serviceControl(testConfig().applicationService!);
+      await app.start();
+      for (const runbook of ['incident-high-latency', 'incident-error-rate', 'incident-low-healthy-nodes', 'incident-rate-limit-violations', 'incident-high-memory', 'incident-high-detection-activity'] as const) {
+        await save('dry-run', runbook, await start(runbook, `${runbook}-dry`, { dryRun: true }));
+      }
+      fault('errors');
+      await new Promise((r) => setTimeout(r, 2000));
+      await save('resolved', 'incident-error-rate', await start('incident-error-rate', 'errors', { alertResolveWaitSeconds: 0 }));
+      fault('unhealthy');
+      await new Promise((r) => setTimeout(r, 2000));
+      await save('resolved', 'incident-low-healthy-nodes', await start('incident-low-healthy-nodes', 'nodes', { alertResolveWaitSeconds: 0 }));
+      await app.stop();
+      await app.start();
+      fault('ratelimit');
+      await new Promise((r) => setTimeout(r, 2000));
+      const ban = await start('incident-rate-limit-violations', 'ban', { alertResolveWaitSeconds: 0 });
+      await waitFor('the ban to wait for its approval', async () => (await ban.query<{ approval?: unknown }>('progress')).approval !== undefined || undefined, 60_000);
+      await decide(ban, 'replay-approver', { reason: 'recorded approval' });
+      await save('approval-given', 'incident-rate-limit-violations', ban);
+      await app.stop();
     }
     if (only !== undefined) return;
     // Files are overwritten by name; histories of older code kept under other names (a path

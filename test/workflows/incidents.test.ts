@@ -151,7 +151,8 @@ describe('incident-byzantine-detection-failure', () => {
     const r = await run('incidentByzantineDetectionFailure', { severity: 'critical', escalateAfterSeconds: [2, 4], approvalTimeoutSeconds: 7 });
     expect(r.outcome).toBe('escalated');
     expect(levels(r)).toEqual([1, 2, 3]);
-    expect(r.incident.escalations.map((e) => e.contact)).toEqual(['on-call engineer', 'senior engineer', 'system architect']);
+    // A security incident: the security engineer is paged first and kept informed as it escalates.
+    expect(r.incident.escalations.map((e) => e.contact)).toEqual(['security engineer', 'senior engineer, security engineer', 'system architect, security engineer']);
     expect(r.incident.escalations[1]!.reason).toBe('unresolved after 2 s');
     expect(r.incident.escalations[2]!.reason).toBe('unresolved after 4 s');
     // Nothing changed without the approval.

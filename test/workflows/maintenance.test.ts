@@ -162,6 +162,8 @@ describe('reviews', () => {
     const alerts = (await client.workflow.count(`RunbookTrigger = "alert" AND StartTime > "${since}"`)).count;
     expect(health.report.figures.alerts).toBe(Number(alerts));
     expect((health.report.figures.byRunbook as Record<string, number>)['alert-notification']).toBeGreaterThanOrEqual(3);
+    // Monday's security-update check ran its command (apt's simulation here) and says what it found.
+    expect(health.report.markdown).toMatch(/## Security updates\n\nChecked with `apt-get -s -o Debug::NoLocking=1 upgrade`[^\n]*\n\n- (\d+ pending update\(s\), \d+ from security sources|\*\*not checked\*\*: .+)/);
     const thresholds = await run<ReviewResult>('monthlyThresholdReview');
     expect(thresholds.report.figures.alerts).toEqual(expect.arrayContaining([expect.objectContaining({ alert: 'TestNoisyAlert', fired: 3, clearedWithin5Min: 3, suggestion: 'keep' })]));
     expect(thresholds.report.markdown).toMatch(/\| TestNoisyAlert \| 3 \| 3 \|/);
@@ -197,14 +199,15 @@ describe('reviews', () => {
       await withPg('credits', (c) => c.query(`DELETE FROM audit_trail WHERE credit_id = 'checklist-test'`));
     }
     const checks = sec.report.figures.checks as Array<{ item: string; ok: boolean; detail: string }>;
-    expect(checks).toHaveLength(8);
+    expect(checks).toHaveLength(9);
     const restores = checks.find((c) => c.item === 'Reputation restores of the month were approved')!;
     expect(restores.ok).toBe(false);
     expect(restores.detail).toMatch(/without an approval: node-0003 by psql; -- by hand at /);
     expect(checks.find((c) => c.item.startsWith('Destructive steps on production'))).toMatchObject({ ok: true, detail: expect.stringMatching(/not a production target/) });
     expect(checks.find((c) => c.item === 'Conductor admin interface on loopback only')!.ok).toBe(true);
     expect(checks.find((c) => c.item === 'Alert receiver requires a strong bearer token')!.ok).toBe(false); // none in the test config
-    expect(sec.report.markdown).toMatch(new RegExp(`: ${String(sec.report.figures.passed)} of 8 pass`));
+    expect(checks.find((c) => c.item === 'The runbook was reviewed in the last 31 days')).toMatchObject({ ok: false, detail: expect.stringMatching(/runbookReviewedOn is not set/) });
+    expect(sec.report.markdown).toMatch(new RegExp(`: ${String(sec.report.figures.passed)} of 9 pass`));
   });
 });
 

@@ -1,0 +1,395 @@
+// Every alert of the runbook, end to end against the simulator: the fault injected, the alert
+// raised (by the built-in health check, and once through the real Prometheus and Alertmanager),
+// its response runbook started once, the remedy applied, the KPI back within its threshold over
+// an interval, the incident closed by verification and its post-mortem naming the cause. Faults
+// the runbooks cannot fix escalate with the evidence; the changes that need an approval wait for
+// one and land in the audit trail.
+import { mkdirSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { defaultRoutes } from '../../common/config-schema';
+import type { IncidentResult } from '../../common/incident';
+import { gaugeValue } from '../../activities/status-report';
+import { createReceiver, type ReceiverCounters } from '../../client/receiver';
+import { routeAlert } from '../../routing/alert-router';
+import { serviceControl } from '../../adapters/service-control';
+import { startMonitoring, stopMonitoring } from '../../sandbox/monitoring';
+import { simulatorFault as fault, testPorts, testRoot } from '../support/env';
+import { decide, pgUrl, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
+
+const queue = `alert-responses-${Date.now()}`;
+const base = testConfig();
+const app = serviceControl(base.applicationService!);
+const statusUrl = `http://127.0.0.1:${testPorts.creditsService}`;
+let client: Client;
+let close: () => Promise<void>;
+let worker: WorkerProcess;
+let env: Record<string, string>;
+const since = new Date();
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const memory = async (): Promise<number> => gaugeValue(await (await fetch(`${statusUrl}/metrics`)).text(), 'zerotrustml_memory_usage_bytes')!;
+let seedNodes: Array<{ node_id: string; healthy: boolean; reputation: string }> = [];
+/** The nodes as they were before this file: health and reputation. */
+const resetNodes = (): Promise<unknown> =>
+  withPg('credits', (c) =>
+    c.query(`UPDATE nodes n SET healthy = s.healthy, reputation = s.reputation::reputation_level FROM jsonb_to_recordset($1::jsonb) AS s(node_id text, healthy boolean, reputation text) WHERE n.node_id = s.node_id`, [JSON.stringify(seedNodes)]),
+  );
+
+/** A fresh application (no fault, an empty metrics window): each case starts from a clean state. */
+async function freshApp(): Promise<void> {
+  await app.stop();
+  await app.start();
+  await waitFor('the simulator', async () => (await fetch(`${statusUrl}/status`).then((r) => r.ok).catch(() => false)) || undefined);
+}
+
+/** The routed configuration the dedicated worker runs with (every alert to its response). */
+function routed(): ReturnType<typeof testConfig> {
+  return testConfig(env);
+}
+
+beforeAll(async () => {
+  ({ client, close } = await temporalClient());
+  seedNodes = await withPg('credits', async (c) => (await c.query<{ node_id: string; healthy: boolean; reputation: string }>("SELECT node_id, true AS healthy, reputation::text FROM nodes")).rows);
+  await resetNodes();
+  await freshApp();
+  await sleep(2000);
+  // The memory alert's threshold: the simulator's own size plus a margin its "memory" fault
+  // (512 MB of metrics bloat) goes well past.
+  const baseline = await memory();
+  env = {
+    RUNBOOK_TASK_QUEUE: queue,
+    RUNBOOK_SET_receiver__routes: JSON.stringify(defaultRoutes),
+    RUNBOOK_SET_incident__alertResolveWaitSeconds: '0',
+    RUNBOOK_SET_incident__detectionWatchSeconds: '3',
+    RUNBOOK_SET_kpi__memoryBytes__warning: String(Math.round(baseline + 256 * 1024 ** 2)),
+  };
+  worker = await startWorkerProcess({ taskQueue: queue, env });
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await app.stop().catch(() => undefined);
+  await resetNodes();
+  await close();
+});
+
+/** Runs one health check on the routed worker; returns the alerts it started. */
+async function healthCheck(): Promise<string[]> {
+  const r = await client.workflow.execute<(i: unknown) => Promise<{ started: string[]; joined: string[] }>>('healthCheck', { taskQueue: queue, workflowId: `alert-responses-check-${Date.now()}`, args: [{ trigger: 'schedule' }] });
+  return r.started;
+}
+
+/** Runs of one workflow id started since this file began. */
+async function runsOf(workflowId: string): Promise<number> {
+  let n = 0;
+  for await (const w of client.workflow.list({ query: `WorkflowId = "${workflowId}" AND StartTime > "${since.toISOString()}"` })) if (w) n++;
+  return n;
+}
+
+/** Waits until the status report shows the KPI past its warning threshold. */
+async function breached(kpi: string): Promise<void> {
+  await waitFor(`${kpi} breached`, async () => {
+    const s = (await (await fetch(`${statusUrl}/status`)).json()) as { alerts: Array<{ message: string }> };
+    return s.alerts.some((a) => a.message.startsWith(kpi)) || undefined;
+  }, 60_000);
+}
+
+async function incidentOf(runbook: string): Promise<WorkflowHandle> {
+  const handle = client.workflow.getHandle(`${runbook}-from-alerts`);
+  await waitFor(`${runbook} started`, async () => ((await handle.describe().catch(() => undefined))?.startTime ?? new Date(0)) > since || undefined);
+  return handle;
+}
+
+const actions = (r: IncidentResult): Array<[string, string]> => r.incident.actions.map((a) => [a.name, a.outcome]);
+
+/** The common end of a repaired fault: resolved by verification, one run, the cause in the post-mortem. */
+async function expectRepaired(runbook: string, r: IncidentResult, diagnosis: string): Promise<void> {
+  expect({ outcome: r.outcome, diagnosis: r.diagnosis, closedBy: r.incident.closedBy }).toEqual({ outcome: 'resolved', diagnosis, closedBy: 'verification' });
+  expect(r.incident.phases.map((p) => p.phase)).toEqual(expect.arrayContaining(['detect', 'assess', 'respond', 'resolve', 'post-mortem']));
+  expect(actions(r)).toContainEqual(['verify', 'succeeded']);
+  expect(r.postMortem!.markdown).toContain(`diagnosis: ${diagnosis}`);
+  expect(await runsOf(`${runbook}-from-alerts`)).toBe(1);
+}
+
+test('high latency (slow application): KPI P99 response time -> incident-high-latency; the application stage is slow; restarted; latency back', async () => {
+  await freshApp();
+  // 6 s per event: the window's p99 passes its 5 s warning with the first slow event (its average
+  // would take minutes of slow events to pass 3 s after the fast ones before the fault).
+  fault('slow', '--delay-ms', '6000');
+  await breached('P99 response time');
+  expect(await healthCheck()).toContain('KPI P99 response time');
+  const r = (await (await incidentOf('incident-high-latency')).result()) as IncidentResult;
+  await expectRepaired('incident-high-latency', r, 'application');
+  expect(r.incident.findings.join('\n')).toMatch(/stage application: \d+ events in \d+ s just now(, average [6-9]\d{3} ms, p99 at most \d+ ms)?\n/);
+  expect(r.incident.findings.join('\n')).toMatch(/stage conductor: one round trip \d+ ms/);
+  expect(actions(r)).toContainEqual(['restart the application', 'succeeded']);
+  expect(r.incident.actions.find((a) => a.name === 'verify')!.detail).toMatch(/avgResponseMs \d+ \(ok.*p99ResponseMs \d+ \(ok/);
+}, 240_000);
+
+test('high latency (a session holding a lock): the lock holder is found and its idle transaction ended; no restart', async () => {
+  await freshApp();
+  await sleep(1000);
+  const holder = new PgClient({ connectionString: pgUrl() });
+  await holder.connect();
+  holder.on('error', () => undefined); // it is terminated by the runbook
+  const pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  await holder.query('BEGIN');
+  await holder.query('LOCK TABLE credits IN SHARE MODE'); // inserts wait, reads go on
+  try {
+    const h = await client.workflow.start('incidentHighLatency', { taskQueue: queue, workflowId: `latency-locks-${Date.now()}`, args: [{ trigger: 'manual' }] });
+    const r = (await h.result()) as IncidentResult;
+    expect({ outcome: r.outcome, diagnosis: r.diagnosis }).toEqual({ outcome: 'resolved', diagnosis: 'database-locks' });
+    expect(r.incident.findings.join('\n')).toContain(`on session(s) ${pid}`);
+    const ended = r.incident.actions.find((a) => a.name.startsWith('end the work of blocking database session(s)'))!;
+    expect(ended.outcome).toBe('succeeded');
+    expect(ended.detail).toContain(`idle transactions terminated: ${pid}`);
+    expect(actions(r).some(([n]) => n.startsWith('restart'))).toBe(false);
+    const alive = await withPg('credits', async (c) => (await c.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount);
+    expect(alive).toBe(0);
+  } finally {
+    await holder.end().catch(() => undefined);
+  }
+}, 240_000);
+
+test('error rate: KPI Error rate -> incident-error-rate; errors grouped by kind from the log; the application restarted; errors back under 1%', async () => {
+  await freshApp();
+  fault('errors');
+  await breached('Error rate');
+  expect(await healthCheck()).toContain('KPI Error rate');
+  const r = (await (await incidentOf('incident-error-rate')).result()) as IncidentResult;
+  await expectRepaired('incident-error-rate', r, 'application');
+  expect(r.incident.findings.join('\n')).toMatch(/ {2}application: \d+, last at .*internal error in the credit calculation/);
+  expect(r.incident.findings.join('\n')).toMatch(/database connections: \d+ of \d+ \(/);
+  expect(actions(r)).toContainEqual(['restart the application', 'succeeded']);
+}, 240_000);
+
+test('low healthy nodes: KPI Healthy node % -> incident-low-healthy-nodes; the unhealthy ones restarted; one that stays down is named', async () => {
+  await freshApp();
+  fault('unhealthy'); // every fourth node
+  await breached('Healthy node %');
+  // And node-0023, whose host is gone (the simulator's rule): its restart does not bring it back.
+  await withPg('credits', (c) => c.query("UPDATE nodes SET healthy = false WHERE node_id = 'node-0023'"));
+  expect(await healthCheck()).toContain('KPI Healthy node %');
+  const r = (await (await incidentOf('incident-low-healthy-nodes')).result()) as IncidentResult;
+  await expectRepaired('incident-low-healthy-nodes', r, 'unhealthy-nodes');
+  const text = r.incident.findings.join('\n');
+  expect(text).toMatch(/ {2}node-0004: last heartbeat \S+; last event/);
+  expect(text).toContain('node-0023');
+  expect(actions(r)).toContainEqual(['restart 11 unhealthy node(s)', 'succeeded']);
+  expect(r.incident.actions.find((a) => a.name === 'restart 11 unhealthy node(s)')!.detail).toBe('10 back; not back: node-0023');
+  expect(r.incident.followUps.join('\n')).toContain('node node-0023 stays unhealthy');
+  const still = await withPg('credits', async (c) => (await c.query<{ node_id: string }>('SELECT node_id FROM nodes WHERE NOT healthy ORDER BY 1')).rows.map((x) => x.node_id));
+  expect(still).toEqual(['node-0023']);
+  await resetNodes();
+}, 240_000);
+
+test('most nodes down at once is systemic: no mass restart, an escalation with the list', async () => {
+  await freshApp();
+  await sleep(1000); // its first look at the fault switch heals the nodes: mark them after it
+  await withPg('credits', (c) => c.query("UPDATE nodes SET healthy = false WHERE node_id <= 'node-0030'"));
+  try {
+    const r = (await client.workflow.execute('incidentLowHealthyNodes', { taskQueue: queue, workflowId: `nodes-systemic-${Date.now()}`, args: [{ trigger: 'manual' }] })) as IncidentResult;
+    expect({ outcome: r.outcome, diagnosis: r.diagnosis }).toEqual({ outcome: 'escalated', diagnosis: 'systemic' });
+    expect(r.incident.escalations.map((e) => e.level)).toEqual([1, 2]);
+    expect(r.incident.escalations[1]!.reason).toContain('systemic: 30 of 40 nodes unhealthy');
+    expect(r.incident.findings.join('\n')).toContain('node-0017');
+    expect(actions(r)).toEqual([['no automatic remedy', 'skipped']]);
+    const down = await withPg('credits', async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM nodes WHERE NOT healthy')).rows[0]!.n));
+    expect(down).toBe(30); // nothing was restarted
+  } finally {
+    await resetNodes();
+  }
+}, 240_000);
+
+test('rate-limit violations: spam from a few nodes -> a ban proposed, applied only after an approval, in the audit trail; violations stop', async () => {
+  await freshApp();
+  fault('ratelimit');
+  await breached('Rate limit violations');
+  expect(await healthCheck()).toContain('KPI Rate limit violations');
+  const h = await incidentOf('incident-rate-limit-violations');
+  await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 60_000);
+  const pending = await h.query<{ approval?: { what: string } }>('progress');
+  // The spammers are the nodes whose number ends in 1: 0001, 0011, 0021, 0031.
+  expect(pending.approval!.what).toMatch(/^ban node-0001, node-0011, node-0021, node-0031 for 24 h$|^ban (node-00[0-3]1(, )?){4} for 24 h$/);
+  await decide(h, 'oncall-ana', { reason: 'spam confirmed' });
+  const r = (await h.result()) as IncidentResult;
+  await expectRepaired('incident-rate-limit-violations', r, 'spam');
+  expect(r.incident.approvals[0]).toMatchObject({ approved: true, by: 'oncall-ana' });
+  const audit = await withPg('credits', async (c) => (await c.query<{ actor: string; details: { nodes: string[]; seconds: number } }>(`SELECT actor, details FROM audit_trail WHERE action = 'nodes-banned' AND at > $1`, [since])).rows);
+  expect(audit).toHaveLength(1);
+  expect(audit[0]!.actor).toBe('runbook (approved by oncall-ana)');
+  expect([...audit[0]!.details.nodes].sort()).toEqual(['node-0001', 'node-0011', 'node-0021', 'node-0031']);
+}, 240_000);
+
+test('a rejected rate-limit proposal changes nothing and escalates', async () => {
+  await freshApp();
+  fault('ratelimit');
+  await sleep(2000);
+  const h = await client.workflow.start('incidentRateLimitViolations', { taskQueue: queue, workflowId: `ratelimit-reject-${Date.now()}`, args: [{ trigger: 'manual' }] });
+  await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 60_000);
+  const bans = async (): Promise<number> => withPg('credits', async (c) => Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM audit_trail WHERE action = 'nodes-banned'`)).rows[0]!.n));
+  const before = await bans();
+  await decide(h, 'oncall-ana', { approved: false, reason: 'a partner load test' });
+  const r = (await h.result()) as IncidentResult;
+  expect(r.outcome).toBe('escalated');
+  expect(r.incident.escalations.at(-1)!.reason).toContain('rejected by oncall-ana');
+  expect(await bans()).toBe(before);
+  const live = (await (await fetch(`${statusUrl}/admin/rate-limits`)).json()) as { banned: string[] };
+  expect(live.banned).toEqual([]);
+}, 240_000);
+
+test('nobody acknowledges: paged again (primary and backup), then escalated; an acknowledgement stops the deadline', async () => {
+  await freshApp();
+  fault('ratelimit');
+  await sleep(2000);
+  const waiting = async (input: object): Promise<WorkflowHandle> => {
+    const h = await client.workflow.start('incidentRateLimitViolations', { taskQueue: queue, workflowId: `ack-${Date.now()}`, args: [{ trigger: 'manual', acknowledgeWithinSeconds: 2, ...input }] });
+    await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 60_000);
+    return h;
+  };
+  const unanswered = await waiting({});
+  await waitFor('the escalation after the re-page', async () => (await unanswered.query<IncidentResult['incident']>('incident')).escalations.length >= 3 || undefined, 30_000);
+  await decide(unanswered, 'oncall-ana', { approved: false, reason: 'test' });
+  const r = (await unanswered.result()) as IncidentResult;
+  expect(r.incident.escalations.slice(0, 3).map((e) => [e.level, e.contact, e.reason])).toEqual([
+    [1, 'production engineer (primary)', 'incident opened'],
+    [1, 'production engineer (primary), production engineer (backup)', 'not acknowledged within 2 s: paged again'],
+    [2, 'senior engineer', 'not acknowledged within 4 s'],
+  ]);
+
+  const taken = await waiting({});
+  await taken.executeUpdate('acknowledge', { args: [{ by: 'oncall-ana' }] });
+  await sleep(5000);
+  await decide(taken, 'oncall-ana', { approved: false, reason: 'test' });
+  const t = (await taken.result()) as IncidentResult;
+  expect(t.incident.acknowledged?.by).toBe('oncall-ana');
+  expect(t.incident.escalations.filter((e) => e.reason.startsWith('not acknowledged'))).toEqual([]);
+}, 240_000);
+
+test('high memory: KPI Memory usage -> incident-high-memory; the metrics window is cleared and reduced; memory back', async () => {
+  await freshApp();
+  fault('memory');
+  // The simulator's own report judges memory by the runbook's 4 GB; the worker by this file's.
+  const warning = Number(env.RUNBOOK_SET_kpi__memoryBytes__warning);
+  await waitFor('memory past the warning', async () => (await memory()) > warning || undefined, 60_000);
+  expect(await healthCheck()).toContain('KPI Memory usage');
+  const r = (await (await incidentOf('incident-high-memory')).result()) as IncidentResult;
+  await expectRepaired('incident-high-memory', r, 'metrics-window');
+  expect(r.incident.findings.join('\n')).toMatch(/metrics window: 60 minutes, \d+ entries/);
+  expect(actions(r)).toEqual(expect.arrayContaining([['clear the metrics older than 5 minutes', 'succeeded'], ['reduce the metrics window to 30 minutes', 'succeeded']]));
+  expect(actions(r).some(([n]) => n.startsWith('restart'))).toBe(false);
+  expect(((await (await fetch(`${statusUrl}/admin/metrics`)).json()) as { windowMinutes: number }).windowMinutes).toBe(30);
+}, 240_000);
+
+test('high detection activity (info): a watch, a false-positive check of the flagged nodes, penalties after an approval in the audit trail', async () => {
+  await freshApp();
+  const scores = await withPg('credits', async (c) => (await c.query<{ id: string; pogq_score: number }>(`SELECT id, pogq_score FROM credits WHERE holder IN ('node-0033', 'node-0034') AND pogq_score IS NOT NULL`)).rows);
+  // A burst of detections against two nodes by several validators (a coordinated attack), and
+  // one against a node whose own work scores well (a false positive by a single validator).
+  await withPg('credits', async (c) => {
+    const validators = (await c.query<{ node_id: string }>('SELECT node_id FROM nodes WHERE is_validator ORDER BY 1 LIMIT 3')).rows.map((v) => v.node_id);
+    expect(validators.length).toBeGreaterThanOrEqual(2);
+    for (let i = 0; i < 12; i++) {
+      for (const suspect of ['node-0033', 'node-0034']) {
+        await c.query(`INSERT INTO byzantine_detections (detector_id, detected_id, evidence, detected_at) VALUES ($1, $2, '{"pogq_score": 0.1, "planted": "yes"}', now())`, [validators[i % validators.length], suspect]);
+      }
+    }
+    await c.query(`UPDATE credits SET pogq_score = 0.1 WHERE holder IN ('node-0033', 'node-0034') AND pogq_score IS NOT NULL`);
+  });
+  const config = routed();
+  const alert = { fingerprint: `detections-${Date.now()}`, name: 'HighDetectionActivity', status: 'firing' as const, severity: 'info' as const, category: 'security', summary: '40 Byzantine detections in the last hour', labels: {}, startsAt: new Date().toISOString(), source: 'alertmanager' as const };
+  expect(await routeAlert(client, config, alert, { received: 0, started: 0, joined: 0, resolved: 0, rejected: 0 })).toBe('started');
+  const h = await incidentOf('incident-high-detection-activity');
+  await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 120_000);
+  const what = (await h.query<{ approval?: { what: string } }>('progress')).approval!.what;
+  expect(what).toContain('node-0033');
+  expect(what).toContain('node-0034');
+  await decide(h, 'security-sam');
+  const r = (await h.result()) as IncidentResult;
+  expect({ outcome: r.outcome, diagnosis: r.diagnosis }).toEqual({ outcome: 'resolved', diagnosis: 'repeat-offenders' });
+  expect(r.incident.findings.join('\n')).toMatch(/watched \d+ sample\(s\)/);
+  expect(r.incident.escalations.map((e) => e.level)).toEqual([1]); // info: notified, not paged further
+  const rep = await withPg('credits', async (c) => (await c.query<{ node_id: string; reputation: string }>(`SELECT node_id, reputation::text FROM nodes WHERE node_id IN ('node-0033', 'node-0034') ORDER BY 1`)).rows);
+  // One level down from where each was.
+  const order = ['blacklisted', 'critical', 'warning', 'normal', 'trusted', 'elite'];
+  const down = (node: string): string => order[Math.max(0, order.indexOf(seedNodes.find((n) => n.node_id === node)!.reputation) - 1)]!;
+  expect(rep).toEqual([
+    { node_id: 'node-0033', reputation: down('node-0033') },
+    { node_id: 'node-0034', reputation: down('node-0034') },
+  ]);
+  const audit = await withPg('credits', async (c) => (await c.query<{ actor: string }>(`SELECT actor FROM audit_trail WHERE action = 'reputation-penalized' AND details->>'incident' = $1`, [h.workflowId])).rows);
+  expect(audit.map((a) => a.actor)).toEqual(['runbook (approved by security-sam)', 'runbook (approved by security-sam)']);
+  // The planted attack goes again: later runs must not find these two nodes offending.
+  await withPg('credits', async (c) => {
+    await c.query(`DELETE FROM byzantine_detections WHERE evidence->>'planted' = 'yes'`);
+    await c.query(`UPDATE credits x SET pogq_score = s.pogq_score FROM jsonb_to_recordset($1::jsonb) AS s(id bigint, pogq_score real) WHERE x.id = s.id`, [JSON.stringify(scores)]);
+  });
+  await resetNodes();
+}, 240_000);
+
+test('dry-runs of every response change nothing and return the plan', async () => {
+  await freshApp();
+  fault('errors', 'unhealthy', 'ratelimit');
+  await sleep(2500);
+  for (const type of ['incidentHighLatency', 'incidentErrorRate', 'incidentLowHealthyNodes', 'incidentRateLimitViolations', 'incidentHighMemory', 'incidentHighDetectionActivity']) {
+    const r = (await client.workflow.execute(type, { taskQueue: queue, workflowId: `dry-${type}-${Date.now()}`, args: [{ trigger: 'manual', dryRun: true }] })) as IncidentResult;
+    expect({ type, outcome: r.outcome }).toEqual({ type, outcome: 'dry-run' });
+    expect(r.plan!.some((p) => p.startsWith('remedy: ') || p.startsWith('proposal: ') || p === 'no penalty to propose')).toBe(true);
+    expect(r.incident.actions).toEqual([]);
+    expect(r.postMortem).toBeUndefined();
+  }
+  const unhealthy = await withPg('credits', async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM nodes WHERE NOT healthy')).rows[0]!.n));
+  expect(unhealthy).toBe(10);
+  await resetNodes();
+}, 240_000);
+
+describe('through Prometheus and Alertmanager', () => {
+  const dataDir = path.join(testRoot, 'alert-responses-monitoring');
+  const token = 'alert-responses-token-0123456789';
+  let receiver: Server;
+  let counters: ReceiverCounters;
+
+  beforeAll(async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
+    ({ server: receiver, counters } = createReceiver(client, routed(), token));
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    await startMonitoring({
+      dataDir,
+      prometheusPort: 29091,
+      alertmanagerPort: 29096,
+      scrapeTarget: `127.0.0.1:${testPorts.creditsService}`,
+      receiverUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alertmanager`,
+      token,
+      scrapeIntervalSeconds: 1,
+      evaluationIntervalSeconds: 1,
+      groupWaitSeconds: 1,
+      repeatIntervalSeconds: 2,
+      ruleFor: '0s',
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await stopMonitoring(dataDir);
+    receiver.close();
+  });
+
+  test('HighErrorRate fires -> incident-error-rate once while Alertmanager repeats it; restarted; verified; closed', async () => {
+    await freshApp();
+    const before = { ...counters };
+    const startedBefore = await runsOf('incident-error-rate-from-alerts');
+    fault('errors');
+    const h = client.workflow.getHandle('incident-error-rate-from-alerts');
+    await waitFor('the receiver to start incident-error-rate', async () => counters.started > before.started || undefined, 90_000);
+    const r = (await h.result()) as IncidentResult;
+    expect({ outcome: r.outcome, diagnosis: r.diagnosis, closedBy: r.incident.closedBy }).toEqual({ outcome: 'resolved', diagnosis: 'application', closedBy: 'verification' });
+    expect(r.incident.alert?.name).toBe('HighErrorRate');
+    expect(actions(r)).toContainEqual(['restart the application', 'succeeded']);
+    expect(await runsOf('incident-error-rate-from-alerts')).toBe(startedBefore + 1);
+    expect(counters.rejected).toBe(before.rejected);
+  }, 240_000);
+});
