@@ -5,7 +5,7 @@
 // A test checks the committed JSON is what this produces and that every query runs in Prometheus.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { defaultKpiRules, type KpiName, type KpiTable } from '../../common/kpi';
+import { defaultKpiRules, targetText, type KpiName, type KpiTable } from '../../common/kpi';
 import { projectRoot } from '../../config/project';
 
 /** The PromQL of each KPI, on the credits service's metrics (and postgres_exporter for storage). */
@@ -59,7 +59,7 @@ export function kpiDashboard(): object {
         id: id++,
         type: 'timeseries',
         title: rule.label,
-        description: `Runbook KPI "${rule.label}": warning ${rule.bad} ${rule.warning}, critical ${rule.bad} ${rule.critical} (${rule.unit}).`,
+        description: `Runbook KPI "${rule.label}": target ${targetText(rule)}, warning ${rule.bad} ${rule.warning}, critical ${rule.bad} ${rule.critical} (${rule.unit}).`,
         datasource: { type: 'prometheus', uid: '${datasource}' },
         gridPos: { h: 7, w: 6, x: (i % 4) * 6, y: y + Math.floor(i / 4) * 7 },
         targets: [{ refId: 'A', expr: q.expr, legendFormat: rule.label, datasource: { type: 'prometheus', uid: '${datasource}' } }],
