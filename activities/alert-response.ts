@@ -124,8 +124,8 @@ export function createAlertResponseActivities(deps: ActivityDeps) {
     const status = (await readStatusReport(cfg)).report;
     const live = await deps.conductor.liveness();
     const db = await statements().catch((e: Error) => ({ probeMs: undefined, slowStatements: [], lockWaits: [], error: e.message }));
-    // Two events at least, within 15 s: a hung stage shows as none.
-    const interval = await measureInterval(5, 2, Date.now() + 15_000).catch((e: Error) => ({ error: e.message }));
+    // Two events at least, within 6 s; fewer (a stall, or a quiet hour) and the status report decides.
+    const interval = await measureInterval(3, 2, Date.now() + 6_000).catch((e: Error) => ({ error: e.message }));
     return {
       status: status ? { avgMs: status.metrics.performance.avg_response_ms, p99Ms: status.metrics.performance.p99_response_ms } : undefined,
       recent: 'error' in interval ? { events: 0 } : { events: interval.events, seconds: Math.round(interval.seconds), avgMs: interval.figures.avgResponseMs, p99Ms: interval.figures.p99ResponseMs },
@@ -162,7 +162,26 @@ export function createAlertResponseActivities(deps: ActivityDeps) {
       })
       .catch((e: Error) => ({ byState: {}, total: 0, max: 0, waiting: 0, error: e.message }));
     const live = await deps.conductor.liveness();
-    return { errors: [...groups].map(([kind, g]) => ({ kind, ...g })), linesRead, pool, conductor: { alive: live.alive && live.appEnabled, error: live.error } };
+    const now = await errorsNow(3).catch(() => undefined);
+    return { errors: [...groups].map(([kind, g]) => ({ kind, ...g })), linesRead, pool, conductor: { alive: live.alive && live.appEnabled, error: live.error }, ...(now ? { now } : {}) };
+  }
+
+  /** The error counters by kind, read twice `seconds` apart (a restart in between: unreadable). */
+  async function errorsNow(seconds: number): Promise<{ seconds: number; byKind: Record<string, number> }> {
+    const read = async (): Promise<Map<string, number>> => {
+      const text = await (await fetch(metricsUrl(cfg), { signal: AbortSignal.timeout(cfg.healthCheck.timeoutSeconds * 1000) })).text();
+      return new Map([...text.matchAll(/^zerotrustml_errors_total\{kind="([^"]+)"\} (\d+(?:\.\d+)?)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    };
+    const a = await read();
+    await sleep(seconds * 1000);
+    const b = await read();
+    const byKind: Record<string, number> = {};
+    for (const [kind, n] of b) {
+      const d = n - (a.get(kind) ?? 0);
+      if (d < 0) throw new Error('the application restarted between the readings');
+      if (d > 0) byKind[kind] = d;
+    }
+    return { seconds, byKind };
   }
 
   async function nodeEvidence(): Promise<NodeEvidence> {

@@ -147,6 +147,9 @@ export function latencyCause(e: LatencyEvidence, warning: { avgMs: number; p99Ms
 export interface ErrorEvidence {
   /** The application log's ERROR lines of the last minutes, grouped by the stage that failed. */
   errors: Array<{ kind: string; count: number; last: string; sample: string }>;
+  /** What fails now: the application's error counters by kind over a few seconds (the log also
+   * holds the errors of a fault that is over). Absent when the counters could not be read. */
+  now?: { seconds: number; byKind: Record<string, number> };
   linesRead: number;
   pool: { byState: Record<string, number>; total: number; max: number; waiting: number; error?: string };
   conductor: { alive: boolean; error?: string };
@@ -158,11 +161,21 @@ export function errorCause(e: ErrorEvidence): { cause: ErrorCause; explain: stri
   if (!e.conductor.alive) return { cause: 'conductor', explain: `the conductor does not answer: ${e.conductor.error ?? 'no answer'}` };
   if (e.pool.error) return { cause: 'database', explain: `the database does not answer: ${e.pool.error}` };
   if (e.pool.max > 0 && e.pool.total >= 0.9 * e.pool.max) return { cause: 'pool-exhausted', explain: `${e.pool.total} of ${e.pool.max} database connections in use, ${e.pool.waiting} waiting` };
+  const ofKind = (kind: string): ErrorCause => (kind === 'conductor' ? 'conductor' : kind === 'database' ? 'database' : 'application');
+  const sample = (kind: string): string => {
+    const s = e.errors.find((x) => x.kind === kind)?.sample;
+    return s ? `, e.g. "${s}"` : '';
+  };
+  if (e.now) {
+    const [kind, n] = Object.entries(e.now.byKind).sort((a, b) => b[1] - a[1])[0] ?? [];
+    const total = Object.values(e.now.byKind).reduce((a, b) => a + b, 0);
+    if (!kind || !n) return { cause: 'none', explain: `no event failed in the last ${e.now.seconds} s` };
+    return { cause: ofKind(kind), explain: `${n} of ${total} errors in the last ${e.now.seconds} s are in the ${kind} stage${sample(kind)}` };
+  }
   const top = [...e.errors].sort((a, b) => b.count - a.count)[0];
   if (!top) return { cause: 'none', explain: `no error in the application log's last ${e.linesRead} lines` };
   const total = e.errors.reduce((n, x) => n + x.count, 0);
-  const cause: ErrorCause = top.kind === 'conductor' ? 'conductor' : top.kind === 'database' ? 'database' : 'application';
-  return { cause, explain: `${top.count} of ${total} recent errors are in the ${top.kind} stage, e.g. "${top.sample}"` };
+  return { cause: ofKind(top.kind), explain: `${top.count} of ${total} recent errors in the log are in the ${top.kind} stage${sample(top.kind)}` };
 }
 
 // ---------------------------------------------------------------- healthy nodes
@@ -190,8 +203,9 @@ export interface RateLimitEvidence {
 
 export type RateLimitCause = 'spam' | 'growth' | 'none';
 
-/** Spam: a few nodes (at most a quarter of the active ones) make at least 80% of the violations.
- * Growth: the violations are spread over many nodes. */
+/** Spam: a few nodes (at most a quarter of the active ones) make at least 80% of the violations;
+ * the offenders are every node in that heavy group (a tenth of the top node's count or more), so
+ * none of them is left spamming. Growth: the violations are spread over many nodes. */
 export function rateLimitCause(e: RateLimitEvidence): { cause: RateLimitCause; explain: string; offenders: string[]; types: string[] } {
   const per = e.violations.map((v) => ({ node: v.node, n: Object.values(v.byType).reduce((a, b) => a + b, 0) })).sort((a, b) => b.n - a.n);
   const total = per.reduce((a, b) => a + b.n, 0);
@@ -205,7 +219,11 @@ export function rateLimitCause(e: RateLimitEvidence): { cause: RateLimitCause; e
     offenders.push(p.node);
     covered += p.n;
   }
-  if (offenders.length <= few) return { cause: 'spam', explain: `${offenders.length} node(s) make ${Math.round((covered / total) * 100)}% of ${total} violations`, offenders, types };
+  if (offenders.length <= few) {
+    const heavy = per.filter((p) => p.n >= Math.max(2, per[0]!.n / 10));
+    const share = heavy.reduce((a, b) => a + b.n, 0) / total;
+    return { cause: 'spam', explain: `${heavy.length} node(s) make ${Math.round(share * 100)}% of ${total} violations`, offenders: heavy.map((p) => p.node).sort(), types };
+  }
   return { cause: 'growth', explain: `${total} violations spread over ${per.length} nodes (${offenders.length} make 80%): legitimate growth`, offenders: [], types };
 }
 

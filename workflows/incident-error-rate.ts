@@ -37,6 +37,7 @@ export async function incidentErrorRate(input: IncidentInput = {}, carry?: Incid
     incident.finding(
       `application log: ${e.errors.reduce((n, x) => n + x.count, 0)} errors in the last ${LOG_MINUTES} minutes (${e.linesRead} lines read)`,
       ...[...e.errors].sort((a, b) => b.count - a.count).map((g) => `  ${g.kind}: ${g.count}, last at ${g.last}: ${g.sample}`),
+      e.now ? `failing now (the error counters over ${e.now.seconds} s): ${Object.entries(e.now.byKind).map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing'}` : 'failing now: the error counters could not be read',
       e.pool.error ? `database connections: not readable (${e.pool.error})` : `database connections: ${e.pool.total} of ${e.pool.max} (${Object.entries(e.pool.byState).map(([s, n]) => `${n} ${s}`).join(', ')}); ${e.pool.waiting} waiting`,
       e.conductor.alive ? 'conductor: answers' : `conductor: ${e.conductor.error ?? 'app not enabled'}`,
       `diagnosis: ${cause}: ${explain}`,

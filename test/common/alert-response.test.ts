@@ -88,6 +88,11 @@ describe('errors: the stage that fails', () => {
     expect(errorCause({ errors, linesRead: 100, pool: { ...pool, error: 'ECONNREFUSED' }, conductor: { alive: true } }).cause).toBe('database');
     expect(errorCause({ errors: [], linesRead: 100, pool, conductor: { alive: true } }).cause).toBe('none');
   });
+  test('what fails now decides over the log, which still holds the errors of a fault that is over', () => {
+    const oldConductorErrors = [{ kind: 'conductor', count: 240, last: 't', sample: 'conductor call timed out' }, ...errors];
+    expect(errorCause({ errors: oldConductorErrors, linesRead: 1000, pool, conductor: { alive: true }, now: { seconds: 3, byKind: { application: 30 } } })).toMatchObject({ cause: 'application', explain: expect.stringContaining('30 of 30 errors in the last 3 s are in the application stage, e.g. "internal error"') });
+    expect(errorCause({ errors: oldConductorErrors, linesRead: 1000, pool, conductor: { alive: true }, now: { seconds: 3, byKind: {} } }).cause).toBe('none');
+  });
 });
 
 describe('rate limits: spam or growth', () => {
@@ -100,6 +105,9 @@ describe('rate limits: spam or growth', () => {
     ];
     const r = rateLimitCause({ limits, violations, perMinute: [], activeNodes: 40, banned: [] });
     expect(r).toMatchObject({ cause: 'spam', offenders: ['node-0011', 'node-0021'], types: ['quality_gradient'] });
+    // Four spammers of about the same weight: all four, though three already make 80%.
+    const four = ['0001', '0011', '0021', '0031'].map((n, i) => ({ node: `node-${n}`, byType: { quality_gradient: 300 - i * 20 } }));
+    expect(rateLimitCause({ limits, violations: [...four, { node: 'node-0002', byType: { quality_gradient: 1 } }], perMinute: [], activeNodes: 40, banned: [] }).offenders).toEqual(['node-0001', 'node-0011', 'node-0021', 'node-0031']);
   });
   test('violations spread evenly over most nodes is growth, with nobody to ban', () => {
     const violations = Array.from({ length: 30 }, (_, i) => ({ node: `node-${i}`, byType: { quality_gradient: 5 } }));

@@ -210,12 +210,20 @@ test('rate-limit violations: spam from a few nodes -> a ban proposed, applied on
   await freshApp();
   fault('ratelimit');
   await breached('Rate limit violations');
+  // Every spammer has had its turn (the simulator serves the nodes in turn): a node that has not
+  // spammed yet is not an offender, and a ban of the others would be right but leave this test
+  // nothing to compare with.
+  const spammers = ['node-0001', 'node-0011', 'node-0021', 'node-0031'];
+  await waitFor('all four spammers', async () => {
+    const v = ((await (await fetch(`${statusUrl}/admin/rate-limits`)).json()) as { violations: Array<{ node: string }> }).violations.map((x) => x.node);
+    return spammers.every((s) => v.includes(s)) || undefined;
+  });
   expect(await healthCheck()).toContain('KPI Rate limit violations');
   const h = await incidentOf('incident-rate-limit-violations');
   await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 60_000);
   const pending = await h.query<{ approval?: { what: string } }>('progress');
   // The spammers are the nodes whose number ends in 1: 0001, 0011, 0021, 0031.
-  expect(pending.approval!.what).toMatch(/^ban node-0001, node-0011, node-0021, node-0031 for 24 h$|^ban (node-00[0-3]1(, )?){4} for 24 h$/);
+  expect(pending.approval!.what).toBe('ban node-0001, node-0011, node-0021, node-0031 for 24 h');
   await decide(h, 'oncall-ana', { reason: 'spam confirmed' });
   const r = (await h.result()) as IncidentResult;
   await expectRepaired('incident-rate-limit-violations', r, 'spam');
