@@ -1,10 +1,11 @@
 // Runbook "incident-rate-limit-violations": the response to the high rate-limit violations alert.
-// Assess which nodes exceed which limits, and how the violations spread over nodes and over time:
+// Assess which nodes exceed which limits (read twice, 10 s apart: what goes on now), and how the
+// violations spread over nodes and over time:
 // a few nodes making most of them is spam, many nodes is legitimate growth. The proposal (a
 // temporary ban of the offenders, or a higher limit for the event types hit) takes effect only
 // after an approval, in every environment: it decides who may earn credits. Applied through the
 // application, written to its audit trail, verified by the violations' rate.
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import { rateLimitCause } from '../common/alert-response';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
@@ -15,6 +16,8 @@ import { recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 
+/** How long the assessment watches the violations. */
+const WATCH_SECONDS = 10;
 /** A ban lasts a day: long enough to stop a spammer, short enough to be reviewed. */
 const BAN_SECONDS = 86_400;
 /** A limit raised for growth: half again. */
@@ -26,11 +29,18 @@ export async function incidentRateLimitViolations(input: IncidentInput = {}, car
     if (incident.resumed) return incident.resume();
     await incident.open('credits rate limits');
     incident.phase('assess', 'the nodes over their limits by event type; spam or growth (spread over nodes and over time)');
-    const e = await quick.rateLimitEvidence.executeWithOptions({ summary: 'read the violations by node and event type' }, []);
-    const { cause, explain, offenders, types } = rateLimitCause(e);
+    // Two readings WATCH_SECONDS apart: a spammer quiet at the first shows at the second, and no
+    // new violation between them means the storm is over (nothing to ban).
+    const first = await quick.rateLimitEvidence.executeWithOptions({ summary: 'read the violations by node and event type' }, []);
+    await sleep(`${WATCH_SECONDS}s`);
+    const e = await quick.rateLimitEvidence.executeWithOptions({ summary: `read them again after ${WATCH_SECONDS} s` }, []);
+    const count = (x: typeof e): number => x.violations.reduce((n, v) => n + Object.values(v.byType).reduce((a, b) => a + b, 0), 0);
+    const fresh = Math.max(0, count(e) - count(first));
+    const judged = rateLimitCause(e);
+    const { cause, explain, offenders, types } = fresh > 0 ? judged : { ...judged, cause: 'none' as const, explain: `no new violation in ${WATCH_SECONDS} s: the storm is over`, offenders: [] };
     const byNode = e.violations.map((v) => ({ node: v.node, n: Object.values(v.byType).reduce((a, b) => a + b, 0), byType: v.byType })).sort((a, b) => b.n - a.n);
     incident.finding(
-      `${byNode.reduce((a, b) => a + b.n, 0)} violations by ${byNode.length} of ${e.activeNodes} active nodes in the window`,
+      `${byNode.reduce((a, b) => a + b.n, 0)} violations by ${byNode.length} of ${e.activeNodes} active nodes in the window; ${fresh} new in the ${WATCH_SECONDS} s between two readings`,
       ...byNode.slice(0, 20).map((v) => `  ${v.node}: ${v.n} (${Object.entries(v.byType).map(([t, n]) => `${t} ${n}`).join(', ')})`),
       `over time: ${e.perMinute.slice(-10).map((m) => `${m.at.slice(11, 16)} ${m.violations}`).join(', ') || 'none'}`,
       `limits: ${types.map((t) => `${t} ${e.limits[t]?.limit} per ${e.limits[t]?.per}`).join(', ') || 'none hit'}`,

@@ -121,7 +121,7 @@ async function withData<T>(configFile: string | undefined, fn: (pg: PgClient, co
   }
 }
 
-async function fault(all: string[], o: { dataDir: string; delayMs: string; config?: string }): Promise<void> {
+async function fault(all: string[], o: { dataDir: string; delayMs: string; ballastMb: string; config?: string }): Promise<void> {
   for (const m of all) if (!MODES.includes(m as FaultMode)) throw new Error(`fault: expected some of ${MODES.join(', ')}, found "${m}"`);
   mkdirSync(o.dataDir, { recursive: true });
   if (all.includes('corrupt-rows')) {
@@ -142,7 +142,7 @@ async function fault(all: string[], o: { dataDir: string; delayMs: string; confi
     return void console.log(`crashed (pid ${pid})`);
   }
   if (!modes.includes('clear') && pid === undefined) throw new Error('the credits service is not running: nothing to inject a fault into');
-  await setFaultSwitch(faultFile(o.dataDir), modes.includes('clear') ? { modes: [] } : { modes, delayMs: Number(o.delayMs), pid }, pid, 'the credits service');
+  await setFaultSwitch(faultFile(o.dataDir), modes.includes('clear') ? { modes: [] } : { modes, delayMs: Number(o.delayMs), ballastMb: Number(o.ballastMb), pid }, pid, 'the credits service');
   console.log(`faults: ${modes.join(', ')}`);
 }
 
@@ -173,9 +173,10 @@ function main(): void {
     .command('fault')
     .requiredOption('--data-dir <dir>')
     .option('--delay-ms <ms>', 'added response time for slow', '4000')
+    .option('--ballast-mb <mb>', 'metrics bloat for memory, in MiB (8 MiB steps)', '512')
     .option('-c, --config <file>', 'runbooks configuration (database, conductor) for the data faults')
     .argument('<modes...>', MODES.join(' | '))
-    .action((modes: string[], o: { dataDir: string; delayMs: string; config?: string }) => fault(modes, o));
+    .action((modes: string[], o: { dataDir: string; delayMs: string; ballastMb: string; config?: string }) => fault(modes, o));
   program.parseAsync(process.argv).catch((e: unknown) => {
     console.error(`credits-service: ${(e as Error).message}`);
     process.exitCode = 1;

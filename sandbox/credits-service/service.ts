@@ -18,6 +18,8 @@ export type FaultMode = 'hang' | 'slow' | 'blind' | 'errors' | 'ratelimit' | 'un
 export interface Faults {
   modes: FaultMode[];
   delayMs?: number;
+  /** The "memory" fault's size, MiB (default 512). */
+  ballastMb?: number;
   pid?: number;
 }
 
@@ -199,7 +201,8 @@ export class CreditsService {
     this.log(`faults: ${next.modes.join(', ') || 'none'}`);
     if (next.modes.includes('unhealthy')) void this.pg!.query(`UPDATE nodes SET healthy = (CASE WHEN node_id ~ '^node-[0-9]+$' THEN substr(node_id, 6)::int % 4 <> 0 ELSE true END)`).then(() => this.loadNodes()).catch(() => undefined);
     else void this.pg!.query(`UPDATE nodes SET healthy = true WHERE NOT healthy AND (CASE WHEN node_id ~ '^node-[0-9]+$' THEN substr(node_id, 6)::int % 23 <> 0 ELSE true END)`).then(() => this.loadNodes()).catch(() => undefined);
-    if (next.modes.includes('memory')) for (let i = 0; i < 64; i++) this.ballast.push(Buffer.alloc(8 * 1024 * 1024, 1));
+    const chunks = Math.max(1, Math.min(1024, Math.round((Number.isFinite(next.ballastMb) ? next.ballastMb! : 512) / 8)));
+    if (next.modes.includes('memory')) for (let i = 0; i < chunks; i++) this.ballast.push(Buffer.alloc(8 * 1024 * 1024, 1));
     else this.ballast.length = 0;
   }
 

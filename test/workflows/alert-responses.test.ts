@@ -255,12 +255,13 @@ test('nobody acknowledges: paged again (primary and backup), then escalated; an 
   await freshApp();
   fault('ratelimit');
   await sleep(2000);
-  const waiting = async (input: object): Promise<WorkflowHandle> => {
-    const h = await client.workflow.start('incidentRateLimitViolations', { taskQueue: queue, workflowId: `ack-${Date.now()}`, args: [{ trigger: 'manual', acknowledgeWithinSeconds: 2, ...input }] });
+  const waiting = async (acknowledge: boolean): Promise<WorkflowHandle> => {
+    const h = await client.workflow.start('incidentRateLimitViolations', { taskQueue: queue, workflowId: `ack-${Date.now()}`, args: [{ trigger: 'manual', acknowledgeWithinSeconds: 2 }] });
+    if (acknowledge) await h.executeUpdate('acknowledge', { args: [{ by: 'oncall-ana' }] });
     await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 60_000);
     return h;
   };
-  const unanswered = await waiting({});
+  const unanswered = await waiting(false);
   await waitFor('the escalation after the re-page', async () => (await unanswered.query<IncidentResult['incident']>('incident')).escalations.length >= 3 || undefined, 30_000);
   await decide(unanswered, 'oncall-ana', { approved: false, reason: 'test' });
   const r = (await unanswered.result()) as IncidentResult;
@@ -270,8 +271,7 @@ test('nobody acknowledges: paged again (primary and backup), then escalated; an 
     [2, 'senior engineer', 'not acknowledged within 4 s'],
   ]);
 
-  const taken = await waiting({});
-  await taken.executeUpdate('acknowledge', { args: [{ by: 'oncall-ana' }] });
+  const taken = await waiting(true);
   await sleep(5000);
   await decide(taken, 'oncall-ana', { approved: false, reason: 'test' });
   const t = (await taken.result()) as IncidentResult;
