@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { applySchedules } from '../../client/schedules';
+import { resetBreakerUpdate, restartBudgetId } from '../../common/guards';
 import type { IncidentResult } from '../../common/incident';
 import { serviceControl } from '../../adapters/service-control';
 import { runCommand } from '../../adapters/process';
@@ -60,6 +61,10 @@ async function main(): Promise<void> {
       '  alertResolveWaitSeconds: 600',
       'kpi:',
       `  memoryBytes: { warning: ${memoryWarningBytes} }`,
+      // Twelve restarts of the application an hour, on purpose: the default budget (3 an hour)
+      // opens the circuit breaker in the second repetition, and the incidents escalate instead.
+      'remediation:',
+      '  restartBudget: { max: 100 }',
     ],
   });
   const { client, config } = stack;
@@ -79,6 +84,11 @@ async function main(): Promise<void> {
 
   const results: Record<string, Array<{ detectS: number; recoverS: number; diagnosis?: string; outcome: string }>> = Object.fromEntries(kinds.map((k) => [k, []]));
   try {
+    // An earlier run of this bench (its Temporal data is kept) may have left a circuit breaker open.
+    for (const service of ['application', 'database', 'conductor']) {
+      const budget = client.workflow.getHandle(restartBudgetId(service));
+      if ((await budget.describe().catch(() => undefined))?.status.name === 'RUNNING') await budget.executeUpdate(resetBreakerUpdate, { args: [{ by: 'bench', reason: 'bench:recover starts' }] }).catch(() => undefined);
+    }
     await app.start();
     await applySchedules(client, config);
     // apply leaves a paused schedule paused (an operator may have paused it); this bench needs it.

@@ -400,4 +400,29 @@ describe('through Prometheus and Alertmanager', () => {
     expect(await runsOf('incident-error-rate-from-alerts')).toBe(startedBefore + 1);
     expect(counters.rejected).toBe(before.rejected);
   }, 240_000);
+
+  test('LowHealthyNodePercentage fires -> incident-low-healthy-nodes; nodes restarted; verified', async () => {
+    await freshApp();
+    const startedBefore = await runsOf('incident-low-healthy-nodes-from-alerts');
+    fault('unhealthy');
+    const h = client.workflow.getHandle('incident-low-healthy-nodes-from-alerts');
+    await waitFor('the receiver to start incident-low-healthy-nodes', async () => (await runsOf('incident-low-healthy-nodes-from-alerts')) > startedBefore || undefined, 90_000);
+    const r = (await h.result()) as IncidentResult;
+    expect({ outcome: r.outcome, diagnosis: r.diagnosis, closedBy: r.incident.closedBy, alert: r.incident.alert?.name }).toEqual({ outcome: 'resolved', diagnosis: 'unhealthy-nodes', closedBy: 'verification', alert: 'LowHealthyNodePercentage' });
+    expect(actions(r)).toContainEqual(['restart 10 unhealthy node(s)', 'succeeded']);
+    await resetNodes();
+  }, 240_000);
+
+  test('HighRateLimitViolations fires -> incident-rate-limit-violations; the ban waits for its approval; verified', async () => {
+    await freshApp();
+    const startedBefore = await runsOf('incident-rate-limit-violations-from-alerts');
+    fault('ratelimit');
+    const h = client.workflow.getHandle('incident-rate-limit-violations-from-alerts');
+    await waitFor('the receiver to start incident-rate-limit-violations', async () => (await runsOf('incident-rate-limit-violations-from-alerts')) > startedBefore || undefined, 90_000);
+    await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 60_000);
+    await decide(h, 'oncall-ana', { reason: 'spam' });
+    const r = (await h.result()) as IncidentResult;
+    expect({ outcome: r.outcome, diagnosis: r.diagnosis, alert: r.incident.alert?.name }).toEqual({ outcome: 'resolved', diagnosis: 'spam', alert: 'HighRateLimitViolations' });
+    expect(actions(r)).toContainEqual(['verify', 'succeeded']);
+  }, 240_000);
 });
