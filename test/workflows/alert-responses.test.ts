@@ -365,7 +365,11 @@ describe('through Prometheus and Alertmanager', () => {
   beforeAll(async () => {
     rmSync(dataDir, { recursive: true, force: true });
     mkdirSync(dataDir, { recursive: true });
-    ({ server: receiver, counters } = createReceiver(client, routed(), token));
+    // The responses restart the application on purpose: the scrape that misses it then must not
+    // start incident-system-unresponsive beside the run under test (it gets a notification).
+    const config = routed();
+    ({ server: receiver, counters } = createReceiver(client, { ...config, receiver: { ...config.receiver, routes: { ...config.receiver.routes, CreditsServiceDown: 'alert-notification' } } }, token));
+    await freshApp(); // before Prometheus watches: stopping it later would fire CreditsServiceDown
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     await startMonitoring({
       dataDir,
@@ -387,7 +391,7 @@ describe('through Prometheus and Alertmanager', () => {
   });
 
   test('HighErrorRate fires -> incident-error-rate once while Alertmanager repeats it; restarted; verified; closed', async () => {
-    await freshApp();
+    fault('clear'); // the application stays up: Prometheus watches it
     const before = { ...counters };
     const startedBefore = await runsOf('incident-error-rate-from-alerts');
     fault('errors');
@@ -402,7 +406,7 @@ describe('through Prometheus and Alertmanager', () => {
   }, 240_000);
 
   test('LowHealthyNodePercentage fires -> incident-low-healthy-nodes; nodes restarted; verified', async () => {
-    await freshApp();
+    fault('clear'); // the application stays up: Prometheus watches it
     const startedBefore = await runsOf('incident-low-healthy-nodes-from-alerts');
     fault('unhealthy');
     const h = client.workflow.getHandle('incident-low-healthy-nodes-from-alerts');
@@ -414,7 +418,7 @@ describe('through Prometheus and Alertmanager', () => {
   }, 240_000);
 
   test('HighRateLimitViolations fires -> incident-rate-limit-violations; the ban waits for its approval; verified', async () => {
-    await freshApp();
+    fault('clear'); // the application stays up: Prometheus watches it
     const startedBefore = await runsOf('incident-rate-limit-violations-from-alerts');
     fault('ratelimit');
     const h = client.workflow.getHandle('incident-rate-limit-violations-from-alerts');
