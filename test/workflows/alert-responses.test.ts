@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { defaultRoutes } from '../../common/config-schema';
+import { restartBudgetId } from '../../common/guards';
 import type { IncidentResult } from '../../common/incident';
 import { gaugeValue } from '../../activities/status-report';
 import { createReceiver, type ReceiverCounters } from '../../client/receiver';
@@ -72,6 +73,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  // The restart budgets are long-lived runs on the queue of the worker that first spent one: on
+  // this file's queue they would outlive its worker, and every later restart would wait on them
+  // (CI hung on it). Nothing else serves this queue.
+  for (const service of ['application', 'database', 'conductor']) {
+    const h = client.workflow.getHandle(restartBudgetId(service));
+    const d = await h.describe().catch(() => undefined);
+    if (d?.status.name === 'RUNNING' && d.taskQueue === queue) await h.terminate('alert-responses: the worker serving its queue stops');
+  }
   await worker?.stop();
   await app.stop().catch(() => undefined);
   await resetNodes();
