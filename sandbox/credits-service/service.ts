@@ -503,12 +503,15 @@ export class UptimeRecord {
     }
   }
 
-  /** Minutes ran / minutes since the first record (at most 30 days); 1 with no record. */
+  /** Minutes ran / minutes since the first record (at most 30 days); 1 with no record. Asked by
+   * the running service: the current minute counts as ran even before its mark (marks are 10 s
+   * apart, so a new minute would otherwise read as an outage for up to 10 s: CI saw it). */
   ratio(now: number): number {
     const first = this.ranges[0];
-    if (!first) return 1;
+    const last = this.ranges[this.ranges.length - 1];
+    if (!first || !last) return 1;
     const minute = Math.floor(now / 60_000);
-    const ran = this.ranges.reduce((n, r) => n + (Math.min(r[1], minute) - r[0] + 1), 0);
+    const ran = this.ranges.reduce((n, r) => n + (Math.min(r[1], minute) - r[0] + 1), 0) + (minute > last[1] ? 1 : 0);
     return Math.min(1, ran / (minute - first[0] + 1));
   }
 }
