@@ -103,7 +103,9 @@ test('20,000 repeats to one open incident: every repeat counted, every run under
     expect(r.incident.repeats).toBe(20_000);
     expect(r.incident.continuedAsNew).toBe(runs.length - 1);
     expect(r.incident.startedAt).toBe(opened.startedAt);
-    expect(r.incident.phases.slice(0, opened.phases.length)).toEqual(opened.phases);
+    // The phases in order; not their times: a workflow task refused while repeats flood in is run
+    // again at a later time (CI saw 'respond' 16 ms apart between a mid-run query and the result).
+    expect(r.incident.phases.slice(0, opened.phases.length).map((p) => p.phase)).toEqual(opened.phases.map((p) => p.phase));
     expect(r.incident.escalations[0]).toMatchObject({ level: 1, reason: 'incident opened' });
     expect(r.incident.acknowledged?.by).toBe('frank');
     const md = r.postMortem!.markdown;
