@@ -7,7 +7,10 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import type { z } from 'zod';
 import {
+  adminAnswers,
+  type AdminOp,
   intervalFigures,
   intervalLevels,
   parseMetrics,
@@ -25,14 +28,15 @@ import { kpiRules, type KpiLevel, type KpiName } from '../common/kpi';
 import { runCommand } from '../adapters/process';
 import type { LoadedConfig } from '../config/load';
 import type { ActivityDeps } from './deps';
-import { metricsUrl, readStatusReport } from './status-report';
+import { metricsUrl, readStatusReport, sampleMemory } from './status-report';
 
 export function adminUrl(config: LoadedConfig, op: string): string {
   return new URL(op, config.application.adminUrl ?? new URL('/admin/', config.application.statusUrl)).toString();
 }
 
-/** Calls the application's operations API; a refusal is not retried (it says what was wrong). */
-async function admin<T>(config: LoadedConfig, op: string, body?: unknown): Promise<T> {
+/** Calls the application's operations API; a refusal is not retried (it says what was wrong), nor
+ * an answer of another shape than the operation's (adminAnswers). */
+async function admin<Op extends AdminOp>(config: LoadedConfig, op: Op, body?: unknown): Promise<z.output<(typeof adminAnswers)[Op]>> {
   const url = adminUrl(config, op);
   let res: Response;
   try {
@@ -42,7 +46,18 @@ async function admin<T>(config: LoadedConfig, op: string, body?: unknown): Promi
   }
   const text = await res.text();
   if (!res.ok) throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `${url} refused: HTTP ${res.status} ${text.slice(0, 300)}` });
-  return JSON.parse(text) as T;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const checked = adminAnswers[op].safeParse(json);
+  if (!checked.success) {
+    const issues = checked.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`).join('; ');
+    throw ApplicationFailure.create({ type: Failure.PreconditionFailed, message: `${url} answered in an unexpected shape (${issues}); found ${text.slice(0, 200)}` });
+  }
+  return checked.data as z.output<(typeof adminAnswers)[Op]>;
 }
 
 async function readMetrics(config: LoadedConfig): Promise<MetricsReading> {
@@ -168,20 +183,11 @@ export function createAlertResponseActivities(deps: ActivityDeps) {
 
   /** The error counters by kind, read twice `seconds` apart (a restart in between: unreadable). */
   async function errorsNow(seconds: number): Promise<{ seconds: number; byKind: Record<string, number> }> {
-    const read = async (): Promise<Map<string, number>> => {
-      const text = await (await fetch(metricsUrl(cfg), { signal: AbortSignal.timeout(cfg.healthCheck.timeoutSeconds * 1000) })).text();
-      return new Map([...text.matchAll(/^zerotrustml_errors_total\{kind="([^"]+)"\} (\d+(?:\.\d+)?)$/gm)].map((m) => [m[1]!, Number(m[2])]));
-    };
-    const a = await read();
+    const a = await readMetrics(cfg);
     await sleep(seconds * 1000);
-    const b = await read();
-    const byKind: Record<string, number> = {};
-    for (const [kind, n] of b) {
-      const d = n - (a.get(kind) ?? 0);
-      if (d < 0) throw new Error('the application restarted between the readings');
-      if (d > 0) byKind[kind] = d;
-    }
-    return { seconds, byKind };
+    const f = intervalFigures(a, await readMetrics(cfg));
+    if ('error' in f) throw new Error(f.error);
+    return { seconds, byKind: f.errorsByKind };
   }
 
   async function nodeEvidence(): Promise<NodeEvidence> {
@@ -232,15 +238,8 @@ export function createAlertResponseActivities(deps: ActivityDeps) {
   }
 
   async function memoryEvidence(input: { samples: number; intervalSeconds: number }): Promise<MemoryEvidence> {
-    const samples: Array<{ at: number; bytes: number }> = [];
-    for (let i = 0; i < input.samples; i++) {
-      if (i) await sleep(input.intervalSeconds * 1000);
-      const r = await readMetrics(cfg).catch(() => undefined);
-      if (r?.memoryBytes !== undefined) samples.push({ at: r.at, bytes: r.memoryBytes });
-    }
-    const first = samples[0];
-    const last = samples[samples.length - 1];
-    const window = await admin<{ windowMinutes: number; entries: number }>(cfg, 'metrics').then(
+    const { samples, perMinute } = await sampleMemory(cfg, input.samples, input.intervalSeconds);
+    const window = await admin(cfg, 'metrics').then(
       (w) => ({ minutes: w.windowMinutes, entries: w.entries }),
       () => undefined,
     );
@@ -258,7 +257,7 @@ export function createAlertResponseActivities(deps: ActivityDeps) {
     }
     return {
       samples: samples.map((s) => s.bytes),
-      growthBytesPerMinute: first && last && last.at > first.at ? Math.round(((last.bytes - first.bytes) / (last.at - first.at)) * 60_000) : undefined,
+      growthBytesPerMinute: perMinute === undefined ? undefined : Math.round(perMinute),
       window,
       processes,
     };

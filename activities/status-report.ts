@@ -49,3 +49,17 @@ export async function readMemoryGauge(config: LoadedConfig, timeoutMs = config.h
     return { error: `${metricsUrl(config)} unreachable: ${(e as Error).message}` };
   }
 }
+
+/** The memory gauge sampled `samples` times `intervalSeconds` apart (a missed sample is skipped),
+ * and its growth per minute from the first to the last sample. */
+export async function sampleMemory(config: LoadedConfig, samples: number, intervalSeconds: number): Promise<{ samples: Array<{ at: number; bytes: number }>; perMinute?: number }> {
+  const out: Array<{ at: number; bytes: number }> = [];
+  for (let i = 0; i < samples; i++) {
+    if (i) await new Promise((r) => setTimeout(r, intervalSeconds * 1000));
+    const { bytes } = await readMemoryGauge(config, 5000);
+    if (bytes !== undefined) out.push({ at: Date.now(), bytes });
+  }
+  const first = out[0];
+  const last = out[out.length - 1];
+  return { samples: out, perMinute: first && last && last.at > first.at ? ((last.bytes - first.bytes) / (last.at - first.at)) * 60_000 : undefined };
+}

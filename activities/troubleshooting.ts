@@ -9,7 +9,7 @@ import type { StatusReport } from '../common/kpi';
 import { runCommand } from '../adapters/process';
 import type { ActivityDeps } from './deps';
 import type { HostResources } from './incident';
-import { metricsUrl, readMemoryGauge, readStatusReport } from './status-report';
+import { metricsUrl, readStatusReport, sampleMemory } from './status-report';
 
 export interface TroubleshootingChecks {
   findings: string[];
@@ -82,15 +82,8 @@ export function createTroubleshootingActivities(deps: ActivityDeps) {
 
   /** Memory sampled over time from the application's metrics, and lingering connections. */
   async function memoryGrowthChecks(input: { samples: number; intervalSeconds: number }): Promise<TroubleshootingChecks> {
-    const samples: Array<{ at: number; bytes: number }> = [];
-    for (let i = 0; i < input.samples; i++) {
-      if (i) await new Promise((r) => setTimeout(r, input.intervalSeconds * 1000));
-      const { bytes } = await readMemoryGauge(cfg, 5000);
-      if (bytes !== undefined) samples.push({ at: Date.now(), bytes }); // else a missed sample
-    }
-    const first = samples[0];
+    const { samples, perMinute } = await sampleMemory(cfg, input.samples, input.intervalSeconds);
     const last = samples[samples.length - 1];
-    const perMinute = first && last && last.at > first.at ? ((last.bytes - first.bytes) / (last.at - first.at)) * 60_000 : undefined;
     const report = await statusReport();
     const conns = await deps.postgres.withClient(undefined, async (c) =>
       (await c.query<{ app: string; state: string; n: string }>(`SELECT coalesce(nullif(application_name, ''), '(none)') AS app, coalesce(state, '?') AS state, count(*) AS n FROM pg_stat_activity WHERE datname = current_database() GROUP BY 1, 2 ORDER BY 3 DESC`)).rows,

@@ -2,7 +2,31 @@
 // the evidence each one gathers, the cause the evidence points to, and the KPIs measured over an
 // interval from two readings of the application's metrics. An interval, not the status report:
 // the monitor's window looks back an hour and still holds the fault long after it was repaired.
+import { z } from 'zod';
 import { kpiRules, levelOf, type KpiLevel, type KpiName, type KpiOverrides } from './kpi';
+
+// ---------------------------------------------------------------- the application's answers
+
+// What the operations API answers is checked before a runbook decides on it: a node id it names
+// goes into a ban, the audit trail and the decisions the workflow code makes; a malformed answer
+// would otherwise fail the workflow's own code, where Temporal retries it forever.
+const nodeId = z.string().min(1).max(200);
+const count = z.number().int().min(0);
+export const adminAnswers = {
+  'nodes/restart': z.object({ restarted: z.array(nodeId), failed: z.array(z.object({ node: nodeId, why: z.string().max(500) })) }),
+  'nodes/ban': z.looseObject({}),
+  'rate-limits': z.object({
+    limits: z.record(z.string().max(100), z.object({ limit: count, per: z.string().max(20) })),
+    violations: z.array(z.object({ node: nodeId, byType: z.record(z.string().max(100), count) })).max(100_000),
+    perMinute: z.array(z.object({ at: z.string().max(40), violations: count })).max(100_000),
+    activeNodes: count,
+    banned: z.array(nodeId),
+  }),
+  metrics: z.object({ windowMinutes: z.number().positive(), entries: count }),
+  'metrics/window': z.object({ windowMinutes: z.number().positive(), entries: count }),
+  'metrics/clear': z.object({ dropped: count, freedBytes: count }),
+};
+export type AdminOp = keyof typeof adminAnswers;
 
 // ---------------------------------------------------------------- KPIs over an interval
 
@@ -14,8 +38,9 @@ export interface MetricsReading {
   latencySum: number;
   latencyCount: number;
   errors: number;
+  /** zerotrustml_errors_total by its kind label (the stage that failed). */
+  errorsByKind: Record<string, number>;
   violations: number;
-  detections: number;
   activeNodes?: number;
   healthyNodes?: number;
   memoryBytes?: number;
@@ -25,6 +50,7 @@ export interface MetricsReading {
 export function parseMetrics(text: string, at: number): MetricsReading {
   const sums = new Map<string, number>();
   const buckets = new Map<number, number>();
+  const errorsByKind: Record<string, number> = {};
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$/.exec(line);
@@ -36,6 +62,10 @@ export function parseMetrics(text: string, at: number): MetricsReading {
       if (le !== undefined) buckets.set(le === '+Inf' ? Infinity : Number(le), value);
       continue;
     }
+    if (m[1] === 'zerotrustml_errors_total') {
+      const kind = /kind="([^"]*)"/.exec(m[2] ?? '')?.[1] ?? '';
+      errorsByKind[kind] = (errorsByKind[kind] ?? 0) + value;
+    }
     sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + value);
   }
   const get = (n: string): number | undefined => sums.get(n);
@@ -45,8 +75,8 @@ export function parseMetrics(text: string, at: number): MetricsReading {
     latencySum: get('zerotrustml_response_time_seconds_sum') ?? 0,
     latencyCount: get('zerotrustml_response_time_seconds_count') ?? 0,
     errors: get('zerotrustml_errors_total') ?? 0,
+    errorsByKind,
     violations: get('zerotrustml_rate_limit_violations_total') ?? 0,
-    detections: get('zerotrustml_byzantine_detections_total') ?? 0,
     activeNodes: get('zerotrustml_active_nodes'),
     healthyNodes: get('zerotrustml_healthy_nodes'),
     memoryBytes: get('zerotrustml_memory_usage_bytes'),
@@ -57,6 +87,8 @@ export interface IntervalFigures {
   seconds: number;
   /** Credit events in the interval, successful and failed. */
   events: number;
+  /** Failed events in the interval by the stage that failed (only kinds that failed). */
+  errorsByKind: Record<string, number>;
   figures: Partial<Record<KpiName, number>>;
 }
 
@@ -80,7 +112,8 @@ export function intervalFigures(a: MetricsReading, b: MetricsReading): IntervalF
   if (seconds > 0) figures.rateLimitViolationsPerHour = Math.round((dViolations / seconds) * 3600);
   if (b.activeNodes !== undefined && b.healthyNodes !== undefined && b.activeNodes > 0) figures.healthyNodeRatio = b.healthyNodes / b.activeNodes;
   if (b.memoryBytes !== undefined) figures.memoryBytes = b.memoryBytes;
-  return { seconds, events: dCount + dErrors, figures };
+  const errorsByKind = Object.fromEntries(Object.entries(b.errorsByKind).map(([k, n]): [string, number] => [k, n - (a.errorsByKind[k] ?? 0)]).filter(([, n]) => n > 0));
+  return { seconds, events: dCount + dErrors, errorsByKind, figures };
 }
 
 /** Each KPI's level over the interval ('unknown' when the interval did not measure it). */
@@ -193,13 +226,7 @@ export const SYSTEMIC_SHARE = 0.5;
 
 // ---------------------------------------------------------------- rate limits
 
-export interface RateLimitEvidence {
-  limits: Record<string, { limit: number; per: string }>;
-  violations: Array<{ node: string; byType: Record<string, number> }>;
-  perMinute: Array<{ at: string; violations: number }>;
-  activeNodes: number;
-  banned: string[];
-}
+export type RateLimitEvidence = z.output<(typeof adminAnswers)['rate-limits']>;
 
 export type RateLimitCause = 'spam' | 'growth' | 'none';
 

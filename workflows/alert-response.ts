@@ -10,6 +10,7 @@ import type { Approval } from '../common/runbooks';
 import type { Activities } from '../activities';
 import { lockTargets } from './guards';
 import type { Incident } from './incident';
+import type { Placement } from '../activities/placement';
 import { on, placement } from './placement';
 import { configRead, extend, shortStep } from './presets';
 import { restartConductor } from './restart-conductor';
@@ -32,19 +33,7 @@ export async function restartComponent(incident: Incident, service: Restartable,
     incident.state.followUps.push(`find out why ${service} keeps failing, then close its circuit breaker: runbook breaker reset ${service} --reason "<what was fixed>"`);
     return `the restart budget of ${service} is spent (${budget.max} per ${budget.windowSeconds} s): its circuit breaker is open`;
   }
-  if (service === 'conductor') {
-    const r = await incident.act(
-      'restart the conductor (child run restart-conductor)',
-      () =>
-        executeChild(restartConductor, {
-          args: [{ trigger: 'parent', severity: incident.state.severity, requestedBy: incident.requestedBy }],
-          workflowId: `${workflowInfo().workflowId}-restart-conductor`,
-          staticSummary: `restart-conductor for ${incident.state.runbook}`,
-        }),
-      (v) => `${v.outcome}; ${v.creditsReadable ?? 0} credits readable`,
-    );
-    return r.ok ? undefined : r.error;
-  }
+  if (service === 'conductor') return restartConductorChild(incident);
   const target = service === 'database' ? `database:${(await quick.describeDatabaseTarget.executeWithOptions({ summary: 'the database target' }, [])).database}` : 'application';
   let locks;
   try {
@@ -54,13 +43,33 @@ export async function restartComponent(incident: Incident, service: Restartable,
     return `another run holds ${target}: ${failureMessage(e)}`;
   }
   try {
-    const where = await placement();
-    const r = await incident.act(`restart the ${service}`, () => on(where, service, slowPreset).restartService.executeWithOptions({ summary: `restart the ${service} through service control: ${why}` }, [{ service }]), (v) => v.how);
-    if (!r.ok) return r.error;
-    return r.value.restarted ? undefined : r.value.how;
+    return await restartThroughServiceControl(incident, await placement(), service, why);
   } finally {
     await locks.release();
   }
+}
+
+/** The conductor restarted by a restart-conductor child run; why that failed, or undefined. */
+export async function restartConductorChild(incident: Incident): Promise<string | undefined> {
+  const r = await incident.act(
+    'restart the conductor (child run restart-conductor)',
+    () =>
+      executeChild(restartConductor, {
+        args: [{ trigger: 'parent', severity: incident.state.severity, requestedBy: incident.requestedBy }],
+        workflowId: `${workflowInfo().workflowId}-restart-conductor`,
+        staticSummary: `restart-conductor for ${incident.state.runbook}`,
+      }),
+    (v) => `${v.outcome}; ${v.creditsReadable ?? 0} credits readable`,
+  );
+  return r.ok ? undefined : r.error;
+}
+
+/** The application or PostgreSQL restarted through service control on the host that runs it (its
+ * own task queue when hosts are configured); why that failed or did not happen, or undefined. */
+export async function restartThroughServiceControl(incident: Incident, where: Placement, service: 'application' | 'database', why?: string): Promise<string | undefined> {
+  const r = await incident.act(`restart the ${service}`, () => on(where, service, slowPreset).restartService.executeWithOptions({ summary: `restart the ${service} through service control${why ? `: ${why}` : ''}` }, [{ service }]), (v) => v.how);
+  if (!r.ok) return r.error;
+  return r.value.restarted ? undefined : r.value.how;
 }
 
 /** On a production target, an approval of `what`; elsewhere the change goes ahead, recorded as

@@ -7,18 +7,18 @@
 // the target's lock (another run working on it makes this one wait, then diagnose again) and one
 // unit of the service's restart budget; a spent budget opens the service's circuit breaker and
 // the incident escalates with the evidence instead of restarting again.
-import { executeChild, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, sleep } from '@temporalio/workflow';
 import type { BudgetDecision } from '../common/guards';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
 import type { Diagnosis, SystemCause } from '../activities/incident';
+import { restartConductorChild, restartThroughServiceControl } from './alert-response';
 import { readHostFigures } from './host-figures';
 import type { Placement } from '../activities/placement';
 import { lockTargets, type HeldLocks } from './guards';
 import { Incident, type IncidentCarry } from './incident';
 import { on, placement } from './placement';
 import { extend, shortStep } from './presets';
-import { restartConductor } from './restart-conductor';
 import { failureMessage, recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
@@ -163,30 +163,14 @@ export async function incidentSystemUnresponsive(input: IncidentInput = {}, carr
 /** Applies the diagnosis's resolution; returns why it failed, or undefined. */
 async function respond(incident: Incident, diagnosis: Diagnosis, where: Placement): Promise<string | undefined> {
   switch (diagnosis.cause) {
-    case 'conductor-down': {
-      const r = await incident.act(
-        'restart the conductor (child run restart-conductor)',
-        () =>
-          executeChild(restartConductor, {
-            args: [{ trigger: 'parent', severity: incident.state.severity, requestedBy: incident.requestedBy }],
-            workflowId: `${workflowInfo().workflowId}-restart-conductor`,
-            staticSummary: 'restart-conductor for incident-system-unresponsive',
-          }),
-        (v) => `${v.outcome}; ${v.creditsReadable ?? 0} credits readable`,
-      );
-      return r.ok ? undefined : r.error;
-    }
+    case 'conductor-down':
+      return restartConductorChild(incident);
     case 'database-down':
     case 'application-hung':
-    case 'application-down': {
-      const service = diagnosis.cause === 'database-down' ? 'database' : 'application';
-      // On the host that runs the service (its own task queue when hosts are configured).
-      const r = await incident.act(`restart the ${service}`, () => on(where, service, slowPreset).restartService.executeWithOptions({ summary: `restart the ${service} through service control` }, [{ service }]), (v) => v.how);
+    case 'application-down':
       // The application holds database connections: after PostgreSQL restarts, it is restarted too
       // if it does not recover by itself (verification below tells).
-      if (!r.ok) return r.error;
-      return r.value.restarted ? undefined : r.value.how;
-    }
+      return restartThroughServiceControl(incident, where, diagnosis.cause === 'database-down' ? 'database' : 'application');
     case 'database-error': {
       incident.record('restart the database', 'skipped', `the database answers with an error: ${diagnosis.database.error}`);
       incident.state.followUps.push(`fix the database error by hand (a restart would not): ${diagnosis.database.error}`);

@@ -377,7 +377,7 @@ export class CreditsService {
       case 'POST /admin/rate-limits': {
         const type = String(body.eventType);
         const limit = Number(body.limit);
-        if (!(type in EVENT_RULES)) throw new Error(`expected "eventType" among ${Object.keys(EVENT_RULES).join(', ')}`);
+        if (!Object.hasOwn(EVENT_RULES, type)) throw new Error(`expected "eventType" among ${Object.keys(EVENT_RULES).join(', ')}`);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new Error('expected "limit": a whole number from 1 to 1000000');
         this.limits.set(type, limit);
         return { eventType: type, limit };

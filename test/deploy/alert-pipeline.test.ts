@@ -13,7 +13,7 @@ import { automationQueries, kpiQueries } from '../../deploy/grafana/dashboard';
 import { CreditsService } from '../../sandbox/credits-service/service';
 import { startMonitoring, stopMonitoring } from '../../sandbox/monitoring';
 import { conductorClient } from '../../adapters/conductor';
-import { testRoot } from '../support/env';
+import { fastAlerting, testRoot } from '../support/env';
 import { pgUrl, temporalClient, testConfig } from '../support/stack';
 
 const dataDir = path.join(testRoot, 'alert-pipeline');
@@ -63,11 +63,7 @@ beforeAll(async () => {
     scrapeTarget: `127.0.0.1:${ports.service}`,
     receiverUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alertmanager`,
     token,
-    scrapeIntervalSeconds: 1,
-    evaluationIntervalSeconds: 1,
-    groupWaitSeconds: 1,
-    repeatIntervalSeconds: 2,
-    ruleFor: '0s',
+    ...fastAlerting,
   }));
 });
 

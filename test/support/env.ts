@@ -20,6 +20,10 @@ function creditsServiceCommand(verb: 'start' | 'stop'): string[] {
   return verb === 'start' ? [...cli, '--port', String(testPorts.creditsService), '--rate', '20', '--config', testConfigPath] : cli;
 }
 
+/** Prometheus and Alertmanager as the end-to-end tests run them: a scrape and an evaluation every
+ * second, rules firing at once, grouped after 1 s and repeated every 2 s. */
+export const fastAlerting = { scrapeIntervalSeconds: 1, evaluationIntervalSeconds: 1, groupWaitSeconds: 1, repeatIntervalSeconds: 2, ruleFor: '0s' } as const;
+
 /** Sets the test stack simulator's fault modes through its CLI (`clear` clears them); returns
  * what it printed. */
 export function simulatorFault(...modes: string[]): string {

@@ -18,7 +18,7 @@ import { createReceiver, type ReceiverCounters } from '../../client/receiver';
 import { routeAlert } from '../../routing/alert-router';
 import { serviceControl } from '../../adapters/service-control';
 import { startMonitoring, stopMonitoring } from '../../sandbox/monitoring';
-import { simulatorFault as fault, testPorts, testRoot } from '../support/env';
+import { fastAlerting, simulatorFault as fault, testPorts, testRoot } from '../support/env';
 import { decide, pgUrl, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
@@ -387,17 +387,21 @@ describe('through Prometheus and Alertmanager', () => {
       scrapeTarget: `127.0.0.1:${testPorts.creditsService}`,
       receiverUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alertmanager`,
       token,
-      scrapeIntervalSeconds: 1,
-      evaluationIntervalSeconds: 1,
-      groupWaitSeconds: 1,
-      repeatIntervalSeconds: 2,
-      ruleFor: '0s',
+      ...fastAlerting,
     });
   }, 120_000);
   afterAll(async () => {
     await stopMonitoring(dataDir);
     receiver.close();
   });
+
+  /** Injects the fault and waits for the receiver to start a new run of the runbook. */
+  async function firesAndStarts(runbook: string, mode: string): Promise<WorkflowHandle> {
+    const before = await runsOf(`${runbook}-from-alerts`);
+    fault(mode);
+    await waitFor(`the receiver to start ${runbook}`, async () => (await runsOf(`${runbook}-from-alerts`)) > before || undefined, 90_000);
+    return client.workflow.getHandle(`${runbook}-from-alerts`);
+  }
 
   test('HighErrorRate fires -> incident-error-rate once while Alertmanager repeats it; restarted; verified; closed', async () => {
     fault('clear'); // the application stays up: Prometheus watches it
@@ -416,10 +420,7 @@ describe('through Prometheus and Alertmanager', () => {
 
   test('LowHealthyNodePercentage fires -> incident-low-healthy-nodes; nodes restarted; verified', async () => {
     fault('clear'); // the application stays up: Prometheus watches it
-    const startedBefore = await runsOf('incident-low-healthy-nodes-from-alerts');
-    fault('unhealthy');
-    const h = client.workflow.getHandle('incident-low-healthy-nodes-from-alerts');
-    await waitFor('the receiver to start incident-low-healthy-nodes', async () => (await runsOf('incident-low-healthy-nodes-from-alerts')) > startedBefore || undefined, 90_000);
+    const h = await firesAndStarts('incident-low-healthy-nodes', 'unhealthy');
     const r = (await h.result()) as IncidentResult;
     expect({ outcome: r.outcome, diagnosis: r.diagnosis, closedBy: r.incident.closedBy, alert: r.incident.alert?.name }).toEqual({ outcome: 'resolved', diagnosis: 'unhealthy-nodes', closedBy: 'verification', alert: 'LowHealthyNodePercentage' });
     expect(actions(r)).toContainEqual(['restart 10 unhealthy node(s)', 'succeeded']);
@@ -428,10 +429,7 @@ describe('through Prometheus and Alertmanager', () => {
 
   test('HighRateLimitViolations fires -> incident-rate-limit-violations; the ban waits for its approval; verified', async () => {
     fault('clear'); // the application stays up: Prometheus watches it
-    const startedBefore = await runsOf('incident-rate-limit-violations-from-alerts');
-    fault('ratelimit');
-    const h = client.workflow.getHandle('incident-rate-limit-violations-from-alerts');
-    await waitFor('the receiver to start incident-rate-limit-violations', async () => (await runsOf('incident-rate-limit-violations-from-alerts')) > startedBefore || undefined, 90_000);
+    const h = await firesAndStarts('incident-rate-limit-violations', 'ratelimit');
     await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 60_000);
     await decide(h, 'oncall-ana', { reason: 'spam' });
     const r = (await h.result()) as IncidentResult;
