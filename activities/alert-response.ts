@@ -136,18 +136,25 @@ export function createAlertResponseActivities(deps: ActivityDeps) {
   }
 
   async function latencyEvidence(): Promise<LatencyEvidence> {
-    const status = (await readStatusReport(cfg)).report;
-    const live = await deps.conductor.liveness();
-    const db = await statements().catch((e: Error) => ({ probeMs: undefined, slowStatements: [], lockWaits: [], error: e.message }));
-    // Two events at least, within 6 s; fewer (a stall, or a quiet hour) and the status report decides.
-    const interval = await measureInterval(3, 2, Date.now() + 6_000).catch((e: Error) => ({ error: e.message }));
+    // The stages are probed while the application's own events are counted: the interval is the
+    // step's length, the probes take a fraction of it.
+    const [interval, status, live, db, recent] = await Promise.all([
+      // 3 s of the application's events; none (a stall, or a quiet hour) and the status report
+      // decides. One event in 3 s where 20 a second are usual already says how slow it is: waiting
+      // for a second 6-second event doubled the step and told nothing new.
+      measureInterval(3, 1, Date.now() + 3_000).catch((e: Error) => ({ error: e.message })),
+      readStatusReport(cfg).then((r) => r.report),
+      deps.conductor.liveness(),
+      statements().catch((e: Error) => ({ probeMs: undefined, slowStatements: [], lockWaits: [], error: e.message })),
+      recentChanges(24),
+    ]);
     return {
       status: status ? { avgMs: status.metrics.performance.avg_response_ms, p99Ms: status.metrics.performance.p99_response_ms } : undefined,
       recent: 'error' in interval ? { events: 0 } : { events: interval.events, seconds: Math.round(interval.seconds), avgMs: interval.figures.avgResponseMs, p99Ms: interval.figures.p99ResponseMs },
       conductor: { alive: live.alive, roundTripMs: live.latencyMs, error: live.error },
       database: db,
       loadPerCpu: Math.round((os.loadavg()[0]! / os.cpus().length) * 100) / 100,
-      recentChanges: await recentChanges(24),
+      recentChanges: recent,
     };
   }
 

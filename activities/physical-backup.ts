@@ -590,9 +590,9 @@ export function createPhysicalBackupActivities(deps: ActivityDeps) {
   }
 
   async function checkClusterCopy(input: { label: string; copyDirectory: string; content?: boolean }): Promise<{ copy: TableFigures; live?: { rows: Record<string, number> }; missingTables: string[]; identity: string }> {
-    const id = await identity(tier.restorePort, input.copyDirectory);
-    // The copy's full figures and the live server's row counts (what "rows behind" needs), at once.
-    const [copy, live] = await Promise.all([figuresAt(tier.restorePort, input.content !== false), countsAt(pg.target.port).catch(() => undefined)]);
+    // The copy's identity and full figures and the live server's row counts (what "rows behind"
+    // needs), at once: the copy's figures take the time, the rest is a psql start and row counts.
+    const [id, copy, live] = await Promise.all([identity(tier.restorePort, input.copyDirectory), figuresAt(tier.restorePort, input.content !== false), countsAt(pg.target.port).catch(() => undefined)]);
     const recorded = path.join(tier.workDirectory, `figures-${input.label}.json`);
     const atBackup = existsSync(recorded) ? (JSON.parse(readFileSync(recorded, 'utf8')) as TableFigures) : undefined;
     const missingTables = Object.keys(atBackup?.rows ?? {}).filter((t) => !(t in copy.rows));

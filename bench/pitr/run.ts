@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import type { DatabaseArchivingResult, DatabaseBackupResult, PhysicalBackupResult, RestoreClusterResult, RestoreDatabaseResult } from '../../common/runbooks';
 import { postgresToolsDir } from '../../adapters/postgres-tools';
-import { benchRoot, ensureDatabaseSize, secs, sh, sleep, startBenchStack, timed } from '../support';
+import { activitySteps, benchRoot, ensureDatabaseSize, secs, sh, sleep, startBenchStack, timed } from '../support';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,8 +28,11 @@ async function main(): Promise<void> {
   const stack = await startBenchStack({ extraYaml: ['physicalBackup:', '  enabled: true', `  archiveTimeoutSeconds: ${archiveTimeout}`, '  restorePort: 55496', 'application:', '  managed: false'] });
   const { client, config } = stack;
   const tq = config.temporal.taskQueue;
-  const run = async <T>(workflow: string, input: object): Promise<{ ms: number; value: T }> =>
-    timed(() => client.workflow.execute<(i: object) => Promise<T>>(workflow, { taskQueue: tq, workflowId: `bench-pitr-${workflow}-${Date.now()}`, args: [{ trigger: 'manual', ...input }] }));
+  const run = async <T>(workflow: string, input: object): Promise<{ ms: number; value: T; workflowId: string }> => {
+    const workflowId = `bench-pitr-${workflow}-${Date.now()}`;
+    return { ...(await timed(() => client.workflow.execute<(i: object) => Promise<T>>(workflow, { taskQueue: tq, workflowId, args: [{ trigger: 'manual', ...input }] }))), workflowId };
+  };
+  const stepsOf = async (workflowId: string): Promise<Record<string, number>> => Object.fromEntries((await activitySteps(client, workflowId)).map((s, i) => [`${i + 1} ${s.activity}`, Math.round(s.ms)]));
   const pgUrl = config.database.url;
   const query = async <T extends Record<string, unknown>>(text: string, url = pgUrl): Promise<T[]> => {
     const c = new PgClient({ connectionString: url });
@@ -135,10 +138,10 @@ async function main(): Promise<void> {
       logicalRestoreLiveMs: logicalLive,
       logicalRestoreTotalMs: logical.ms,
       physicalLatestMs: latest.ms,
-      physicalLatest: { restoreMs: latest.value.restoreMs, recoverMs: latest.value.recoverMs, downtimeMs: latest.value.downtimeMs },
+      physicalLatest: { restoreMs: latest.value.restoreMs, recoverMs: latest.value.recoverMs, downtimeMs: latest.value.downtimeMs, steps: await stepsOf(latest.workflowId) },
       physicalLatestCountsOnlyMs: counts.ms,
       physicalToTimeMs: toTime.ms,
-      physicalToTime: { restoreMs: toTime.value.restoreMs, recoverMs: toTime.value.recoverMs, downtimeMs: toTime.value.downtimeMs },
+      physicalToTime: { restoreMs: toTime.value.restoreMs, recoverMs: toTime.value.recoverMs, downtimeMs: toTime.value.downtimeMs, steps: await stepsOf(toTime.workflowId) },
       floorMs: floor,
       afterKill: { ms: afterKill.ms, downtimeMs: afterKill.value.downtimeMs, rpoSeconds: rpoS, recoveredTo: afterKill.value.recoveredTo },
       ratios,
@@ -154,6 +157,7 @@ restore-cluster, latest, counts only   ${secs(counts.ms).padStart(9)}   ${ratios
 restore-cluster, to a time             ${secs(toTime.ms).padStart(9)}   ${ratios.physicalToTimeVsRunbook.toFixed(2)}x
 floor (copy the backup's files)        ${secs(floor).padStart(9)}   ${ratios.floorVsRunbook.toFixed(2)}x
 killed under writes, restored latest   ${secs(afterKill.ms).padStart(9)}   RPO ${rpoS.toFixed(1)} s, downtime ${afterKill.value.downtimeMs} ms
+steps of restore-cluster, latest (activity: ms from scheduled to completed):${Object.entries(result.physicalLatest.steps).map(([k, v]) => `\n  ${k.padEnd(36)} ${String(v).padStart(6)}`).join('')}
 goals: ${Object.entries(goals).map(([g, ok]) => `\n  ${ok ? 'met   ' : 'MISSED'} ${g}`).join('')}`);
   } finally {
     // Leave the bench cluster as the other benches expect it: not archiving, no kept directories.

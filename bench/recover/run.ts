@@ -5,7 +5,8 @@
 // slow events, failing events, unhealthy nodes, bloated metrics, a rate-limit spam storm (its ban
 // is approved by the bench at once: the time measured is the automation's). Goal: under 30 s each.
 //
-// Usage: npm run bench:recover [-- --reps 3] [-- --only slow,errors]
+// Usage: npm run bench:recover [-- --reps 3] [-- --only slow,errors] [-- --steps]   (--steps: each
+// response's activities and their times)
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
@@ -14,7 +15,7 @@ import { resetBreakerUpdate, restartBudgetId } from '../../common/guards';
 import type { IncidentResult } from '../../common/incident';
 import { serviceControl } from '../../adapters/service-control';
 import { runCommand } from '../../adapters/process';
-import { median, prepareSandboxData, sleep, startBenchStack, until } from '../support';
+import { activitySteps, median, prepareSandboxData, sleep, startBenchStack, until } from '../support';
 
 const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const reps = Number(arg('--reps') ?? 3) || 3;
@@ -132,6 +133,8 @@ async function main(): Promise<void> {
         const diagnosis = state.findings.find((x) => x.startsWith('diagnosis: '))?.slice(11).split(':')[0];
         results[kind]!.push({ detectS: (started - t0) / 1000, recoverS, diagnosis, outcome: state.outcome ?? 'resolved' });
         console.log(`${kind}: ${f.runbook} started after ${(started - t0) / 1000} s, diagnosis ${diagnosis}, verified recovery after ${recoverS} s`);
+        // Where the response's time went (its activities, scheduled to completed), on request.
+        if (process.argv.includes('--steps')) for (const s of await activitySteps(client, handle.workflowId)) console.log(`  ${s.activity.padEnd(28)} ${Math.round(s.ms)} ms`);
         await handle.executeUpdate('close', { args: [{ by: 'bench', reason: 'measured' }] }).catch(() => undefined);
         await handle.result().catch(() => undefined);
       }

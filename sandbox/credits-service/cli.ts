@@ -9,14 +9,31 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { Client as PgClient } from 'pg';
-import { clearCorruption, corruptDht, corruptRows } from './corruption';
-import { loadConfig } from '../../config/load';
-import { conductorClient } from '../../adapters/conductor';
+import type { Client as PgClient } from 'pg';
+import type * as M_pg from 'pg';
+import type * as M_conductor from '../../adapters/conductor';
+import type * as M_load from '../../config/load';
+import type * as M_service from './service';
+import type * as M_corruption from './corruption';
 import { runningPidIn, setFaultSwitch } from '../fault-switch';
 import { isAlive, listenAddress, stopProcess } from '../processes';
-import { CreditsService, faultFile, type FaultMode } from './service';
+import type { FaultMode } from './service';
 import { nodeProgram } from '../../config/project';
+
+// The service, the configuration, the database and conductor clients are loaded by the commands
+// that use them: they take some 0.5 s to load, and `stop`, `start` and a fault switch need none
+// of them. A service restart runs two of these commands, and a fault is on only once its command
+// has loaded.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lazy = {
+  pg: (): typeof M_pg => require('pg') as typeof M_pg,
+  conductor: (): typeof M_conductor => require('../../adapters/conductor') as typeof M_conductor,
+  load: (): typeof M_load => require('../../config/load') as typeof M_load,
+  service: (): typeof M_service => require('./service') as typeof M_service,
+  corruption: (): typeof M_corruption => require('./corruption') as typeof M_corruption,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+const loadConfig = (o: { file?: string }): ReturnType<typeof M_load.loadConfig> => lazy.load().loadConfig(o);
 
 const pidPath = (dir: string): string => path.join(dir, 'credits-service.pid');
 const logPath = (dir: string): string => path.join(dir, 'credits-service.log');
@@ -36,6 +53,8 @@ interface Opts {
 async function run(o: Opts): Promise<void> {
   const config = loadConfig({ file: o.config });
   mkdirSync(o.dataDir, { recursive: true });
+  const { CreditsService } = lazy.service();
+  const { conductorClient } = lazy.conductor();
   const service = new CreditsService({ dataDir: o.dataDir, port: Number(o.port), host: listenAddress(o.host), pgUrl: config.database.url, conductor: conductorClient(config), eventsPerSecond: Number(o.rate), logDir: o.dataDir });
   try {
     await service.start();
@@ -62,7 +81,8 @@ async function run(o: Opts): Promise<void> {
 async function join(o: { dataDir: string; nodeId: string; config?: string }): Promise<void> {
   if (!/^node-[0-9]+$/.test(o.nodeId)) throw new Error(`join: expected a node id like node-0101, found "${o.nodeId}"`);
   const config = loadConfig({ file: o.config });
-  const pg = new PgClient({ connectionString: config.database.url });
+  const { Client } = lazy.pg();
+  const pg = new Client({ connectionString: config.database.url });
   await pg.connect();
   try {
     await pg.query(`INSERT INTO nodes (node_id, reputation, is_validator, healthy, joined_at, last_seen_at) VALUES ($1, 'normal', false, true, now(), now()) ON CONFLICT (node_id) DO NOTHING`, [o.nodeId]);
@@ -108,10 +128,11 @@ async function stop(o: { dataDir: string }): Promise<void> {
 type DataFault = 'corrupt-rows' | 'corrupt-dht';
 const MODES: Array<FaultMode | DataFault | 'crash' | 'clear'> = ['hang', 'slow', 'blind', 'errors', 'ratelimit', 'unhealthy', 'memory', 'corrupt-rows', 'corrupt-dht', 'crash', 'clear'];
 
-async function withData<T>(configFile: string | undefined, fn: (pg: PgClient, conductor: ReturnType<typeof conductorClient>, conductorDataDir: string) => Promise<T>): Promise<T> {
+async function withData<T>(configFile: string | undefined, fn: (pg: PgClient, conductor: ReturnType<typeof M_conductor.conductorClient>, conductorDataDir: string) => Promise<T>): Promise<T> {
   const config = loadConfig({ file: configFile });
-  const pg = new PgClient({ connectionString: config.database.url });
-  const conductor = conductorClient(config);
+  const { Client } = lazy.pg();
+  const pg = new Client({ connectionString: config.database.url });
+  const conductor = lazy.conductor().conductorClient(config);
   await pg.connect();
   try {
     return await fn(pg, conductor, config.conductorDataDir);
@@ -125,14 +146,19 @@ async function fault(all: string[], o: { dataDir: string; delayMs: string; balla
   for (const m of all) if (!MODES.includes(m as FaultMode)) throw new Error(`fault: expected some of ${MODES.join(', ')}, found "${m}"`);
   mkdirSync(o.dataDir, { recursive: true });
   if (all.includes('corrupt-rows')) {
+    const { corruptRows } = lazy.corruption();
     const r = await withData(o.config, (pg, c) => corruptRows(pg, c, o.dataDir));
     console.log(`corrupt-rows: amounts changed of ${r!.changed.map((x) => x.credit_id).join(', ')}; deleted ${r!.deleted.map((x) => x.credit_id).join(', ')}`);
   }
   if (all.includes('corrupt-dht')) {
+    const { corruptDht } = lazy.corruption();
     const r = await withData(o.config, (_pg, c, dir) => corruptDht(c, dir, o.dataDir));
     console.log(`corrupt-dht: lost from the DHT view (until a gossip round): ${r!.lost.join(', ')}`);
   }
-  if (all.includes('clear')) for (const line of await withData(o.config, (pg) => clearCorruption(pg, o.dataDir))) console.log(`cleared ${line}`);
+  if (all.includes('clear')) {
+    const { clearCorruption } = lazy.corruption();
+    for (const line of await withData(o.config, (pg) => clearCorruption(pg, o.dataDir))) console.log(`cleared ${line}`);
+  }
   const modes = all.filter((m) => m !== 'corrupt-rows' && m !== 'corrupt-dht');
   if (modes.length === 0) return;
   const pid = runningPid(o.dataDir);
@@ -142,7 +168,7 @@ async function fault(all: string[], o: { dataDir: string; delayMs: string; balla
     return void console.log(`crashed (pid ${pid})`);
   }
   if (!modes.includes('clear') && pid === undefined) throw new Error('the credits service is not running: nothing to inject a fault into');
-  await setFaultSwitch(faultFile(o.dataDir), modes.includes('clear') ? { modes: [] } : { modes, delayMs: Number(o.delayMs), ballastMb: Number(o.ballastMb), pid }, pid, 'the credits service');
+  await setFaultSwitch(lazy.service().faultFile(o.dataDir), modes.includes('clear') ? { modes: [] } : { modes, delayMs: Number(o.delayMs), ballastMb: Number(o.ballastMb), pid }, pid, 'the credits service');
   console.log(`faults: ${modes.join(', ')}`);
 }
 
