@@ -244,6 +244,19 @@ export function createAlertResponseActivities(deps: ActivityDeps) {
     return done;
   }
 
+  /** Load shedding through the application's settings: `fraction` of the events turned away for
+   * `seconds` (it ends by itself), written to its audit trail. */
+  async function shedLoad(input: { fraction: number; seconds: number; approvedBy: string; incident: string }): Promise<string> {
+    const r = await admin(cfg, 'load-shedding', { fraction: input.fraction, seconds: input.seconds });
+    await pg.withClient(undefined, (c) =>
+      c.query(`INSERT INTO audit_trail (credit_id, action, actor, details, at) VALUES ('-', 'load-shedding', $1, $2, now())`, [
+        `runbook (approved by ${input.approvedBy})`,
+        JSON.stringify({ fraction: input.fraction, seconds: input.seconds, until: r.until, incident: input.incident }),
+      ]),
+    );
+    return `the application turns away ${Math.round(r.fraction * 100)}% of its events until ${r.until ?? 'now'}`;
+  }
+
   async function memoryEvidence(input: { samples: number; intervalSeconds: number }): Promise<MemoryEvidence> {
     const { samples, perMinute } = await sampleMemory(cfg, input.samples, input.intervalSeconds);
     const window = await admin(cfg, 'metrics').then(
@@ -409,7 +422,7 @@ export function createAlertResponseActivities(deps: ActivityDeps) {
     });
   }
 
-  return { detectionPattern, penalizeNodes, kpiThresholds, cancelBlockers, latencyEvidence, errorEvidence, nodeEvidence, restartNodes, rateLimitEvidence, applyRateLimitChange, memoryEvidence, clearOldMetrics, setMetricsWindow, verifyKpis };
+  return { detectionPattern, penalizeNodes, kpiThresholds, cancelBlockers, latencyEvidence, errorEvidence, nodeEvidence, restartNodes, rateLimitEvidence, applyRateLimitChange, shedLoad, memoryEvidence, clearOldMetrics, setMetricsWindow, verifyKpis };
 }
 
 function round(v: number): number {

@@ -25,6 +25,7 @@ export const adminAnswers = {
   metrics: z.object({ windowMinutes: z.number().positive(), entries: count }),
   'metrics/window': z.object({ windowMinutes: z.number().positive(), entries: count }),
   'metrics/clear': z.object({ dropped: count, freedBytes: count }),
+  'load-shedding': z.object({ fraction: z.number().min(0).max(1), until: z.string().max(40).nullable(), shed: count }),
 };
 export type AdminOp = keyof typeof adminAnswers;
 

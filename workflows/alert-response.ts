@@ -86,7 +86,7 @@ export async function approvalOnProduction(incident: Incident, what: string, det
 
 /** Resolve: the alert's KPIs within their warning thresholds over an interval, or escalate with
  * why. `failed` short-cuts to the escalation (the remedy did not happen). */
-export async function verifyOrEscalate(incident: Incident, o: { kpis: KpiName[]; diagnosis: string; failed?: string; unresolved?: string[] }): Promise<IncidentResult> {
+export async function verifyOrEscalate(incident: Incident, o: { kpis: KpiName[]; diagnosis: string; failed?: string; unresolved?: string[]; undo?: () => Promise<unknown> }): Promise<IncidentResult> {
   incident.phase('resolve', `verify: ${o.kpis.join(', ')} within their warning thresholds`);
   const verified = o.failed
     ? undefined
@@ -101,6 +101,8 @@ export async function verifyOrEscalate(incident: Incident, o: { kpis: KpiName[];
   }
   const why = o.failed ?? `verification failed: ${verified?.details}`;
   if (verified) incident.record('verify', 'failed', verified.details);
+  // A change that did not help is taken back before the escalation (the remedy's own undo).
+  if (verified && o.undo) await o.undo();
   incident.finding(`the response did not work: ${why}`, ...(o.unresolved ?? []));
   incident.state.followUps.push(`investigate by hand (${o.diagnosis}): ${why}`, ...(o.unresolved ?? []));
   await incident.escalate(`${o.diagnosis}: ${why}${o.unresolved?.length ? `; ${o.unresolved.join('; ')}` : ''}`);

@@ -3,10 +3,11 @@
 // database: a probe, slow statements, lock waits), the host's load and what changed lately; then
 // the remedy the slowest stage points to: the conductor or the application restarted (within its
 // restart budget), the sessions that hold the locks others wait on cancelled (after an approval
-// on production), or, for slow statements and load, no automatic change: the evidence and a
-// follow-up (query review, scale out) go to the escalation. Verified by the latency KPIs over an
+// on production), or, for slow statements and load, load shedding through the application's
+// settings (after an approval on production; it ends by itself, and is ended at once when it did
+// not help) with a follow-up (query review, scale out). Verified by the latency KPIs over an
 // interval.
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { latencyCause, type LatencyCause } from '../common/alert-response';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
@@ -17,11 +18,15 @@ import { recorded } from './run-record';
 
 const quick = proxyActivities<Activities>(shortStep);
 
+/** Load shedding, the remedy for slow statements and an overloaded host: half of the events
+ * turned away for 30 minutes. It ends by itself, so a forgotten one cannot starve the service. */
+const SHED = { fraction: 0.5, seconds: 1800 };
+
 const REMEDIES: Record<LatencyCause, string> = {
   conductor: 'restart the conductor (runbook restart-conductor, as a child run)',
   'database-locks': 'end the work of the sessions holding the locks others wait on: cancel their statement, or terminate an idle transaction (approval on production)',
-  'database-slow': 'none automatic: review the slow statements (indexes, the query plan); escalate with them',
-  load: 'none automatic: scale out (runbook horizontal-scale) or up; escalate with the load',
+  'database-slow': `shed load: the application turns away ${SHED.fraction * 100}% of its events for ${SHED.seconds / 60} minutes (approval on production); review the slow statements (indexes, the query plan)`,
+  load: `shed load: the application turns away ${SHED.fraction * 100}% of its events for ${SHED.seconds / 60} minutes (approval on production); scale out (runbook horizontal-scale) or up`,
   application: 'restart the application through service control',
   recovered: 'nothing to repair: the recent events are fast again; verify',
 };
@@ -65,9 +70,20 @@ export async function incidentHighLatency(input: IncidentInput = {}, carry?: Inc
         return verifyOrEscalate(incident, { kpis: ['avgResponseMs', 'p99ResponseMs'], diagnosis: cause, failed: r.ok ? undefined : r.error });
       }
       case 'database-slow':
-        return escalateWithEvidence(incident, cause, 'review the slow statements (EXPLAIN ANALYZE, indexes); consider the circuit breaker if they keep requests waiting', explain);
-      case 'load':
-        return escalateWithEvidence(incident, cause, 'scale out (runbook horizontal-scale) or up (runbook vertical-scale): the host is overloaded', explain);
+      case 'load': {
+        const followUp = cause === 'load' ? 'scale out (runbook horizontal-scale) or up (runbook vertical-scale): the host is overloaded' : 'review the slow statements (EXPLAIN ANALYZE, indexes)';
+        // Runs that started before load shedding existed escalate as they did then.
+        if (!patched('latency-load-shedding')) return escalateWithEvidence(incident, cause, cause === 'load' ? followUp : `${followUp}; consider the circuit breaker if they keep requests waiting`, explain);
+        const what = `shed load: turn away ${SHED.fraction * 100}% of the application's events for ${SHED.seconds / 60} minutes (${explain})`;
+        const approval = await approvalOnProduction(incident, what, incident.state.findings.map((f) => `- ${f}`).join('\n'));
+        if (!approval) return escalateWithEvidence(incident, cause, followUp, 'load shedding was not approved');
+        const shed = (fraction: number, seconds: number): Promise<string> => quick.shedLoad.executeWithOptions({ summary: fraction ? what : 'end the load shedding' }, [{ fraction, seconds, approvedBy: approval.by, incident: workflowInfo().workflowId }]);
+        const r = await incident.act(what, () => shed(SHED.fraction, SHED.seconds), (v) => v);
+        incident.state.followUps.push(followUp, `end the load shedding once that is done (it ends by itself after ${SHED.seconds / 60} minutes): POST {"fraction": 0, "seconds": 1} to the application's load-shedding operation`);
+        // Shedding that did not bring the latency back is ended: it costs throughput for nothing.
+        const undo = async (): Promise<void> => void (await incident.act('end the load shedding (it did not help)', () => shed(0, 1), (v) => v));
+        return verifyOrEscalate(incident, { kpis: ['avgResponseMs', 'p99ResponseMs'], diagnosis: cause, failed: r.ok ? undefined : r.error, undo });
+      }
       case 'recovered':
         incident.record('no repair needed', 'skipped', explain);
         return verifyOrEscalate(incident, { kpis: ['avgResponseMs', 'p99ResponseMs'], diagnosis: cause });

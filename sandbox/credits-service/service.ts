@@ -76,6 +76,9 @@ export class CreditsService {
   private readonly violationLog: Array<{ at: number; nodeId: string; type: string }> = [];
   /** Nodes banned until a time (POST /admin/nodes/ban): their events are refused, not counted. */
   private readonly banned = new Map<string, number>();
+  /** Load shedding (POST /admin/load-shedding): this share of the events is turned away, with a
+   * "retry later", until the time given; a setting that is forgotten ends by itself. */
+  private shedding = { fraction: 0, until: 0, shed: 0 };
   /** Per event type, a limit that replaces the rule's (POST /admin/rate-limits). */
   private readonly limits = new Map<string, number>();
   private readonly histogram = { bounds: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], counts: new Array<number>(10).fill(0), sum: 0, count: 0 };
@@ -262,6 +265,10 @@ export class CreditsService {
       }
       const type = this.pickType();
       if ((this.banned.get(node.id) ?? 0) > now) return;
+      if (this.shedding.until > now && Math.random() < this.shedding.fraction) {
+        this.shedding.shed++;
+        return;
+      }
       // "ratelimit" is spam from a few nodes (the numbers ending in 1): each of their turns is a
       // burst of 20 requests, every one over its limit; the other nodes stay within theirs.
       const burst = this.has('ratelimit') && /1$/.test(node.id) ? 20 : this.overLimit(node.id, type, now) ? 1 : 0;
@@ -382,6 +389,16 @@ export class CreditsService {
         this.limits.set(type, limit);
         return { eventType: type, limit };
       }
+      case 'GET /admin/load-shedding':
+        return { fraction: this.shedding.until > now ? this.shedding.fraction : 0, until: this.shedding.until > now ? new Date(this.shedding.until).toISOString() : null, shed: this.shedding.shed };
+      case 'POST /admin/load-shedding': {
+        const fraction = Number(body.fraction);
+        const seconds = Number(body.seconds);
+        if (!(fraction >= 0 && fraction <= 0.9)) throw new Error('expected "fraction": the share of events to turn away, from 0 to 0.9');
+        if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) throw new Error('expected "seconds": a whole number from 1 to 86400');
+        this.shedding = { fraction, until: fraction > 0 ? now + seconds * 1000 : 0, shed: this.shedding.shed };
+        return { fraction, until: fraction > 0 ? new Date(this.shedding.until).toISOString() : null, shed: this.shedding.shed };
+      }
       case 'GET /admin/metrics': {
         return { windowMinutes: this.window.windowMs / 60_000, entries: this.window.size(), memoryBytes: process.memoryUsage().rss };
       }
@@ -465,6 +482,7 @@ export class CreditsService {
     metric('zerotrustml_healthy_nodes', 'gauge', 'Healthy nodes among the active ones', [['', nodes.healthy]]);
     metric('zerotrustml_error_rate', 'gauge', 'Failed share of credit events in the window', [['', f.errorRate]]);
     metric('zerotrustml_rate_limit_violations_total', 'counter', 'Rate-limit violations', [['', this.totals.violations]]);
+    metric('zerotrustml_events_shed_total', 'counter', 'Credit events turned away by load shedding', [['', this.shedding.shed]]);
     if (f.detectionLatencySeconds !== undefined) metric('zerotrustml_detection_latency_seconds', 'gauge', 'Mean time from a Byzantine attempt to its recorded detection in the window', [['', f.detectionLatencySeconds]]);
     if (this.falsePositiveRate !== undefined) metric('zerotrustml_false_positive_rate', 'gauge', 'Confirmed false positives (reputation restores) per detection in the last hour', [['', this.falsePositiveRate]]);
     metric('zerotrustml_uptime_ratio', 'gauge', 'Share of the last 30 days the service ran (its own record)', [['', this.uptime.ratio(now)]]);

@@ -166,6 +166,71 @@ test('high latency (a session holding a lock): the lock holder is found and its 
   }
 }, 240_000);
 
+/** A session that runs one statement for `seconds` (slow, holding no lock others wait on). */
+async function slowStatement(seconds: number): Promise<{ pid: number; end: () => Promise<void> }> {
+  const c = new PgClient({ connectionString: pgUrl() });
+  await c.connect();
+  c.on('error', () => undefined);
+  const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const running = c.query(`SELECT pg_sleep(${seconds}) /* a slow report */`).catch(() => undefined);
+  return {
+    pid,
+    end: async () => {
+      await withPg('credits', (x) => x.query('SELECT pg_cancel_backend($1)', [pid]));
+      await running;
+      await c.end().catch(() => undefined);
+    },
+  };
+}
+
+const shedding = async (): Promise<{ fraction: number; until: string | null; shed: number }> => (await (await fetch(`${statusUrl}/admin/load-shedding`)).json()) as { fraction: number; until: string | null; shed: number };
+const endShedding = (): Promise<Response> => fetch(`${statusUrl}/admin/load-shedding`, { method: 'POST', body: JSON.stringify({ fraction: 0, seconds: 1 }) });
+
+test('high latency (a slow statement): load shedding through the application (no approval off production), in the audit trail; latency verified; the statement named for review', async () => {
+  await freshApp();
+  const slow = await slowStatement(120);
+  try {
+    await sleep(6000); // "slow" is over 5 s
+    const h = await client.workflow.start('incidentHighLatency', { taskQueue: queue, workflowId: `latency-slow-statement-${Date.now()}`, args: [{ trigger: 'manual' }] });
+    const r = (await h.result()) as IncidentResult;
+    expect({ outcome: r.outcome, diagnosis: r.diagnosis }).toEqual({ outcome: 'resolved', diagnosis: 'database-slow' });
+    expect(r.incident.findings.join('\n')).toContain(`(session ${slow.pid}): SELECT pg_sleep(120) /* a slow report */`);
+    const shed = r.incident.actions.find((a) => a.name.startsWith('shed load: turn away 50% of the application'))!;
+    expect(shed.outcome).toBe('succeeded');
+    expect(shed.detail).toMatch(/^the application turns away 50% of its events until \d{4}-/);
+    const now = await shedding();
+    expect(now.fraction).toBe(0.5);
+    expect(Date.parse(now.until!) - Date.now()).toBeGreaterThan(25 * 60_000); // 30 minutes, ending by itself
+    expect(actions(r)).toContainEqual(['verify', 'succeeded']);
+    expect(r.incident.followUps.join('\n')).toContain('review the slow statements');
+    const audit = await withPg('credits', async (c) => (await c.query<{ actor: string; details: { fraction: number; seconds: number; incident: string } }>(`SELECT actor, details FROM audit_trail WHERE action = 'load-shedding' AND details->>'incident' = $1`, [h.workflowId])).rows);
+    expect(audit).toEqual([{ actor: 'runbook (approved by policy (not production))', details: expect.objectContaining({ fraction: 0.5, seconds: 1800 }) }]);
+  } finally {
+    await slow.end();
+    await endShedding();
+  }
+}, 240_000);
+
+test('high latency: load shedding that does not bring the latency back is ended again, and the incident escalates', async () => {
+  await freshApp();
+  fault('slow', '--delay-ms', '6000'); // the application itself is slow: shedding cannot help
+  const slow = await slowStatement(120);
+  try {
+    await sleep(6000);
+    const h = await client.workflow.start('incidentHighLatency', { taskQueue: queue, workflowId: `latency-shedding-undone-${Date.now()}`, args: [{ trigger: 'manual', verifyTimeoutSeconds: 8, escalateAfterSeconds: [3600, 7200] }] });
+    const r = (await h.result()) as IncidentResult;
+    expect({ outcome: r.outcome, diagnosis: r.diagnosis }).toEqual({ outcome: 'escalated', diagnosis: 'database-slow' });
+    const names = actions(r);
+    expect(names).toContainEqual(['verify', 'failed']);
+    expect(names).toContainEqual(['end the load shedding (it did not help)', 'succeeded']);
+    expect((await shedding()).fraction).toBe(0);
+  } finally {
+    await slow.end();
+    await endShedding();
+    fault('clear');
+  }
+}, 240_000);
+
 test('error rate: KPI Error rate -> incident-error-rate; errors grouped by kind from the log; the application restarted; errors back under 1%', async () => {
   await freshApp();
   fault('errors');
@@ -377,8 +442,9 @@ test('dry-runs of every response change nothing and return the plan', async () =
 
 /** Real Prometheus (on `port`) and Alertmanager (on port + 5) watching the test stack's
  * application, with alerts to this receiver, at test speed. */
-async function watchApplication(dataDir: string, port: number, receiver: Server, token: string): Promise<void> {
+async function watchApplication(dataDir: string, port: number, receiver: Server, token: string, ruleExpr?: Record<string, string>): Promise<void> {
   await startMonitoring({
+    ruleExpr,
     dataDir,
     prometheusPort: port,
     alertmanagerPort: port + 5,
@@ -406,7 +472,9 @@ describe('through Prometheus and Alertmanager', () => {
     await freshApp(); // before Prometheus watches: stopping it later would fire CreditsServiceDown
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     watchedFrom = new Date();
-    await watchApplication(dataDir, 29091, receiver, token);
+    // HighMemoryUsage's 4 GiB is lowered to this file's memory warning (the simulator's own size
+    // and 256 MiB): what is measured is the pipeline from that rule on.
+    await watchApplication(dataDir, 29091, receiver, token, { HighMemoryUsage: `zerotrustml_memory_usage_bytes > ${env.RUNBOOK_SET_kpi__memoryBytes__warning}` });
   }, 120_000);
   afterAll(async () => {
     await stopMonitoring(dataDir);
@@ -455,6 +523,15 @@ describe('through Prometheus and Alertmanager', () => {
     await decide(h, 'oncall-ana', { reason: 'spam' });
     const r = (await h.result()) as IncidentResult;
     expect({ outcome: r.outcome, diagnosis: r.diagnosis, alert: r.incident.alert?.name }).toEqual({ outcome: 'resolved', diagnosis: 'spam', alert: 'HighRateLimitViolations' });
+    expect(actions(r)).toContainEqual(['verify', 'succeeded']);
+  }, 240_000);
+
+  test('HighMemoryUsage fires (its threshold lowered) -> incident-high-memory; old metrics cleared, the window reduced; verified', async () => {
+    fault('clear'); // the application stays up: Prometheus watches it
+    const h = await firesAndStarts('incident-high-memory', 'memory');
+    const r = (await h.result()) as IncidentResult;
+    expect({ outcome: r.outcome, diagnosis: r.diagnosis, closedBy: r.incident.closedBy, alert: r.incident.alert?.name }).toEqual({ outcome: 'resolved', diagnosis: 'metrics-window', closedBy: 'verification', alert: 'HighMemoryUsage' });
+    expect(actions(r)).toContainEqual(['clear the metrics older than 5 minutes', 'succeeded']);
     expect(actions(r)).toContainEqual(['verify', 'succeeded']);
   }, 240_000);
 
