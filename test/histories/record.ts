@@ -17,7 +17,8 @@ import { runbookWorkflows, type RunbookName } from '../../common/runbooks';
 import globalSetup from '../global-setup';
 import globalTeardown from '../global-teardown';
 import { simulatorFault as fault, testTaskQueue } from '../support/env';
-import { decide, temporalClient, testConfig, waitFor } from '../support/stack';
+import { decide, pgUrl, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
+import { Client as PgClient } from 'pg';
 
 const out = path.join(__dirname);
 
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     }
     if (only === undefined || only === 'alert-responses') {
       // The alert responses: a dry run of each, an error rate repaired by a restart and verified,
-      // a rate-limit ban given its approval, and nodes restarted.
+      // a rate-limit ban given its approval, nodes restarted, and load shedding for a slow statement.
       const app = serviceControl(testConfig().applicationService!);
       await app.start();
       for (const runbook of ['incident-high-latency', 'incident-error-rate', 'incident-low-healthy-nodes', 'incident-rate-limit-violations', 'incident-high-memory', 'incident-high-detection-activity'] as const) {
@@ -129,6 +130,18 @@ async function main(): Promise<void> {
       await waitFor('the ban to wait for its approval', async () => (await ban.query<{ approval?: unknown }>('progress')).approval !== undefined || undefined, 60_000);
       await decide(ban, 'replay-approver', { reason: 'recorded approval' });
       await save('approval-given', 'incident-rate-limit-violations', ban);
+      // A statement running for over 5 s: load shedding, verified, then ended by hand.
+      const sleeper = new PgClient({ connectionString: pgUrl() });
+      await sleeper.connect();
+      sleeper.on('error', () => undefined);
+      const pid = (await sleeper.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const sleeping = sleeper.query('SELECT pg_sleep(120)').catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 6000));
+      await save('load-shedding', 'incident-high-latency', await start('incident-high-latency', 'shed', { alertResolveWaitSeconds: 0 }));
+      await withPg('credits', (c) => c.query('SELECT pg_cancel_backend($1)', [pid]));
+      await sleeping;
+      await sleeper.end();
+      await fetch(new URL('/admin/load-shedding', testConfig().application.statusUrl), { method: 'POST', body: JSON.stringify({ fraction: 0, seconds: 1 }) });
       await app.stop();
     }
     if (only !== undefined) return;
