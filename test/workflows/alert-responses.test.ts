@@ -1,5 +1,6 @@
 // Every alert of the runbook, end to end against the simulator: the fault injected, the alert
-// raised (by the built-in health check, and once through the real Prometheus and Alertmanager),
+// raised (by the built-in health check, and each Prometheus rule once through the real
+// Prometheus and Alertmanager; CreditsServiceDown's is in test/deploy/alert-pipeline.test.ts),
 // its response runbook started once, the remedy applied, the KPI back within its threshold over
 // an interval, the incident closed by verification and its post-mortem naming the cause. Faults
 // the runbooks cannot fix escalate with the evidence; the changes that need an approval wait for
@@ -557,6 +558,20 @@ describe('through Prometheus and Alertmanager', () => {
     expect(r.incident.findings.some((f) => f.startsWith('diagnosis: '))).toBe(true);
     expect(actions(r).filter(([n]) => n.startsWith('lower the reputation'))).toEqual([]);
     expect(await reputations()).toBe(before);
+  }, 240_000);
+
+  test('LowDetectionRate fires (the PoGQ threshold zeroed) -> incident-byzantine-detection-failure; the threshold restored after its approval; resolved', async () => {
+    fault('clear'); // the application stays up: Prometheus watches it
+    try {
+      const h = await firesAndStarts('incident-byzantine-detection-failure', 'blind');
+      await waitFor('the approval', async () => (await h.query<{ awaitingApproval?: boolean }>('progress')).awaitingApproval || undefined, 60_000);
+      await decide(h, 'oncall-ana', { reason: 'the threshold was zeroed' });
+      const r = (await h.result()) as IncidentResult;
+      expect({ outcome: r.outcome, diagnosis: r.diagnosis, alert: r.incident.alert?.name }).toEqual({ outcome: 'resolved', diagnosis: 'threshold', alert: 'LowDetectionRate' });
+      expect(await withPg('credits', async (c) => (await c.query(`SELECT value, updated_by FROM detection_settings WHERE key = 'pogq_threshold'`)).rows[0])).toEqual({ value: 0.5, updated_by: 'runbook (approved by oncall-ana)' });
+    } finally {
+      fault('clear');
+    }
   }, 240_000);
 });
 
