@@ -105,26 +105,6 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
   return { ms: Number(process.hrtime.bigint() - t) / 1e6, value };
 }
 
-/** Where a run's time went: each activity from its scheduling to its completion (or failure), in
- * the order they were scheduled, from the run's history. Local activities are not in it as events
- * (they are markers inside a workflow task), so the rest of the run's time is theirs and
- * Temporal's own. */
-export async function activitySteps(client: Client, workflowId: string): Promise<Array<{ activity: string; ms: number }>> {
-  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
-  const scheduled = new Map<string, { activity: string; at: number }>();
-  const steps: Array<{ activity: string; ms: number }> = [];
-  for (const e of events) {
-    const id = String(e.eventId);
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s) scheduled.set(id, { activity: s.activityType?.name ?? '?', at: ms(e.eventTime) });
-    const end = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
-    const started = scheduled.get(String(end?.scheduledEventId ?? ''));
-    if (started) steps.push({ activity: started.activity, ms: ms(e.eventTime) - started.at });
-  }
-  return steps;
-}
-
 /** Runs a shell pipeline the way the runbook's manual procedure does (it is a shell script). */
 export async function sh(script: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return (await timed(() => runCommand(['bash', '-o', 'pipefail', '-c', script], { env }))).ms;

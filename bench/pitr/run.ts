@@ -15,7 +15,8 @@ import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import type { DatabaseArchivingResult, DatabaseBackupResult, PhysicalBackupResult, RestoreClusterResult, RestoreDatabaseResult } from '../../common/runbooks';
 import { postgresToolsDir } from '../../adapters/postgres-tools';
-import { activitySteps, benchRoot, ensureDatabaseSize, secs, sh, sleep, startBenchStack, timed } from '../support';
+import { benchRoot, ensureDatabaseSize, secs, sh, sleep, startBenchStack, timed } from '../support';
+import { activitySteps } from '../../test/support/stack';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
     const workflowId = `bench-pitr-${workflow}-${Date.now()}`;
     return { ...(await timed(() => client.workflow.execute<(i: object) => Promise<T>>(workflow, { taskQueue: tq, workflowId, args: [{ trigger: 'manual', ...input }] }))), workflowId };
   };
-  const stepsOf = async (workflowId: string): Promise<Record<string, number>> => Object.fromEntries((await activitySteps(client, workflowId)).map((s, i) => [`${i + 1} ${s.activity}`, Math.round(s.ms)]));
+  const stepsOf = async (workflowId: string): Promise<Record<string, number>> => Object.fromEntries((await activitySteps(client.workflow.getHandle(workflowId))).map((s, i) => [`${i + 1} ${s.name}`, Math.round(s.fromScheduledMs)]));
   const pgUrl = config.database.url;
   const query = async <T extends Record<string, unknown>>(text: string, url = pgUrl): Promise<T[]> => {
     const c = new PgClient({ connectionString: url });

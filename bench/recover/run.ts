@@ -15,7 +15,8 @@ import { resetBreakerUpdate, restartBudgetId } from '../../common/guards';
 import type { IncidentResult } from '../../common/incident';
 import { serviceControl } from '../../adapters/service-control';
 import { runCommand } from '../../adapters/process';
-import { activitySteps, median, prepareSandboxData, sleep, startBenchStack, until } from '../support';
+import { median, prepareSandboxData, sleep, startBenchStack, until } from '../support';
+import { activitySteps } from '../../test/support/stack';
 
 const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const reps = Number(arg('--reps') ?? 3) || 3;
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
         results[kind]!.push({ detectS: (started - t0) / 1000, recoverS, diagnosis, outcome: state.outcome ?? 'resolved' });
         console.log(`${kind}: ${f.runbook} started after ${(started - t0) / 1000} s, diagnosis ${diagnosis}, verified recovery after ${recoverS} s`);
         // Where the response's time went (its activities, scheduled to completed), on request.
-        if (process.argv.includes('--steps')) for (const s of await activitySteps(client, handle.workflowId)) console.log(`  ${s.activity.padEnd(28)} ${Math.round(s.ms)} ms`);
+        if (process.argv.includes('--steps')) for (const s of await activitySteps(handle)) console.log(`  ${s.name.padEnd(28)} ${Math.round(s.fromScheduledMs)} ms`);
         await handle.executeUpdate('close', { args: [{ by: 'bench', reason: 'measured' }] }).catch(() => undefined);
         await handle.result().catch(() => undefined);
       }

@@ -74,8 +74,9 @@ export async function decide(handle: WorkflowHandle, by: string, o: { approved?:
   return handle.executeUpdate<{ approved: boolean; by: string; remaining: number }, [unknown]>('approval', { args: [{ approved: o.approved ?? true, by, reason: o.reason, planHash: progress.approval.planHash }] });
 }
 
-/** Activity steps of a run: name, attempt, how long it ran, whether it timed out. */
-export async function activitySteps(handle: WorkflowHandle): Promise<Array<{ name: string; attempt: number; ms: number; timedOut: boolean }>> {
+/** Activity steps of a run: name, attempt, how long it ran, how long from its scheduling (the
+ * queue's wait included; bench/ prints it), whether it timed out. */
+export async function activitySteps(handle: WorkflowHandle): Promise<Array<{ name: string; attempt: number; ms: number; fromScheduledMs: number; timedOut: boolean }>> {
   const events = (await handle.fetchHistory()).events ?? [];
   const byId = new Map<number, temporal.api.history.v1.IHistoryEvent>();
   for (const e of events) byId.set(Number(e.eventId), e);
@@ -85,7 +86,15 @@ export async function activitySteps(handle: WorkflowHandle): Promise<Array<{ nam
     if (!done) return [];
     const scheduled = byId.get(Number(done.scheduledEventId))?.activityTaskScheduledEventAttributes;
     const started = byId.get(Number((done as { startedEventId?: unknown }).startedEventId));
-    return [{ name: scheduled?.activityType?.name ?? '?', attempt: started?.activityTaskStartedEventAttributes?.attempt ?? 0, ms: ms(e.eventTime) - ms(started?.eventTime), timedOut: Boolean(e.activityTaskTimedOutEventAttributes) }];
+    return [
+      {
+        name: scheduled?.activityType?.name ?? '?',
+        attempt: started?.activityTaskStartedEventAttributes?.attempt ?? 0,
+        ms: ms(e.eventTime) - ms(started?.eventTime),
+        fromScheduledMs: ms(e.eventTime) - ms(byId.get(Number(done.scheduledEventId))?.eventTime),
+        timedOut: Boolean(e.activityTaskTimedOutEventAttributes),
+      },
+    ];
   });
 }
 
