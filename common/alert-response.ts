@@ -154,6 +154,13 @@ export type LatencyCause = 'conductor' | 'database-locks' | 'database-slow' | 'l
 
 /** The slowest stage, in the order the runbook's checks go: the conductor (one round trip), the
  * database (locks, then slow statements), the host's load, then the application itself. */
+/** Slow now: the interval's figures when it measured them; when too few events completed to
+ * measure (a stall, or a quiet hour), the status report's, so a quiet system is not restarted. */
+export function latencySlowNow(e: LatencyEvidence, warning: { avgMs: number; p99Ms: number }): boolean {
+  const over = (avg: number | undefined, p99: number | undefined): boolean => (avg ?? 0) > warning.avgMs || (p99 ?? 0) > warning.p99Ms;
+  return e.recent.avgMs !== undefined ? over(e.recent.avgMs, e.recent.p99Ms) : e.status ? over(e.status.avgMs, e.status.p99Ms) : true;
+}
+
 export function latencyCause(e: LatencyEvidence, warning: { avgMs: number; p99Ms: number }): { cause: LatencyCause; explain: string } {
   if (!e.conductor.alive) return { cause: 'conductor', explain: `the conductor does not answer: ${e.conductor.error ?? 'no answer'}` };
   if ((e.conductor.roundTripMs ?? 0) > 1000) return { cause: 'conductor', explain: `one conductor round trip takes ${e.conductor.roundTripMs} ms` };
@@ -164,11 +171,7 @@ export function latencyCause(e: LatencyEvidence, warning: { avgMs: number; p99Ms
   if (e.database.slowStatements.length || (e.database.probeMs ?? 0) > 1000) {
     return { cause: 'database-slow', explain: e.database.slowStatements.length ? `${e.database.slowStatements.length} statement(s) running over 5 s` : `a probe query took ${e.database.probeMs} ms` };
   }
-  // Slow now: the interval's figures when it measured them; when too few events completed to
-  // measure (a stall, or a quiet hour), the status report's, so a quiet system is not restarted.
-  const over = (avg: number | undefined, p99: number | undefined): boolean => (avg ?? 0) > warning.avgMs || (p99 ?? 0) > warning.p99Ms;
-  const slowNow = e.recent.avgMs !== undefined ? over(e.recent.avgMs, e.recent.p99Ms) : e.status ? over(e.status.avgMs, e.status.p99Ms) : true;
-  if (!slowNow) return { cause: 'recovered', explain: `the ${e.recent.events} events of the last ${e.recent.seconds ?? '?'} s averaged ${e.recent.avgMs} ms: the window still holds the slow ones` };
+  if (!latencySlowNow(e, warning)) return { cause: 'recovered', explain: `the ${e.recent.events} events of the last ${e.recent.seconds ?? '?'} s averaged ${e.recent.avgMs} ms: the window still holds the slow ones` };
   if (e.loadPerCpu > 2) return { cause: 'load', explain: `the host's load is ${e.loadPerCpu} per CPU` };
   return {
     cause: 'application',

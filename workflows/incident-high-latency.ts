@@ -3,12 +3,12 @@
 // database: a probe, slow statements, lock waits), the host's load and what changed lately; then
 // the remedy the slowest stage points to: the conductor or the application restarted (within its
 // restart budget), the sessions that hold the locks others wait on cancelled (after an approval
-// on production), or, for slow statements and load, load shedding through the application's
-// settings (after an approval on production; it ends by itself, and is ended at once when it did
-// not help) with a follow-up (query review, scale out). Verified by the latency KPIs over an
+// on production), or, for slow statements and load while the application's events are slow,
+// load shedding through the application's settings (after an approval on production; it ends by
+// itself, and is ended at once when it did not help) with a follow-up (query review, scale out). Verified by the latency KPIs over an
 // interval.
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { latencyCause, type LatencyCause } from '../common/alert-response';
+import { latencyCause, latencySlowNow, type LatencyCause } from '../common/alert-response';
 import type { IncidentInput, IncidentResult } from '../common/incident';
 import type { Activities } from '../activities';
 import { approvalOnProduction, escalateWithEvidence, restartComponent, verifyOrEscalate } from './alert-response';
@@ -40,7 +40,8 @@ export async function incidentHighLatency(input: IncidentInput = {}, carry?: Inc
     const e = await quick.latencyEvidence.executeWithOptions({ summary: 'measure the response time by stage and list recent changes' }, []);
     const avg = await quick.kpiThresholds.executeWithOptions({ summary: 'the average latency thresholds' }, [{ kpi: 'avgResponseMs' }]);
     const p99 = await quick.kpiThresholds.executeWithOptions({ summary: 'the p99 latency thresholds' }, [{ kpi: 'p99ResponseMs' }]);
-    const { cause, explain } = latencyCause(e, { avgMs: avg.warning, p99Ms: p99.warning });
+    const warning = { avgMs: avg.warning, p99Ms: p99.warning };
+    const { cause, explain } = latencyCause(e, warning);
     incident.finding(
       e.status ? `status report (its window): average ${e.status.avgMs} ms, p99 ${e.status.p99Ms} ms` : 'status report unreachable',
       `stage application: ${e.recent.events} events in ${e.recent.seconds ?? '?'} s just now${e.recent.avgMs === undefined ? '' : `, average ${e.recent.avgMs} ms, p99 at most ${e.recent.p99Ms} ms`}`,
@@ -74,6 +75,14 @@ export async function incidentHighLatency(input: IncidentInput = {}, carry?: Inc
         const followUp = cause === 'load' ? 'scale out (runbook horizontal-scale) or up (runbook vertical-scale): the host is overloaded' : 'review the slow statements (EXPLAIN ANALYZE, indexes)';
         // Runs that started before load shedding existed escalate as they did then.
         if (!patched('latency-load-shedding')) return escalateWithEvidence(incident, cause, cause === 'load' ? followUp : `${followUp}; consider the circuit breaker if they keep requests waiting`, explain);
+        // Shedding costs throughput: not while the application's own events are fast (a slow
+        // report in the database, the alert's slowness already over): the statements go to review.
+        // (Runs that started before this gate shed as they did then.)
+        if (patched('latency-shed-only-when-slow') && !latencySlowNow(e, warning)) {
+          incident.record('shed load', 'skipped', `the application's events are fast now (${e.recent.events} in ${e.recent.seconds ?? '?'} s${e.recent.avgMs === undefined ? '' : `, average ${e.recent.avgMs} ms`}): nothing to shed`);
+          incident.state.followUps.push(followUp);
+          return verifyOrEscalate(incident, { kpis: ['avgResponseMs', 'p99ResponseMs'], diagnosis: cause });
+        }
         const what = `shed load: turn away ${SHED.fraction * 100}% of the application's events for ${SHED.seconds / 60} minutes (${explain})`;
         const approval = await approvalOnProduction(incident, what, incident.state.findings.map((f) => `- ${f}`).join('\n'));
         if (!approval) return escalateWithEvidence(incident, cause, followUp, 'load shedding was not approved');

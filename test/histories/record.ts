@@ -130,14 +130,24 @@ async function main(): Promise<void> {
       await waitFor('the ban to wait for its approval', async () => (await ban.query<{ approval?: unknown }>('progress')).approval !== undefined || undefined, 60_000);
       await decide(ban, 'replay-approver', { reason: 'recorded approval' });
       await save('approval-given', 'incident-rate-limit-violations', ban);
-      // A statement running for over 5 s: load shedding, verified, then ended by hand.
+      // A statement running for over 5 s while the application is fast: nothing shed, the
+      // statement named for review, verified.
+      await app.stop();
+      await app.start();
       const sleeper = new PgClient({ connectionString: pgUrl() });
       await sleeper.connect();
       sleeper.on('error', () => undefined);
       const pid = (await sleeper.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       const sleeping = sleeper.query('SELECT pg_sleep(120)').catch(() => undefined);
       await new Promise((r) => setTimeout(r, 6000));
-      await save('load-shedding', 'incident-high-latency', await start('incident-high-latency', 'shed', { alertResolveWaitSeconds: 0 }));
+      await save('shedding-skipped', 'incident-high-latency', await start('incident-high-latency', 'unshed', { alertResolveWaitSeconds: 0 }));
+      // The same while the application is slow too (its status report's p99 over 5 s): load
+      // shedding, which cannot help here, so it is ended again and the incident escalates.
+      fault('slow', '--delay-ms', '6000');
+      const status = new URL('/status', testConfig().application.statusUrl);
+      await waitFor('the status report to show the slow events', async () => (((await (await fetch(status)).json()) as { metrics: { performance: { p99_response_ms: number } } }).metrics.performance.p99_response_ms > 5000) || undefined, 60_000);
+      await save('load-shedding', 'incident-high-latency', await start('incident-high-latency', 'shed', { alertResolveWaitSeconds: 0, verifyTimeoutSeconds: 5, escalateAfterSeconds: [3600, 7200] }));
+      fault('clear');
       await withPg('credits', (c) => c.query('SELECT pg_cancel_backend($1)', [pid]));
       await sleeping;
       await sleeper.end();
