@@ -116,11 +116,13 @@ export function buildProgram(): Command {
     .option('--wait-for-approval', 'with --wait: keep waiting while the run waits for an approval')
     .option('--json', 'print JSON')
     .option('--dry-run', 'walk the same path, change nothing, print the plan')
-    .action(async (runbook: string, o: { input?: string; wait?: boolean; waitForApproval?: boolean; json?: boolean; dryRun?: boolean }) => {
+    .option('--to-time <iso>', 'restore-cluster: recover to this time (ISO 8601 with zone), the input toTime')
+    .option('--to-name <name>', 'restore-cluster: recover to this named restore point, the input toName')
+    .action(async (runbook: string, o: { input?: string; wait?: boolean; waitForApproval?: boolean; json?: boolean; dryRun?: boolean; toTime?: string; toName?: string }) => {
       const cfg = config(program);
       const requestedBy = load.run().operatorIdentity(cfg);
       // Bad input is refused before any connection is made: nothing starts.
-      const prepared = load.run().runInput(runbook, o.input, { dryRun: o.dryRun, requestedBy });
+      const prepared = load.run().runInput(runbook, o.input, { dryRun: o.dryRun, toTime: o.toTime, toName: o.toName, requestedBy });
       const { client, close } = await load.temporal().connectClient(cfg);
       try {
         const handle = await load.run().startRunbook(client, cfg, prepared, requestedBy);

@@ -61,7 +61,7 @@ export function checkBy(by: string | undefined, identity: string): void {
 
 /** The runbook's input as the CLI will send it: the operator's JSON checked against the schema,
  * plus the starter's fields the CLI sets itself. Throws UsageError (exit 2) naming every bad field. */
-export function runInput(runbook: string, text: string | undefined, o: { dryRun?: boolean; requestedBy: string }): { runbook: Runbook; input: Record<string, unknown> } {
+export function runInput(runbook: string, text: string | undefined, o: { dryRun?: boolean; toTime?: string; toName?: string; requestedBy: string }): { runbook: Runbook; input: Record<string, unknown> } {
   if (!isRunbookName(runbook)) {
     throw new UsageError(`unknown runbook "${runbook}": expected one of ${Object.keys(runbookWorkflows).join(', ')}`);
   }
@@ -70,10 +70,17 @@ export function runInput(runbook: string, text: string | undefined, o: { dryRun?
   if (set.length) throw new UsageError(`--input: ${set.join(', ')} ${set.length > 1 ? 'are' : 'is'} set by the CLI (who you are, how the run started), not an input; found ${set.map((f) => `${f}: ${JSON.stringify(given[f])}`).join(', ')}`);
   const input: Record<string, unknown> = { ...given, trigger: 'manual', requestedBy: o.requestedBy };
   if (o.dryRun) input.dryRun = true;
+  // --to-time and --to-name are the recovery target's input fields spelled as options: the same
+  // schema checks them (a runbook without a recovery target refuses them by name).
+  for (const [flag, field, value] of [['--to-time', 'toTime', o.toTime], ['--to-name', 'toName', o.toName]] as const) {
+    if (value === undefined) continue;
+    if (field in given) throw new UsageError(`${flag} and --input's ${field} both set the recovery target; found ${flag} ${JSON.stringify(value)} and ${field}: ${JSON.stringify(given[field])}`);
+    input[field] = value;
+  }
   try {
     validateRunbookInput(runbook, input);
   } catch (e) {
-    if (e instanceof InvalidRunbookInput) throw new UsageError(`--input for ${runbook}:\n  ${e.problems.join('\n  ')}\n(runbook describe ${runbook} lists its inputs)`);
+    if (e instanceof InvalidRunbookInput) throw new UsageError(`${o.toTime !== undefined || o.toName !== undefined ? 'the input (--input, --to-time, --to-name)' : '--input'} for ${runbook}:\n  ${e.problems.join('\n  ')}\n(runbook describe ${runbook} lists its inputs)`);
     throw e;
   }
   return { runbook, input };
