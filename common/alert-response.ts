@@ -152,8 +152,6 @@ export interface LatencyEvidence {
 
 export type LatencyCause = 'conductor' | 'database-locks' | 'database-slow' | 'load' | 'application' | 'recovered';
 
-/** The slowest stage, in the order the runbook's checks go: the conductor (one round trip), the
- * database (locks, then slow statements), the host's load, then the application itself. */
 /** Slow now: the interval's figures when it measured them; when too few events completed to
  * measure (a stall, or a quiet hour), the status report's, so a quiet system is not restarted. */
 export function latencySlowNow(e: LatencyEvidence, warning: { avgMs: number; p99Ms: number }): boolean {
@@ -161,6 +159,8 @@ export function latencySlowNow(e: LatencyEvidence, warning: { avgMs: number; p99
   return e.recent.avgMs !== undefined ? over(e.recent.avgMs, e.recent.p99Ms) : e.status ? over(e.status.avgMs, e.status.p99Ms) : true;
 }
 
+/** The slowest stage, in the order the runbook's checks go: the conductor (one round trip), the
+ * database (locks, then slow statements), the host's load, then the application itself. */
 export function latencyCause(e: LatencyEvidence, warning: { avgMs: number; p99Ms: number }): { cause: LatencyCause; explain: string } {
   if (!e.conductor.alive) return { cause: 'conductor', explain: `the conductor does not answer: ${e.conductor.error ?? 'no answer'}` };
   if ((e.conductor.roundTripMs ?? 0) > 1000) return { cause: 'conductor', explain: `one conductor round trip takes ${e.conductor.roundTripMs} ms` };

@@ -5,8 +5,8 @@
 // restart budget), the sessions that hold the locks others wait on cancelled (after an approval
 // on production), or, for slow statements and load while the application's events are slow,
 // load shedding through the application's settings (after an approval on production; it ends by
-// itself, and is ended at once when it did not help) with a follow-up (query review, scale out). Verified by the latency KPIs over an
-// interval.
+// itself, and is ended at once when it did not help) with a follow-up (query review, scale out).
+// Verified by the latency KPIs over an interval.
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { latencyCause, latencySlowNow, type LatencyCause } from '../common/alert-response';
 import type { IncidentInput, IncidentResult } from '../common/incident';
