@@ -80,7 +80,11 @@ export function runInput(runbook: string, text: string | undefined, o: { dryRun?
   try {
     validateRunbookInput(runbook, input);
   } catch (e) {
-    if (e instanceof InvalidRunbookInput) throw new UsageError(`${o.toTime !== undefined || o.toName !== undefined ? 'the input (--input, --to-time, --to-name)' : '--input'} for ${runbook}:\n  ${e.problems.join('\n  ')}\n(runbook describe ${runbook} lists its inputs)`);
+    if (e instanceof InvalidRunbookInput) {
+      // Name only what the operator gave, so the error points at the flag to fix.
+      const sources = [text !== undefined || o.toTime === undefined && o.toName === undefined ? '--input' : '', o.toTime !== undefined ? '--to-time' : '', o.toName !== undefined ? '--to-name' : ''].filter(Boolean);
+      throw new UsageError(`${sources.join(' and ')} for ${runbook}:\n  ${e.problems.join('\n  ')}\n(runbook describe ${runbook} lists its inputs)`);
+    }
     throw e;
   }
   return { runbook, input };
