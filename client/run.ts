@@ -72,8 +72,8 @@ export function runInput(runbook: string, text: string | undefined, o: { dryRun?
   if (o.dryRun) input.dryRun = true;
   // --to-time and --to-name are the recovery target's input fields spelled as options: the same
   // schema checks them (a runbook without a recovery target refuses them by name).
-  for (const [flag, field, value] of [['--to-time', 'toTime', o.toTime], ['--to-name', 'toName', o.toName]] as const) {
-    if (value === undefined) continue;
+  const targets = ([['--to-time', 'toTime', o.toTime], ['--to-name', 'toName', o.toName]] as const).filter(([, , value]) => value !== undefined);
+  for (const [flag, field, value] of targets) {
     if (field in given) throw new UsageError(`${flag} and --input's ${field} both set the recovery target; found ${flag} ${JSON.stringify(value)} and ${field}: ${JSON.stringify(given[field])}`);
     input[field] = value;
   }
@@ -82,7 +82,7 @@ export function runInput(runbook: string, text: string | undefined, o: { dryRun?
   } catch (e) {
     if (e instanceof InvalidRunbookInput) {
       // Name only what the operator gave, so the error points at the flag to fix.
-      const sources = [text !== undefined || o.toTime === undefined && o.toName === undefined ? '--input' : '', o.toTime !== undefined ? '--to-time' : '', o.toName !== undefined ? '--to-name' : ''].filter(Boolean);
+      const sources = [...(text !== undefined || !targets.length ? ['--input'] : []), ...targets.map(([flag]) => flag)];
       throw new UsageError(`${sources.join(' and ')} for ${runbook}:\n  ${e.problems.join('\n  ')}\n(runbook describe ${runbook} lists its inputs)`);
     }
     throw e;
