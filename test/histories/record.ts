@@ -17,7 +17,7 @@ import { runbookWorkflows, type RunbookName } from '../../common/runbooks';
 import globalSetup from '../global-setup';
 import globalTeardown from '../global-teardown';
 import { simulatorFault as fault, testTaskQueue } from '../support/env';
-import { decide, pgUrl, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
+import { decide, pgUrl, temporalClient, testConfig, waitFor, waitForAppSlow, withPg } from '../support/stack';
 import { Client as PgClient } from 'pg';
 
 const out = path.join(__dirname);
@@ -144,8 +144,7 @@ async function main(): Promise<void> {
       // The same while the application is slow too (its status report's p99 over 5 s): load
       // shedding, which cannot help here, so it is ended again and the incident escalates.
       fault('slow', '--delay-ms', '6000');
-      const status = new URL('/status', testConfig().application.statusUrl);
-      await waitFor('the status report to show the slow events', async () => (((await (await fetch(status)).json()) as { metrics: { performance: { p99_response_ms: number } } }).metrics.performance.p99_response_ms > 5000) || undefined, 60_000);
+      await waitForAppSlow();
       await save('load-shedding', 'incident-high-latency', await start('incident-high-latency', 'shed', { alertResolveWaitSeconds: 0, verifyTimeoutSeconds: 5, escalateAfterSeconds: [3600, 7200] }));
       fault('clear');
       await withPg('credits', (c) => c.query('SELECT pg_cancel_backend($1)', [pid]));

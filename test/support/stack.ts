@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Client, Connection, type ConnectionOptions, type WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
+import { readStatusReport } from '../../activities/status-report';
 import { loadConfig, type LoadedConfig } from '../../config/load';
 import { projectRoot, testConfigPath, testPorts } from './env';
 
@@ -64,6 +65,13 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/** Waits until the application's status report (read as the runbooks read it) has a p99 over the
+ * runbooks' warning (5 s): a run started then judges the application slow whichever figures it
+ * reads, its own short look (which may see no slow event) or the report's. */
+export async function waitForAppSlow(timeoutMs = 60_000): Promise<void> {
+  await waitFor('the status report to show the slow events', async () => ((await readStatusReport(testConfig())).report?.metrics.performance.p99_response_ms ?? 0) > 5000, timeoutMs);
 }
 
 /** Decides on the plan a run waits on, as `runbook approve` does: the pending plan's SHA-256 goes

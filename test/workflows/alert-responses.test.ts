@@ -20,7 +20,7 @@ import { routeAlert } from '../../routing/alert-router';
 import { serviceControl } from '../../adapters/service-control';
 import { startMonitoring, stopMonitoring } from '../../sandbox/monitoring';
 import { fastAlerting, simulatorFault as fault, testPorts, testRoot } from '../support/env';
-import { decide, pgUrl, temporalClient, testConfig, waitFor, withPg } from '../support/stack';
+import { decide, pgUrl, temporalClient, testConfig, waitFor, waitForAppSlow, withPg } from '../support/stack';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
 const queue = `alert-responses-${Date.now()}`;
@@ -184,8 +184,6 @@ async function slowStatement(seconds: number): Promise<{ pid: number; end: () =>
   };
 }
 
-/** The status report's p99 over the runbook's warning (5 s): the application is slow. */
-const appSlow = async (): Promise<true | undefined> => ((((await (await fetch(`${statusUrl}/status`)).json()) as { metrics: { performance: { p99_response_ms: number } } }).metrics.performance.p99_response_ms > 5000) || undefined);
 const shedding = async (): Promise<{ fraction: number; until: string | null; shed: number }> => (await (await fetch(`${statusUrl}/admin/load-shedding`)).json()) as { fraction: number; until: string | null; shed: number };
 const endShedding = (): Promise<Response> => fetch(`${statusUrl}/admin/load-shedding`, { method: 'POST', body: JSON.stringify({ fraction: 0, seconds: 1 }) });
 
@@ -216,7 +214,7 @@ test('high latency (a slow statement while the application is slow): load sheddi
     await sleep(6000);
     // Judged slow whichever figures the runbook reads: a 3-s look may see no 6-s event, and then
     // the status report's p99 decides, so it must hold a slow event first.
-    await waitFor('the status report to show the slow events', appSlow, 60_000);
+    await waitForAppSlow();
     const h = await client.workflow.start('incidentHighLatency', { taskQueue: queue, workflowId: `latency-shedding-undone-${Date.now()}`, args: [{ trigger: 'manual', verifyTimeoutSeconds: 8, escalateAfterSeconds: [3600, 7200] }] });
     // While it verifies, the application sheds half of its events, for 30 minutes at most.
     await waitFor('the shedding', async () => ((await shedding()).fraction === 0.5 ? shedding() : undefined), 60_000).then((now) => expect(Date.parse(now.until!) - Date.now()).toBeGreaterThan(25 * 60_000));
