@@ -356,6 +356,13 @@ test('a damaged backup and a gap in the WAL archive are refused before anything 
   expect(postmasterPid()).toBe(pidBefore);
 }, 300_000);
 
+test('a time before every backup (a typo such as year 0001) is refused by the plan before anything is touched', async () => {
+  const pidBefore = postmasterPid();
+  expect(await failureOf(await start('restoreCluster', { toTime: '0001-01-01T00:00:00Z' }))).toMatchObject({ type: 'PreconditionFailed', message: expect.stringMatching(/^no physical backup ended before 0001-01-01T00:00:00Z: the oldest ended at \d{4}-/) });
+  expect(postmasterPid()).toBe(pidBefore);
+  expect(readdirSync(root).filter((d) => d.startsWith('postgres.restore-'))).toEqual([]);
+}, 120_000);
+
 test('the data directory lost with its server: restore to the latest point puts a recovered one in its place', async () => {
   await sql(`INSERT INTO ledger (note) VALUES ('before the loss')`);
   await archiveNow();
